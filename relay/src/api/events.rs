@@ -1,0 +1,180 @@
+//! Event history, replay and test events.
+
+use axum::{
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    Json,
+};
+use serde::Deserialize;
+use serde_json::{json, value::RawValue, Value};
+use uuid::Uuid;
+
+use super::Authenticated;
+use crate::{
+    app::AppState,
+    catalog::{generate_test_event, TestBroadcaster},
+    error::ApiError,
+    event::{Origin, TauEvent, SOURCE_TEST},
+    metrics::SourceLabel,
+    store::{EventFilter, PageCursor},
+};
+
+/// Default and largest page sizes.
+const PAGE_SIZE: i64 = 50;
+const MAX_PAGE_SIZE: i64 = 500;
+
+/// Query of `GET /api/v1/twitch-events`.
+#[derive(Debug, Deserialize, Default)]
+pub struct ListQuery {
+    cursor: Option<String>,
+    page_size: Option<i64>,
+    event_type: Option<String>,
+    user_id: Option<String>,
+    user_name: Option<String>,
+    reward_id: Option<String>,
+    raid_from: Option<String>,
+    raid_to: Option<String>,
+}
+
+fn page_url(app: &AppState, query: &ListQuery, cursor: PageCursor) -> String {
+    let mut url = app.config.public_url.join("/api/v1/twitch-events").expect("valid path");
+    {
+        let mut pairs = url.query_pairs_mut();
+        pairs.append_pair("cursor", &cursor.encode());
+        let filters = [
+            ("page_size", query.page_size.map(|n| n.to_string())),
+            ("event_type", query.event_type.clone()),
+            ("user_id", query.user_id.clone()),
+            ("user_name", query.user_name.clone()),
+            ("reward_id", query.reward_id.clone()),
+            ("raid_from", query.raid_from.clone()),
+            ("raid_to", query.raid_to.clone()),
+        ];
+        for (name, value) in filters {
+            if let Some(value) = value {
+                pairs.append_pair(name, &value);
+            }
+        }
+    }
+    url.to_string()
+}
+
+/// `GET /api/v1/twitch-events`: newest first, `{next, previous, results}`.
+pub async fn list(_: Authenticated, State(app): State<AppState>, Query(query): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+    let cursor = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(PageCursor::decode(text).ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?),
+    };
+    let limit = query.page_size.unwrap_or(PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("page_size must be 1 to {MAX_PAGE_SIZE}")));
+    }
+    let filter = EventFilter {
+        event_type: query.event_type.as_deref().map(crate::event::tau_event_type),
+        user_id: query.user_id.clone(),
+        user_name: query.user_name.clone(),
+        reward_id: query.reward_id.clone(),
+        raid_from: query.raid_from.clone(),
+        raid_to: query.raid_to.clone(),
+    };
+    let page = app.store.page(&filter, cursor, limit).await?;
+    Ok(Json(json!({
+        "next": page.next.map(|c| page_url(&app, &query, c)),
+        "previous": page.previous.map(|c| page_url(&app, &query, c)),
+        "results": page.rows.iter().map(|r| r.event.to_json()).collect::<Vec<_>>(),
+    })))
+}
+
+fn parse_id(key: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(key).map_err(|_| ApiError::NotFound(format!("no event with id {key:?}")))
+}
+
+async fn load(app: &AppState, key: &str) -> Result<TauEvent, ApiError> {
+    let id = parse_id(key)?;
+    app.store
+        .event(id)
+        .await?
+        .map(|row| row.event)
+        .ok_or_else(|| ApiError::NotFound(format!("no event with id {id}")))
+}
+
+/// `GET /api/v1/twitch-events/<id>`.
+pub async fn get_one(_: Authenticated, State(app): State<AppState>, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(load(&app, &key).await?.to_json()))
+}
+
+/// `DELETE /api/v1/twitch-events/<id>`.
+pub async fn delete_one(_: Authenticated, State(app): State<AppState>, Path(key): Path<String>) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&key)?;
+    if app.store.delete_event(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("no event with id {id}")))
+    }
+}
+
+/// `PUT`/`PATCH`: stored events are Twitch's record and stay unedited.
+pub async fn not_editable(_: Authenticated) -> ApiError {
+    ApiError::MethodNotAllowed("stored events cannot be edited; replay or delete them instead".into())
+}
+
+/// `GET|POST /api/v1/twitch-events/<id>/replay`: re-broadcast with `origin: replay`.
+pub async fn replay(_: Authenticated, State(app): State<AppState>, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+    let mut event = load(&app, &key).await?;
+    event.origin = Origin::Replay;
+    let encoded = event.encode(None);
+    app.bus.publish(encoded);
+    app.metrics.events_ingested.get_or_create(&SourceLabel { source: "replay" }).inc();
+    Ok(Json(event.to_json()))
+}
+
+/// `POST /api/v1/twitch-events/<event_type>/test`: body is `event_data`
+/// (empty → a generated realistic payload). Broadcast, never stored.
+pub async fn test_event(
+    _: Authenticated,
+    State(app): State<AppState>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let entry = app.catalog.latest(&key).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "unknown event type {key:?}; valid types: {}",
+            app.catalog.tau_types().join(", ")
+        ))
+    })?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("body must be UTF-8 JSON".into()))?;
+    let event_data: Box<RawValue> = if text.trim().is_empty() {
+        let broadcaster = test_broadcaster(&app).await;
+        let generated = generate_test_event(entry, broadcaster.as_ref())
+            .ok_or_else(|| ApiError::BadRequest(format!("no test payload for {}", entry.kind)))?;
+        RawValue::from_string(generated.to_string()).expect("serialized JSON is valid")
+    } else {
+        let raw: Box<RawValue> = serde_json::from_str(text)
+            .map_err(|e| ApiError::BadRequest(format!("body is not JSON: {e}")))?;
+        if !raw.get().trim_start().starts_with('{') {
+            return Err(ApiError::BadRequest("body must be a JSON object (the event_data)".into()));
+        }
+        raw
+    };
+    let event = TauEvent {
+        id: None,
+        event_id: Uuid::new_v4().to_string(),
+        event_type: entry.tau_type(),
+        version: entry.version.clone(),
+        event_source: SOURCE_TEST.into(),
+        event_data,
+        created: chrono::Utc::now(),
+        origin: Origin::Test,
+    };
+    app.bus.publish(event.encode(None));
+    app.metrics.events_ingested.get_or_create(&SourceLabel { source: "test" }).inc();
+    Ok(Json(event.to_json()))
+}
+
+/// The configured channel, if its Twitch id is known (stored once resolved).
+async fn test_broadcaster(app: &AppState) -> Option<TestBroadcaster> {
+    let login = app.config.twitch.broadcaster.clone()?;
+    let id = app.store.setting("broadcaster_id").await.ok().flatten()?;
+    Some(TestBroadcaster { id, name: login.clone(), login })
+}

@@ -1,0 +1,135 @@
+//! Application state, the router, and the server loop.
+//!
+//! [`build`] wires store → writer → bus → hub; [`router`] maps every route;
+//! [`serve`] runs on a bound listener until the shutdown token fires, then
+//! lets client sockets close cleanly. Tests call these directly.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{extract::DefaultBodyLimit, routing::{get, post}, Router};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    api,
+    bus::{Bus, LocalBus},
+    catalog::Catalog,
+    config::Config,
+    dashboard,
+    hub::{self, Hub},
+    ingest::webhook,
+    metrics::Metrics,
+    ops,
+    secret::SecretKey,
+    status::StatusBoard,
+    store::{writer::EventWriter, Store, StoreError},
+};
+
+/// Everything a request handler or background task may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub store: Store,
+    /// Batching event writer (store, then publish).
+    pub writer: EventWriter,
+    /// Local fan-out to client sockets.
+    pub hub: Hub,
+    /// Carries events to every replica's hub.
+    pub bus: Arc<dyn Bus>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Runtime status.
+    pub status: Arc<StatusBoard>,
+    /// The EventSub catalog.
+    pub catalog: &'static Catalog,
+    /// Encrypts stored Twitch tokens.
+    pub secret_key: SecretKey,
+    /// Fires once on shutdown.
+    pub shutdown: CancellationToken,
+}
+
+/// Opens the store and wires the pipeline.
+pub async fn build(config: Config, secret_key: SecretKey) -> Result<AppState, StoreError> {
+    let store = Store::open(&config.database_url, config.database.clone()).await?;
+    Ok(build_with_store(config, secret_key, store))
+}
+
+/// Wires the pipeline on an already open store.
+pub fn build_with_store(config: Config, secret_key: SecretKey, store: Store) -> AppState {
+    let hub = Hub::new(config.client_queue);
+    let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(hub.clone()));
+    let writer = EventWriter::spawn(store.clone(), bus.clone());
+    AppState {
+        config: Arc::new(config),
+        store,
+        writer,
+        hub,
+        bus,
+        metrics: Arc::new(Metrics::default()),
+        status: Arc::new(StatusBoard::default()),
+        catalog: Catalog::get(),
+        secret_key,
+        shutdown: CancellationToken::new(),
+    }
+}
+
+/// Routes `path` and `path/` to the same handler (TAU's trailing slash is optional).
+pub(crate) fn both<S: Clone + Send + Sync + 'static>(router: Router<S>, path: &str, method: axum::routing::MethodRouter<S>) -> Router<S> {
+    let trimmed = path.trim_end_matches('/');
+    router.route(trimmed, method.clone()).route(&format!("{trimmed}/"), method)
+}
+
+/// Every route of the relay.
+pub fn router(state: AppState) -> Router {
+    let mut r = Router::new()
+        .route(
+            "/twitch/eventsub",
+            post(webhook::eventsub_webhook).layer(DefaultBodyLimit::max(webhook::MAX_BODY)),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
+    r = both(r, "/ws/twitch-events", get(hub::websocket_route));
+    r = api::routes(r);
+    r = dashboard::routes(r);
+    r.with_state(state)
+}
+
+/// Serves until `state.shutdown` fires, then gives clients time to close.
+pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    let metrics = state.metrics.clone();
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    // Client tasks saw the same token and are sending close frames: wait briefly.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while metrics.clients_connected.get() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Deletes events past the retention age, now and then hourly.
+pub fn spawn_retention(state: &AppState) {
+    let Some(retention) = state.config.retention else { return };
+    let (store, shutdown) = (state.store.clone(), state.shutdown.clone());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let cutoff = chrono::Utc::now() - retention;
+            match store.delete_events_before(cutoff.timestamp_micros()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "retention: removed old events"),
+                Err(err) => tracing::warn!(error = %err, "retention sweep failed"),
+            }
+        }
+    });
+}

@@ -1,0 +1,398 @@
+//! One typed configuration for the relay.
+//!
+//! Raw values come from flags or environment variables (clap), then
+//! [`RawConfig::validate`] turns them into a [`Config`] whose fields are typed
+//! (`SocketAddr`, `Url`, `Duration`). Every mistake is reported as one
+//! [`ConfigError`] naming the variable, so `main` can print a single line and
+//! exit with code 2. Tests build a `Config` directly with [`Config::for_tests`].
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Args;
+use url::Url;
+
+/// A configuration mistake: which variable, and why it was rejected.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable at fault, e.g. `TAU_LISTEN`.
+    pub var: &'static str,
+    /// What is wrong with its value, in words a person can act on.
+    pub reason: String,
+}
+
+fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        reason: reason.into(),
+    }
+}
+
+/// Settings as given: strings straight from flags or the environment.
+#[derive(Debug, Clone, Args)]
+pub struct RawConfig {
+    /// Address the HTTP and websocket server binds to.
+    #[arg(long, env = "TAU_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: String,
+    /// Database URL: `sqlite://FILE` (embedded) or `postgres://...`.
+    #[arg(long, env = "TAU_DATABASE_URL", default_value = "sqlite://tau.db")]
+    pub database_url: String,
+    /// URL people and Twitch reach this relay at (default: http://TAU_LISTEN).
+    #[arg(long, env = "TAU_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Key that encrypts stored Twitch tokens (64 hex chars). Generated on first start if unset.
+    #[arg(long, env = "TAU_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// File the generated secret key is kept in when TAU_SECRET_KEY is unset.
+    #[arg(long, env = "TAU_SECRET_KEY_FILE", default_value = "tau-secret.key")]
+    pub secret_key_file: PathBuf,
+    /// An API token to accept (seeded, hashed, on start); for non-interactive setups.
+    #[arg(long, env = "TAU_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// How long events are kept (e.g. `30d`, `12h`; `0` keeps them forever).
+    #[arg(long, env = "TAU_RETENTION", default_value = "30d")]
+    pub retention: String,
+    /// Events a websocket client may fall behind before it is disconnected as too slow.
+    #[arg(long, env = "TAU_CLIENT_QUEUE", default_value = "1024")]
+    pub client_queue: String,
+    /// Interval of websocket protocol pings; a client silent for two intervals is dropped.
+    #[arg(long, env = "TAU_WS_PING_INTERVAL", default_value = "20s")]
+    pub ws_ping_interval: String,
+    /// Log format: `text` or `json`. The filter comes from `RUST_LOG` (default `info`).
+    #[arg(long, env = "TAU_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// Twitch application client id.
+    #[arg(long, env = "TWITCH_CLIENT_ID")]
+    pub twitch_client_id: Option<String>,
+    /// Twitch application client secret.
+    #[arg(long, env = "TWITCH_CLIENT_SECRET", hide_env_values = true)]
+    pub twitch_client_secret: Option<String>,
+    /// Secret shared with Twitch to sign EventSub webhooks (10-100 ASCII characters).
+    #[arg(long, env = "TWITCH_WEBHOOK_SECRET", hide_env_values = true)]
+    pub twitch_webhook_secret: Option<String>,
+    /// Login of the channel this relay serves.
+    #[arg(long, env = "TWITCH_BROADCASTER")]
+    pub twitch_broadcaster: Option<String>,
+    /// Helix base URL.
+    #[arg(long, env = "TWITCH_API_URL", default_value = "https://api.twitch.tv/helix")]
+    pub twitch_api_url: String,
+    /// OAuth base URL.
+    #[arg(long, env = "TWITCH_AUTH_URL", default_value = "https://id.twitch.tv/oauth2")]
+    pub twitch_auth_url: String,
+    /// EventSub WebSocket URL.
+    #[arg(
+        long,
+        env = "TWITCH_EVENTSUB_WS_URL",
+        default_value = "wss://eventsub.wss.twitch.tv/ws"
+    )]
+    pub twitch_eventsub_ws_url: String,
+}
+
+/// Where the relay keeps its events and tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// Embedded SQLite file (single process).
+    Sqlite,
+    /// Shared Postgres (several replicas).
+    Postgres,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+/// Credentials and endpoints for talking to Twitch.
+#[derive(Clone)]
+pub struct TwitchConfig {
+    /// Application client id (absent: no Twitch connection, relay still useful).
+    pub client_id: Option<String>,
+    /// Application client secret.
+    pub client_secret: Option<String>,
+    /// EventSub webhook signing secret.
+    pub webhook_secret: Option<String>,
+    /// Broadcaster login.
+    pub broadcaster: Option<String>,
+    /// Helix base URL, without a trailing slash.
+    pub api_url: Url,
+    /// OAuth base URL, without a trailing slash.
+    pub auth_url: Url,
+    /// EventSub WebSocket URL.
+    pub eventsub_ws_url: Url,
+}
+
+impl std::fmt::Debug for TwitchConfig {
+    // Hand-written so secrets never reach a log line through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwitchConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "<set>"))
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "<set>"))
+            .field("broadcaster", &self.broadcaster)
+            .field("api_url", &self.api_url.as_str())
+            .field("auth_url", &self.auth_url.as_str())
+            .field("eventsub_ws_url", &self.eventsub_ws_url.as_str())
+            .finish()
+    }
+}
+
+/// Validated relay configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// Bind address.
+    pub listen: SocketAddr,
+    /// Database URL as given (contains a password for Postgres: never log it).
+    pub database_url: String,
+    /// Which backend `database_url` names.
+    pub database: DatabaseKind,
+    /// Public base URL, without a trailing slash.
+    pub public_url: Url,
+    /// Secret key as given (hex), if any.
+    pub secret_key: Option<String>,
+    /// Where a generated secret key is persisted.
+    pub secret_key_file: PathBuf,
+    /// Token seeded at start, if any.
+    pub api_token: Option<String>,
+    /// Maximum event age; `None` keeps events forever.
+    pub retention: Option<Duration>,
+    /// Per-client queue bound (events).
+    pub client_queue: usize,
+    /// Websocket ping interval.
+    pub ws_ping_interval: Duration,
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// Twitch side.
+    pub twitch: TwitchConfig,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database", &self.database)
+            .field("public_url", &self.public_url.as_str())
+            .field("retention", &self.retention)
+            .field("client_queue", &self.client_queue)
+            .field("ws_ping_interval", &self.ws_ping_interval)
+            .field("twitch", &self.twitch)
+            .finish_non_exhaustive()
+    }
+}
+
+fn parse_url(var: &'static str, value: &str, schemes: &[&str]) -> Result<Url, ConfigError> {
+    let url = Url::parse(value.trim_end_matches('/'))
+        .map_err(|e| bad(var, format!("{value:?} is not a URL ({e})")))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(bad(
+            var,
+            format!("scheme must be one of {}", schemes.join(", ")),
+        ));
+    }
+    Ok(url)
+}
+
+fn parse_duration(var: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(value)
+        .map_err(|e| bad(var, format!("{value:?} is not a duration like 30s, 12h, 30d ({e})")))
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+/// True for a plausible Twitch login (what Twitch allows: 1-25 of a-z, 0-9, `_`).
+pub fn is_valid_login(login: &str) -> bool {
+    (1..=25).contains(&login.len())
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl RawConfig {
+    /// Checks every value and builds the typed [`Config`].
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            bad(
+                "TAU_LISTEN",
+                format!("{:?} is not an address like 127.0.0.1:8000", self.listen),
+            )
+        })?;
+        let database = if self.database_url.starts_with("sqlite:") {
+            DatabaseKind::Sqlite
+        } else if self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://")
+        {
+            DatabaseKind::Postgres
+        } else {
+            return Err(bad(
+                "TAU_DATABASE_URL",
+                "must start with sqlite: or postgres://",
+            ));
+        };
+        let public_url = match non_empty(self.public_url) {
+            Some(url) => parse_url("TAU_PUBLIC_URL", &url, &["http", "https"])?,
+            None => Url::parse(&format!("http://{listen}")).expect("socket address forms a URL"),
+        };
+        let secret_key = non_empty(self.secret_key);
+        if let Some(key) = &secret_key {
+            crate::secret::SecretKey::from_hex(key)
+                .map_err(|reason| bad("TAU_SECRET_KEY", reason))?;
+        }
+        let retention = match self.retention.trim() {
+            "0" | "forever" | "" => None,
+            value => Some(parse_duration("TAU_RETENTION", value)?),
+        };
+        let client_queue = self
+            .client_queue
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (16..=1_000_000).contains(n))
+            .ok_or_else(|| bad("TAU_CLIENT_QUEUE", "must be a number from 16 to 1000000"))?;
+        let ws_ping_interval = parse_duration("TAU_WS_PING_INTERVAL", &self.ws_ping_interval)?;
+        if ws_ping_interval < Duration::from_secs(1) {
+            return Err(bad("TAU_WS_PING_INTERVAL", "must be at least 1s"));
+        }
+        let log_format = match self.log_format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(bad("TAU_LOG_FORMAT", format!("{other:?} is not text or json"))),
+        };
+        let webhook_secret = non_empty(self.twitch_webhook_secret);
+        if let Some(secret) = &webhook_secret {
+            if !(10..=100).contains(&secret.len()) || !secret.is_ascii() {
+                return Err(bad(
+                    "TWITCH_WEBHOOK_SECRET",
+                    "must be 10 to 100 ASCII characters (Twitch's rule)",
+                ));
+            }
+        }
+        let broadcaster = non_empty(self.twitch_broadcaster).map(|b| b.to_ascii_lowercase());
+        if let Some(login) = &broadcaster {
+            if !is_valid_login(login) {
+                return Err(bad(
+                    "TWITCH_BROADCASTER",
+                    format!("{login:?} is not a Twitch login (1-25 letters, digits, _)"),
+                ));
+            }
+        }
+        let twitch = TwitchConfig {
+            client_id: non_empty(self.twitch_client_id),
+            client_secret: non_empty(self.twitch_client_secret),
+            webhook_secret,
+            broadcaster,
+            api_url: parse_url("TWITCH_API_URL", &self.twitch_api_url, &["http", "https"])?,
+            auth_url: parse_url("TWITCH_AUTH_URL", &self.twitch_auth_url, &["http", "https"])?,
+            eventsub_ws_url: parse_url(
+                "TWITCH_EVENTSUB_WS_URL",
+                &self.twitch_eventsub_ws_url,
+                &["ws", "wss"],
+            )?,
+        };
+        Ok(Config {
+            listen,
+            database_url: self.database_url,
+            database,
+            public_url,
+            secret_key,
+            secret_key_file: self.secret_key_file,
+            api_token: non_empty(self.api_token),
+            retention,
+            client_queue,
+            ws_ping_interval,
+            log_format,
+            twitch,
+        })
+    }
+}
+
+impl Config {
+    /// A configuration for tests: in-memory SQLite, port 0, no Twitch.
+    pub fn for_tests() -> Config {
+        RawConfig {
+            listen: "127.0.0.1:0".into(),
+            database_url: "sqlite::memory:".into(),
+            public_url: Some("http://127.0.0.1:8000".into()),
+            secret_key: Some("00".repeat(32)),
+            secret_key_file: PathBuf::from("unused.key"),
+            api_token: None,
+            retention: "30d".into(),
+            client_queue: "1024".into(),
+            ws_ping_interval: "20s".into(),
+            log_format: "text".into(),
+            twitch_client_id: None,
+            twitch_client_secret: None,
+            twitch_webhook_secret: Some("test-webhook-secret".into()),
+            twitch_broadcaster: None,
+            twitch_api_url: "https://api.twitch.tv/helix".into(),
+            twitch_auth_url: "https://id.twitch.tv/oauth2".into(),
+            twitch_eventsub_ws_url: "wss://eventsub.wss.twitch.tv/ws".into(),
+        }
+        .validate()
+        .expect("test config is valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        raw: RawConfig,
+    }
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec!["tau-relay"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).expect("flags parse").raw.validate()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_embedded() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8000");
+        assert_eq!(config.database, DatabaseKind::Sqlite);
+        assert_eq!(config.public_url.as_str(), "http://127.0.0.1:8000/");
+        assert_eq!(config.retention, Some(Duration::from_secs(30 * 86400)));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--listen", "nope"], "TAU_LISTEN"),
+            (&["--database-url", "mysql://x"], "TAU_DATABASE_URL"),
+            (&["--public-url", "ftp://x"], "TAU_PUBLIC_URL"),
+            (&["--secret-key", "abc"], "TAU_SECRET_KEY"),
+            (&["--retention", "soon"], "TAU_RETENTION"),
+            (&["--client-queue", "3"], "TAU_CLIENT_QUEUE"),
+            (&["--twitch-webhook-secret", "short"], "TWITCH_WEBHOOK_SECRET"),
+            (&["--twitch-broadcaster", "not a login"], "TWITCH_BROADCASTER"),
+            (&["--twitch-eventsub-ws-url", "http://x"], "TWITCH_EVENTSUB_WS_URL"),
+        ];
+        for (args, var) in cases {
+            let err = parse(args).expect_err("must be rejected");
+            assert_eq!(err.var, *var, "{args:?}");
+            assert!(err.to_string().starts_with(var));
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let config = parse(&[
+            "--twitch-client-secret",
+            "supersecretvalue",
+            "--twitch-webhook-secret",
+            "webhooksecretvalue",
+        ])
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("supersecretvalue"));
+        assert!(!shown.contains("webhooksecretvalue"));
+    }
+}

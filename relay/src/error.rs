@@ -1,0 +1,75 @@
+//! The HTTP layer's one error type.
+//!
+//! Bodies are `{"detail": "..."}`, the shape the original TAU (Django REST
+//! framework) used, so existing clients read our errors too. Internal errors
+//! are logged with their cause and answered with a generic message.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
+
+use crate::store::StoreError;
+
+/// Errors a route can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is wrong; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: missing or invalid TAU token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: authenticated but refused (e.g. bad webhook signature).
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: no such thing.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405: the method is not offered here.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// 503: a dependency is down; retrying later will work.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a bug or an unexpected failure (details only in the log).
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        ApiError::Internal(err.into())
+    }
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = format!("{cause:#}"), "request failed");
+        }
+        let status = self.status();
+        let mut response = (status, Json(serde_json::json!({ "detail": self.to_string() }))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

@@ -1,0 +1,281 @@
+//! One client socket: handshake, optional resume, live events, ping/pong.
+//!
+//! Resume (`since`) subscribes to live events *before* reading the store,
+//! then skips live events at or below the last stored position sent: no
+//! gap and no duplicate at the seam.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::{
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
+        State,
+    },
+    response::Response,
+};
+use futures_util::{
+    stream::{SplitSink, SplitStream},
+    SinkExt, StreamExt,
+};
+use tokio::sync::broadcast::{self, error::TryRecvError};
+use uuid::Uuid;
+
+use super::handshake::{self, Accepted, HANDSHAKE_TIMEOUT};
+use crate::{app::AppState, event::EncodedEvent};
+
+/// Socket read buffer: clients send almost nothing, so keep it small
+/// (tungstenite's default is 128 KiB per connection, eagerly allocated).
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes buffered before a write is pushed to the socket.
+const WRITE_BUFFER: usize = 16 * 1024;
+/// Hard cap on buffered outgoing bytes per client.
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+/// Largest frame a client may send (the handshake is tiny).
+const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+/// A write that cannot complete in this time marks the client as stuck.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Stored events read per query while resuming.
+const RESUME_PAGE: i64 = 500;
+/// Close code for policy failures (bad token).
+const CLOSE_POLICY: u16 = 1008;
+/// Close code for "going away" (server shutdown, ping timeout).
+const CLOSE_AWAY: u16 = 1001;
+/// Close code for "try again later" (client too slow).
+const CLOSE_TRY_AGAIN: u16 = 1013;
+
+/// `GET /ws/twitch-events/`: upgrades with explicit buffer sizes.
+pub async fn websocket_route(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| serve(socket, app))
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+/// Why a client session ended early.
+enum End {
+    /// The socket failed or closed; nothing more to send.
+    Gone,
+    /// Close with this code and reason.
+    Close(u16, String),
+}
+
+struct Session {
+    sink: Sink,
+    app: AppState,
+    types: Option<std::collections::HashSet<String>>,
+    /// Highest stored position handled (sent or filtered out).
+    last_seq: i64,
+    /// TAU id of that event, offered as the resume point when we drop a client.
+    last_id: Option<Uuid>,
+}
+
+async fn serve(socket: WebSocket, app: AppState) {
+    let (mut sink, mut stream) = socket.split();
+    let accepted = match tokio::time::timeout(HANDSHAKE_TIMEOUT, first_text(&mut stream)).await {
+        Ok(Some(text)) => handshake::accept(&text, &app.store, app.catalog).await,
+        Ok(None) => return,
+        Err(_) => Err("no token received within 10 seconds".into()),
+    };
+    let Accepted { types, since_seq } = match accepted {
+        Ok(accepted) => accepted,
+        Err(message) => {
+            tracing::info!(reason = %message, "websocket client rejected");
+            let body = serde_json::json!({ "error": message }).to_string();
+            let _ = sink.send(Message::Text(body.into())).await;
+            let _ = close(&mut sink, CLOSE_POLICY, &message).await;
+            return;
+        }
+    };
+    // Subscribe before reading the store so nothing falls between the two.
+    let live = app.hub.subscribe();
+    app.metrics.clients_connected.inc();
+    let mut session = Session { sink, app: app.clone(), types, last_seq: 0, last_id: None };
+    let end = session.run(live, since_seq, &mut stream).await;
+    app.metrics.clients_connected.dec();
+    if let End::Close(code, reason) = end {
+        let _ = close(&mut session.sink, code, &reason).await;
+    }
+}
+
+async fn first_text(stream: &mut SplitStream<WebSocket>) -> Option<String> {
+    while let Some(Ok(message)) = stream.next().await {
+        match message {
+            Message::Text(text) => return Some(text.to_string()),
+            Message::Close(_) => return None,
+            _ => continue,
+        }
+    }
+    None
+}
+
+async fn close(sink: &mut Sink, code: u16, reason: &str) -> Result<(), axum::Error> {
+    // A close reason may carry at most 123 bytes.
+    let mut reason = reason.to_string();
+    while reason.len() > 123 {
+        reason.pop();
+    }
+    let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
+    tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Close(Some(frame))))
+        .await
+        .unwrap_or(Ok(()))
+}
+
+impl Session {
+    async fn run(
+        &mut self,
+        live: broadcast::Receiver<Arc<EncodedEvent>>,
+        since_seq: Option<i64>,
+        stream: &mut SplitStream<WebSocket>,
+    ) -> End {
+        match self.relay(live, since_seq, stream).await {
+            Ok(()) => End::Gone,
+            Err(end) => end,
+        }
+    }
+
+    /// Resumes if asked, then relays live events until the session ends
+    /// (always with `Err`, which says how).
+    async fn relay(
+        &mut self,
+        mut live: broadcast::Receiver<Arc<EncodedEvent>>,
+        since_seq: Option<i64>,
+        stream: &mut SplitStream<WebSocket>,
+    ) -> Result<(), End> {
+        if let Some(seq) = since_seq {
+            self.last_seq = seq;
+            self.resume(&mut live).await?;
+        }
+        let shutdown = self.app.shutdown.clone();
+        let mut ping = tokio::time::interval(self.app.config.ws_ping_interval);
+        ping.tick().await;
+        let mut heard_since_ping = true;
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Err(End::Close(CLOSE_AWAY, "server shutting down".into())),
+                frame = stream.next() => match frame {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Err(End::Gone),
+                    // Pongs, and anything else a client sends, prove it is alive.
+                    Some(Ok(_)) => heard_since_ping = true,
+                },
+                received = live.recv() => match received {
+                    Ok(event) => {
+                        self.queue(&event).await?;
+                        // Coalesce whatever else is ready into one flush.
+                        loop {
+                            match live.try_recv() {
+                                Ok(event) => self.queue(&event).await?,
+                                Err(TryRecvError::Lagged(n)) => return Err(self.too_slow(n)),
+                                Err(_) => break,
+                            }
+                        }
+                        self.flush().await?;
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => return Err(self.too_slow(n)),
+                    Err(broadcast::error::RecvError::Closed) => return Err(End::Close(CLOSE_AWAY, "server shutting down".into())),
+                },
+                _ = ping.tick() => {
+                    if !heard_since_ping {
+                        return Err(End::Close(CLOSE_AWAY, "no pong received: connection considered dead".into()));
+                    }
+                    heard_since_ping = false;
+                    self.send_now(Message::Ping(bytes::Bytes::new())).await?;
+                }
+            }
+        }
+    }
+
+    /// Sends stored events after `last_seq`, then whatever live events are
+    /// ready; repeats if the live ring overflowed meanwhile (those events
+    /// are all in the store).
+    async fn resume(&mut self, live: &mut broadcast::Receiver<Arc<EncodedEvent>>) -> Result<(), End> {
+        loop {
+            loop {
+                let rows = self.app.store.events_after(self.last_seq, RESUME_PAGE).await.map_err(|err| {
+                    tracing::error!(error = %err, "resume query failed");
+                    End::Close(1011, "server error while resuming; reconnect with since".into())
+                })?;
+                let done = (rows.len() as i64) < RESUME_PAGE;
+                for row in rows {
+                    self.queue(&row.event.encode(Some(row.seq))).await?;
+                }
+                self.flush().await?;
+                if done {
+                    break;
+                }
+            }
+            loop {
+                match live.try_recv() {
+                    Ok(event) => self.queue(&event).await?,
+                    Err(TryRecvError::Lagged(_)) => break,
+                    Err(TryRecvError::Empty) => {
+                        self.flush().await?;
+                        return Ok(());
+                    }
+                    Err(TryRecvError::Closed) => return Err(End::Gone),
+                }
+            }
+        }
+    }
+
+    /// Feeds one event to the socket unless filtered out or already sent.
+    async fn queue(&mut self, event: &EncodedEvent) -> Result<(), End> {
+        if let Some(seq) = event.seq {
+            if seq <= self.last_seq {
+                return Ok(());
+            }
+            self.last_seq = seq;
+            self.last_id = event.id;
+        }
+        if let Some(types) = &self.types {
+            if !types.contains(&event.event_type) {
+                return Ok(());
+            }
+        }
+        match tokio::time::timeout(WRITE_TIMEOUT, self.sink.feed(Message::Text(event.payload.clone()))).await {
+            Ok(Ok(())) => {
+                self.app.metrics.events_delivered.inc();
+                Ok(())
+            }
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(self.stuck()),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), End> {
+        match tokio::time::timeout(WRITE_TIMEOUT, self.sink.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(self.stuck()),
+        }
+    }
+
+    async fn send_now(&mut self, message: Message) -> Result<(), End> {
+        match tokio::time::timeout(WRITE_TIMEOUT, self.sink.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(self.stuck()),
+        }
+    }
+
+    fn stuck(&self) -> End {
+        self.app.metrics.slow_clients_disconnected.inc();
+        tracing::warn!("websocket client stopped reading; disconnected");
+        End::Gone
+    }
+
+    fn too_slow(&self, missed: u64) -> End {
+        self.app.metrics.events_dropped.inc_by(missed);
+        self.app.metrics.slow_clients_disconnected.inc();
+        tracing::warn!(missed, "websocket client too slow; disconnected");
+        let hint = match self.last_id {
+            Some(id) => format!("; resume with since={id}"),
+            None => String::new(),
+        };
+        End::Close(CLOSE_TRY_AGAIN, format!("client too slow: {missed} events behind{hint}"))
+    }
+}

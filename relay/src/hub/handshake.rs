@@ -1,0 +1,74 @@
+//! The client's first frame: `{"token": "...", "events": [...], "since": "<id>"}`.
+//!
+//! `token` is the original TAU protocol; `events` and `since` are our
+//! extensions that old clients never send.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{catalog::Catalog, event::tau_event_type, store::Store};
+
+/// How long a client has to send its first frame.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[derive(Deserialize)]
+struct Hello {
+    token: Option<String>,
+    events: Option<Vec<String>>,
+    since: Option<String>,
+}
+
+/// An authenticated client's wishes.
+#[derive(Debug)]
+pub struct Accepted {
+    /// Only these TAU types, if given.
+    pub types: Option<HashSet<String>>,
+    /// Resume after this stored position, if given.
+    pub since_seq: Option<i64>,
+}
+
+/// Validates the first frame. `Err` is the message sent to the client.
+pub async fn accept(text: &str, store: &Store, catalog: &Catalog) -> Result<Accepted, String> {
+    let hello: Hello = serde_json::from_str(text)
+        .map_err(|_| r#"first message must be JSON: {"token": "<TAU token>"}"#.to_string())?;
+    let token = hello.token.filter(|t| !t.is_empty()).ok_or("missing token")?;
+    match store.authenticate(&token).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err("invalid token".into()),
+        Err(err) => {
+            tracing::error!(error = %err, "token check failed");
+            return Err("server error while checking the token; try again".into());
+        }
+    }
+    let types = match hello.events {
+        None => None,
+        Some(list) => {
+            let mut types = HashSet::new();
+            for name in list {
+                let tau = tau_event_type(&name);
+                if !catalog.has_tau_type(&tau) {
+                    return Err(format!("unknown event type {name:?} in \"events\""));
+                }
+                types.insert(tau);
+            }
+            Some(types)
+        }
+    };
+    let since_seq = match hello.since {
+        None => None,
+        Some(id) => {
+            let uuid = Uuid::parse_str(&id).map_err(|_| "\"since\" must be an event id (UUID)".to_string())?;
+            match store.seq_of(uuid).await {
+                Ok(Some(seq)) => Some(seq),
+                Ok(None) => return Err(format!("unknown \"since\" event {id} (deleted or never stored)")),
+                Err(err) => {
+                    tracing::error!(error = %err, "since lookup failed");
+                    return Err("server error while looking up \"since\"; try again".into());
+                }
+            }
+        }
+    };
+    Ok(Accepted { types, since_seq })
+}

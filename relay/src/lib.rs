@@ -1,0 +1,40 @@
+//! TAU relay: Twitch EventSub in, one authenticated websocket out.
+//!
+//! # Layout
+//! Data flows one way:
+//! ```text
+//! Twitch webhook ─► ingest ─► store ─► bus ─► hub ─► /ws/twitch-events/ clients
+//! REST test events / replays ──────────► bus
+//! ```
+//! - [`config`]: the one typed configuration (`TAU_*`, `TWITCH_*`).
+//! - [`ingest`]: verifies and parses Twitch messages; the only module that
+//!   speaks Twitch's wire format. Dedupe key: Twitch's message id.
+//! - [`store`]: events, tokens, revocations (SQLite embedded; portable SQL);
+//!   [`store::writer`] batches commits and publishes after each commit.
+//! - [`bus`]: carries encoded events to every replica ([`bus::LocalBus`]
+//!   in embedded mode).
+//! - [`hub`]: client sockets: token handshake, filters, resume, ping/pong,
+//!   per-client bounded queues.
+//! - [`event`]: TAU's event and its exact wire frame, encoded once.
+//! - [`catalog`]: EventSub types, scopes, Twitch's example payloads, test events.
+//! - [`api`]: REST under `/api/v1` (TAU's paths and shapes).
+//! - [`dashboard`]: the embedded web page.
+//! - [`ops`], [`metrics`], [`status`]: health, Prometheus, runtime status.
+//! - [`secret`]: the key that encrypts stored Twitch tokens.
+//! - [`app`]: state, router, server loop.
+
+pub mod api;
+pub mod app;
+pub mod bus;
+pub mod catalog;
+pub mod config;
+pub mod dashboard;
+pub mod error;
+pub mod event;
+pub mod hub;
+pub mod ingest;
+pub mod metrics;
+pub mod ops;
+pub mod secret;
+pub mod status;
+pub mod store;

@@ -1,0 +1,156 @@
+//! `tau-relay`: run the relay, or manage API tokens.
+//!
+//! Thin by design: parse and validate configuration (exit 2 with one line
+//! naming the variable on a mistake), then hand over to the library.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tau_relay::{
+    app,
+    config::{Config, LogFormat, RawConfig},
+    secret::SecretKey,
+    store::Store,
+};
+
+#[derive(Parser)]
+#[command(name = "tau-relay", version, about = "TAU: every Twitch event of a channel over one websocket")]
+struct Cli {
+    #[command(flatten)]
+    config: RawConfig,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the relay (the default).
+    Serve,
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (shown only this once).
+    Create {
+        /// A label to recognise it by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke tokens by id, name or hint.
+    Revoke {
+        /// Id, name or hint (first characters) of the token.
+        which: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.config.validate() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("tau-relay: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Token(command) => token(config, command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("tau-relay: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let key = SecretKey::load_or_create(config.secret_key.as_deref(), &config.secret_key_file)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (TAU_LISTEN)", config.listen))?;
+    let state = app::build(config, key).await.context("cannot open the database (TAU_DATABASE_URL)")?;
+    if let Some(token) = &state.config.api_token {
+        state.store.seed_token("TAU_API_TOKEN", token).await?;
+    }
+    let dashboard = state.config.public_url.clone();
+    if state.store.count_tokens().await? == 0 {
+        let new = state.store.create_token("first-start").await?;
+        println!("TAU created your first API token (shown only once; keep it safe):\n\n    {}\n", new.token);
+    }
+    println!("TAU relay listening on http://{}  dashboard: {dashboard}", listener.local_addr()?);
+    tracing::info!(listen = %listener.local_addr()?, database = ?state.store.kind(), "relay started");
+    app::spawn_retention(&state);
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: closing client sockets");
+        shutdown.cancel();
+    });
+    let store = state.store.clone();
+    app::serve(listener, state).await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
+    let store = Store::open(&config.database_url, config.database.clone())
+        .await
+        .context("cannot open the database (TAU_DATABASE_URL)")?;
+    match command {
+        TokenCommand::Create { name } => {
+            let new = store.create_token(&name).await?;
+            println!("{}", new.token);
+        }
+        TokenCommand::List => {
+            for t in store.list_tokens().await? {
+                let created = chrono::DateTime::from_timestamp_micros(t.created_us).unwrap_or_default();
+                println!("{}  {:<20} {}…  created {}", t.id, t.name, t.hint, created.format("%Y-%m-%d %H:%M"));
+            }
+        }
+        TokenCommand::Revoke { which } => match store.revoke_token(&which).await? {
+            0 => anyhow::bail!("no token matches {which:?}"),
+            n => println!("revoked {n} token(s)"),
+        },
+    }
+    store.close().await;
+    Ok(())
+}

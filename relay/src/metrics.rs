@@ -1,0 +1,65 @@
+//! Prometheus metrics, served at `/metrics`.
+
+use prometheus_client::{
+    encoding::{text::encode, EncodeLabelSet},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+
+/// Label naming where an event or failure came from.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    /// `webhook`, `websocket`, `test`, `replay`.
+    pub source: &'static str,
+}
+
+/// Label naming why a webhook was rejected.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// `missing_headers`, `bad_signature`, `stale_timestamp`, `no_secret`.
+    pub reason: &'static str,
+}
+
+/// Every metric the relay exports.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// New events stored and published, by source.
+    pub events_ingested: Family<SourceLabel, Counter>,
+    /// Twitch resends recognised by message id and dropped.
+    pub events_duplicate: Counter,
+    /// Frames written to client sockets.
+    pub events_delivered: Counter,
+    /// Frames a client never got because it was too slow (it was disconnected).
+    pub events_dropped: Counter,
+    /// Clients disconnected for being too slow.
+    pub slow_clients_disconnected: Counter,
+    /// Authenticated websocket clients connected now.
+    pub clients_connected: Gauge,
+    /// Webhook messages rejected before ingest, by reason.
+    pub webhook_verification_failures: Family<ReasonLabel, Counter>,
+}
+
+impl Metrics {
+    /// Renders the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut registry = Registry::with_prefix("tau");
+        registry.register("events_ingested", "Events stored and published", self.events_ingested.clone());
+        registry.register("events_duplicate", "Twitch resends dropped by message id", self.events_duplicate.clone());
+        registry.register("events_delivered", "Event frames written to clients", self.events_delivered.clone());
+        registry.register("events_dropped", "Event frames lost by clients too slow to keep up", self.events_dropped.clone());
+        registry.register(
+            "slow_clients_disconnected",
+            "Clients disconnected for falling behind",
+            self.slow_clients_disconnected.clone(),
+        );
+        registry.register("clients_connected", "Authenticated websocket clients", self.clients_connected.clone());
+        registry.register(
+            "webhook_verification_failures",
+            "Webhook messages rejected by verification",
+            self.webhook_verification_failures.clone(),
+        );
+        let mut out = String::new();
+        encode(&mut out, &registry).expect("writing to a String cannot fail");
+        out
+    }
+}

@@ -1,0 +1,358 @@
+//! Event queries: batched insert with dedupe, cursors, filters, retention.
+//!
+//! `seq` (an auto-increment column) orders events. REST pages go newest
+//! first by `seq`; client resume (`since`) reads `seq` ascending.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use sqlx::{any::AnyRow, Row};
+use uuid::Uuid;
+
+use super::{Result, Store, StoreError};
+use crate::event::{EventIndex, Origin, TauEvent};
+
+/// A stored event and its position.
+#[derive(Debug, Clone)]
+pub struct StoredRow {
+    /// Position in the store.
+    pub seq: i64,
+    /// The event.
+    pub event: TauEvent,
+}
+
+/// REST filters (all optional, combined with AND).
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// TAU type name, exact.
+    pub event_type: Option<String>,
+    /// `user_id` or raider id.
+    pub user_id: Option<String>,
+    /// Login or display name, case-insensitive.
+    pub user_name: Option<String>,
+    /// Channel points reward id.
+    pub reward_id: Option<String>,
+    /// Raider id or login (case-insensitive).
+    pub raid_from: Option<String>,
+    /// Raided channel id or login (case-insensitive).
+    pub raid_to: Option<String>,
+}
+
+/// Where a page starts: strictly older or strictly newer than a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageCursor {
+    /// Rows with `seq` below this (the `next` link).
+    Before(i64),
+    /// Rows with `seq` above this (the `previous` link).
+    After(i64),
+}
+
+impl PageCursor {
+    /// Opaque text form for URLs.
+    pub fn encode(self) -> String {
+        let text = match self {
+            PageCursor::Before(seq) => format!("b{seq}"),
+            PageCursor::After(seq) => format!("a{seq}"),
+        };
+        URL_SAFE_NO_PAD.encode(text)
+    }
+
+    /// Parses [`PageCursor::encode`]'s output.
+    pub fn decode(text: &str) -> Option<PageCursor> {
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
+        let (kind, seq) = raw.split_at(1);
+        let seq = seq.parse().ok()?;
+        match kind {
+            "b" => Some(PageCursor::Before(seq)),
+            "a" => Some(PageCursor::After(seq)),
+            _ => None,
+        }
+    }
+}
+
+/// One page, newest first.
+#[derive(Debug)]
+pub struct EventPage {
+    /// The rows.
+    pub rows: Vec<StoredRow>,
+    /// Cursor for older rows, if there are any.
+    pub next: Option<PageCursor>,
+    /// Cursor for newer rows, if there are any.
+    pub previous: Option<PageCursor>,
+}
+
+const COLUMNS: &str =
+    "seq, id, event_id, event_type, version, event_source, event_data, created_us, origin";
+
+fn decode_row(row: &AnyRow) -> Result<StoredRow> {
+    let malformed = |what: &str| StoreError::Malformed(what.to_string());
+    let id: String = row.try_get("id")?;
+    let data: String = row.try_get("event_data")?;
+    let created_us: i64 = row.try_get("created_us")?;
+    let origin: String = row.try_get("origin")?;
+    Ok(StoredRow {
+        seq: row.try_get("seq")?,
+        event: TauEvent {
+            id: Some(Uuid::parse_str(&id).map_err(|_| malformed("id is not a UUID"))?),
+            event_id: row.try_get("event_id")?,
+            event_type: row.try_get("event_type")?,
+            version: row.try_get("version")?,
+            event_source: row.try_get("event_source")?,
+            event_data: RawValue::from_string(data).map_err(|_| malformed("event_data is not JSON"))?,
+            created: DateTime::<Utc>::from_timestamp_micros(created_us)
+                .ok_or_else(|| malformed("created_us out of range"))?,
+            origin: serde_json::from_value(serde_json::Value::String(origin))
+                .map_err(|_| malformed("unknown origin"))?,
+        },
+    })
+}
+
+impl Store {
+    /// Inserts a batch in one transaction. For each event: `Some(seq)` if it
+    /// was new, `None` if its `event_id` was already stored.
+    pub async fn insert_batch(&self, batch: &[(&TauEvent, &EventIndex)]) -> Result<Vec<Option<i64>>> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for (event, index) in batch {
+            debug_assert_eq!(event.origin, Origin::Twitch, "only Twitch events are stored");
+            let seq: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO events (id, event_id, event_type, version, event_source, broadcaster_id, \
+                 event_data, created_us, origin, user_id, user_login, user_name, reward_id, \
+                 raid_from_id, raid_from_login, raid_to_id, raid_to_login) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+                 ON CONFLICT (event_id) DO NOTHING RETURNING seq",
+            )
+            .bind(event.id.expect("stored events have an id").to_string())
+            .bind(&event.event_id)
+            .bind(&event.event_type)
+            .bind(&event.version)
+            .bind(&event.event_source)
+            .bind(index.broadcaster_id.as_deref())
+            .bind(event.event_data.get())
+            .bind(event.created.timestamp_micros())
+            .bind("twitch")
+            .bind(index.user_id.as_deref())
+            .bind(index.user_login.as_deref())
+            .bind(index.user_name.as_deref())
+            .bind(index.reward_id.as_deref())
+            .bind(index.raid_from.0.as_deref())
+            .bind(index.raid_from.1.as_deref())
+            .bind(index.raid_to.0.as_deref())
+            .bind(index.raid_to.1.as_deref())
+            .fetch_optional(&mut *tx)
+            .await?;
+            out.push(seq);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The event with TAU id `id`.
+    pub async fn event(&self, id: Uuid) -> Result<Option<StoredRow>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode_row).transpose()
+    }
+
+    /// Deletes one event; true if it existed.
+    pub async fn delete_event(&self, id: Uuid) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM events WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Position of the event with TAU id `id`.
+    pub async fn seq_of(&self, id: Uuid) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT seq FROM events WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Up to `limit` events after position `seq`, oldest first (client resume).
+    pub async fn events_after(&self, seq: i64, limit: i64) -> Result<Vec<StoredRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM events WHERE seq > $1 ORDER BY seq ASC LIMIT $2"
+        ))
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    /// One page of events, newest first.
+    pub async fn page(&self, filter: &EventFilter, cursor: Option<PageCursor>, limit: i64) -> Result<EventPage> {
+        let mut sql = format!("SELECT {COLUMNS} FROM events WHERE 1 = 1");
+        let mut binds: Vec<String> = Vec::new();
+        let mut push = |sql: &mut String, clause: &str, values: &[&str]| {
+            let mut clause = clause.to_string();
+            for value in values {
+                binds.push(value.to_string());
+                clause = clause.replacen('?', &format!("${}", binds.len()), 1);
+            }
+            sql.push_str(" AND ");
+            sql.push_str(&clause);
+        };
+        if let Some(t) = &filter.event_type {
+            push(&mut sql, "event_type = ?", &[t]);
+        }
+        if let Some(v) = &filter.user_id {
+            push(&mut sql, "user_id = ?", &[v]);
+        }
+        if let Some(v) = &filter.user_name {
+            let v = v.to_lowercase();
+            push(&mut sql, "(user_login = ? OR user_name = ?)", &[&v, &v]);
+        }
+        if let Some(v) = &filter.reward_id {
+            push(&mut sql, "reward_id = ?", &[v]);
+        }
+        if let Some(v) = &filter.raid_from {
+            let v = v.to_lowercase();
+            push(&mut sql, "(raid_from_id = ? OR raid_from_login = ?)", &[&v, &v]);
+        }
+        if let Some(v) = &filter.raid_to {
+            let v = v.to_lowercase();
+            push(&mut sql, "(raid_to_id = ? OR raid_to_login = ?)", &[&v, &v]);
+        }
+        // Fetch one extra row to learn whether another page exists.
+        let (order, ascending) = match cursor {
+            Some(PageCursor::After(seq)) => (format!(" AND seq > {seq} ORDER BY seq ASC"), true),
+            Some(PageCursor::Before(seq)) => (format!(" AND seq < {seq} ORDER BY seq DESC"), false),
+            None => (" ORDER BY seq DESC".to_string(), false),
+        };
+        sql.push_str(&order);
+        sql.push_str(&format!(" LIMIT {}", limit + 1));
+        let mut query = sqlx::query(&sql);
+        for value in &binds {
+            query = query.bind(value);
+        }
+        let fetched = query.fetch_all(&self.pool).await?;
+        let mut rows = fetched.iter().map(decode_row).collect::<Result<Vec<_>>>()?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        if ascending {
+            rows.reverse();
+        }
+        let (newest, oldest) = (rows.first().map(|r| r.seq), rows.last().map(|r| r.seq));
+        let (has_older, has_newer) = match cursor {
+            None => (more, false),
+            Some(PageCursor::Before(_)) => (more, true),
+            Some(PageCursor::After(_)) => (true, more),
+        };
+        Ok(EventPage {
+            next: oldest.filter(|_| has_older).map(PageCursor::Before),
+            previous: newest.filter(|_| has_newer).map(PageCursor::After),
+            rows,
+        })
+    }
+
+    /// Deletes events created before `cutoff_us`; returns how many.
+    pub async fn delete_events_before(&self, cutoff_us: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM events WHERE created_us < $1")
+            .bind(cutoff_us)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Number of stored events.
+    pub async fn count_events(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM events")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::event::SOURCE_EVENTSUB;
+
+    /// A stored-style event for tests.
+    pub(crate) fn twitch_event(event_id: &str, event_type: &str, data: &str) -> TauEvent {
+        TauEvent {
+            id: Some(Uuid::new_v4()),
+            event_id: event_id.into(),
+            event_type: event_type.into(),
+            version: "1".into(),
+            event_source: SOURCE_EVENTSUB.into(),
+            event_data: RawValue::from_string(data.into()).unwrap(),
+            created: Utc::now(),
+            origin: Origin::Twitch,
+        }
+    }
+
+    async fn insert(store: &Store, event: &TauEvent) -> Option<i64> {
+        let index = EventIndex::from_event_data(&event.event_data);
+        store.insert_batch(&[(event, &index)]).await.unwrap()[0]
+    }
+
+    #[tokio::test]
+    async fn duplicate_event_ids_are_not_stored_twice() {
+        let store = Store::in_memory().await;
+        let first = twitch_event("m1", "channel-follow", "{}");
+        assert!(insert(&store, &first).await.is_some());
+        let again = twitch_event("m1", "channel-follow", "{}");
+        assert_eq!(insert(&store, &again).await, None);
+        assert_eq!(store.count_events().await.unwrap(), 1);
+        let row = store.event(first.id.unwrap()).await.unwrap().unwrap();
+        assert_eq!(row.event.event_id, "m1");
+    }
+
+    #[tokio::test]
+    async fn pages_walk_both_ways_with_filters() {
+        let store = Store::in_memory().await;
+        for i in 0..7 {
+            let kind = if i % 2 == 0 { "channel-follow" } else { "channel-cheer" };
+            let data = format!(r#"{{"user_id":"{i}","user_login":"User{i}"}}"#);
+            insert(&store, &twitch_event(&format!("m{i}"), kind, &data)).await;
+        }
+        let all = EventFilter::default();
+        let first = store.page(&all, None, 3).await.unwrap();
+        let ids: Vec<_> = first.rows.iter().map(|r| r.event.event_id.clone()).collect();
+        assert_eq!(ids, ["m6", "m5", "m4"]);
+        assert!(first.previous.is_none());
+        let second = store.page(&all, first.next, 3).await.unwrap();
+        let ids: Vec<_> = second.rows.iter().map(|r| r.event.event_id.clone()).collect();
+        assert_eq!(ids, ["m3", "m2", "m1"]);
+        let back = store.page(&all, second.previous, 3).await.unwrap();
+        let ids: Vec<_> = back.rows.iter().map(|r| r.event.event_id.clone()).collect();
+        assert_eq!(ids, ["m6", "m5", "m4"]);
+        let last = store.page(&all, second.next, 3).await.unwrap();
+        assert_eq!(last.rows.len(), 1);
+        assert!(last.next.is_none());
+
+        let follows = EventFilter { event_type: Some("channel-follow".into()), ..Default::default() };
+        assert_eq!(store.page(&follows, None, 50).await.unwrap().rows.len(), 4);
+        let by_name = EventFilter { user_name: Some("USER3".into()), ..Default::default() };
+        let rows = store.page(&by_name, None, 50).await.unwrap().rows;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].event.event_id, "m3");
+    }
+
+    #[tokio::test]
+    async fn cursor_round_trips_and_rejects_garbage() {
+        for c in [PageCursor::Before(42), PageCursor::After(7)] {
+            assert_eq!(PageCursor::decode(&c.encode()), Some(c));
+        }
+        assert_eq!(PageCursor::decode("!!"), None);
+        assert_eq!(PageCursor::decode(&URL_SAFE_NO_PAD.encode("x1")), None);
+    }
+
+    #[tokio::test]
+    async fn retention_deletes_old_events() {
+        let store = Store::in_memory().await;
+        let mut old = twitch_event("old", "channel-follow", "{}");
+        old.created = Utc::now() - chrono::Duration::days(40);
+        insert(&store, &old).await;
+        insert(&store, &twitch_event("new", "channel-follow", "{}")).await;
+        let cutoff = (Utc::now() - chrono::Duration::days(30)).timestamp_micros();
+        assert_eq!(store.delete_events_before(cutoff).await.unwrap(), 1);
+        assert_eq!(store.count_events().await.unwrap(), 1);
+    }
+}

@@ -1,0 +1,55 @@
+//! Named values (for example the encrypted Twitch tokens).
+
+use sqlx::Row;
+
+use super::{now_us, Result, Store};
+
+impl Store {
+    /// Reads a setting.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get::<String, _>(0)))
+    }
+
+    /// Creates or replaces a setting.
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (name, value, updated_us) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_us = excluded.updated_us",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(now_us())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a setting.
+    pub async fn delete_setting(&self, name: &str) -> Result<()> {
+        sqlx::query("DELETE FROM settings WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn settings_upsert_and_delete() {
+        let store = Store::in_memory().await;
+        assert_eq!(store.setting("a").await.unwrap(), None);
+        store.set_setting("a", "1").await.unwrap();
+        store.set_setting("a", "2").await.unwrap();
+        assert_eq!(store.setting("a").await.unwrap().as_deref(), Some("2"));
+        store.delete_setting("a").await.unwrap();
+        assert_eq!(store.setting("a").await.unwrap(), None);
+    }
+}
