@@ -6,7 +6,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use axum::{extract::DefaultBodyLimit, routing::{get, post}, Router};
+use axum::{
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+    Router,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -76,9 +80,15 @@ pub fn build_with_store(config: Config, secret_key: SecretKey, store: Store) -> 
 }
 
 /// Routes `path` and `path/` to the same handler (TAU's trailing slash is optional).
-pub(crate) fn both<S: Clone + Send + Sync + 'static>(router: Router<S>, path: &str, method: axum::routing::MethodRouter<S>) -> Router<S> {
+pub(crate) fn both<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    path: &str,
+    method: axum::routing::MethodRouter<S>,
+) -> Router<S> {
     let trimmed = path.trim_end_matches('/');
-    router.route(trimmed, method.clone()).route(&format!("{trimmed}/"), method)
+    router
+        .route(trimmed, method.clone())
+        .route(&format!("{trimmed}/"), method)
 }
 
 /// Every route of the relay.
@@ -115,7 +125,9 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
 
 /// Deletes events past the retention age, now and then hourly.
 pub fn spawn_retention(state: &AppState) {
-    let Some(retention) = state.config.retention else { return };
+    let Some(retention) = state.config.retention else {
+        return;
+    };
     let (store, shutdown) = (state.store.clone(), state.shutdown.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));

@@ -74,10 +74,18 @@ pub struct RawConfig {
     #[arg(long, env = "TWITCH_BROADCASTER")]
     pub twitch_broadcaster: Option<String>,
     /// Helix base URL.
-    #[arg(long, env = "TWITCH_API_URL", default_value = "https://api.twitch.tv/helix")]
+    #[arg(
+        long,
+        env = "TWITCH_API_URL",
+        default_value = "https://api.twitch.tv/helix"
+    )]
     pub twitch_api_url: String,
     /// OAuth base URL.
-    #[arg(long, env = "TWITCH_AUTH_URL", default_value = "https://id.twitch.tv/oauth2")]
+    #[arg(
+        long,
+        env = "TWITCH_AUTH_URL",
+        default_value = "https://id.twitch.tv/oauth2"
+    )]
     pub twitch_auth_url: String,
     /// EventSub WebSocket URL.
     #[arg(
@@ -130,8 +138,14 @@ impl std::fmt::Debug for TwitchConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TwitchConfig")
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "<set>"))
-            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "<set>"))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<set>"),
+            )
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "<set>"),
+            )
             .field("broadcaster", &self.broadcaster)
             .field("api_url", &self.api_url.as_str())
             .field("auth_url", &self.auth_url.as_str())
@@ -196,8 +210,12 @@ fn parse_url(var: &'static str, value: &str, schemes: &[&str]) -> Result<Url, Co
 }
 
 fn parse_duration(var: &'static str, value: &str) -> Result<Duration, ConfigError> {
-    humantime::parse_duration(value)
-        .map_err(|e| bad(var, format!("{value:?} is not a duration like 30s, 12h, 30d ({e})")))
+    humantime::parse_duration(value).map_err(|e| {
+        bad(
+            var,
+            format!("{value:?} is not a duration like 30s, 12h, 30d ({e})"),
+        )
+    })
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -259,7 +277,12 @@ impl RawConfig {
         let log_format = match self.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            other => return Err(bad("TAU_LOG_FORMAT", format!("{other:?} is not text or json"))),
+            other => {
+                return Err(bad(
+                    "TAU_LOG_FORMAT",
+                    format!("{other:?} is not text or json"),
+                ))
+            }
         };
         let webhook_secret = non_empty(self.twitch_webhook_secret);
         if let Some(secret) = &webhook_secret {
@@ -350,7 +373,10 @@ mod tests {
     fn parse(args: &[&str]) -> Result<Config, ConfigError> {
         let mut argv = vec!["tau-relay"];
         argv.extend_from_slice(args);
-        Cli::try_parse_from(argv).expect("flags parse").raw.validate()
+        Cli::try_parse_from(argv)
+            .expect("flags parse")
+            .raw
+            .validate()
     }
 
     #[test]
@@ -371,9 +397,18 @@ mod tests {
             (&["--secret-key", "abc"], "TAU_SECRET_KEY"),
             (&["--retention", "soon"], "TAU_RETENTION"),
             (&["--client-queue", "3"], "TAU_CLIENT_QUEUE"),
-            (&["--twitch-webhook-secret", "short"], "TWITCH_WEBHOOK_SECRET"),
-            (&["--twitch-broadcaster", "not a login"], "TWITCH_BROADCASTER"),
-            (&["--twitch-eventsub-ws-url", "http://x"], "TWITCH_EVENTSUB_WS_URL"),
+            (
+                &["--twitch-webhook-secret", "short"],
+                "TWITCH_WEBHOOK_SECRET",
+            ),
+            (
+                &["--twitch-broadcaster", "not a login"],
+                "TWITCH_BROADCASTER",
+            ),
+            (
+                &["--twitch-eventsub-ws-url", "http://x"],
+                "TWITCH_EVENTSUB_WS_URL",
+            ),
         ];
         for (args, var) in cases {
             let err = parse(args).expect_err("must be rejected");

@@ -64,7 +64,11 @@ impl IntoResponse for ApiError {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
         let status = self.status();
-        let mut response = (status, Json(serde_json::json!({ "detail": self.to_string() }))).into_response();
+        let mut response = (
+            status,
+            Json(serde_json::json!({ "detail": self.to_string() })),
+        )
+            .into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

@@ -96,11 +96,17 @@ impl EventIndex {
                 .clone()
                 .or_else(|| f.to_broadcaster_user_id.clone()),
             user_id: f.user_id.or_else(|| f.from_broadcaster_user_id.clone()),
-            user_login: lower(f.user_login.or_else(|| f.from_broadcaster_user_login.clone())),
+            user_login: lower(
+                f.user_login
+                    .or_else(|| f.from_broadcaster_user_login.clone()),
+            ),
             user_name: lower(f.user_name.or(f.from_broadcaster_user_name)),
             reward_id: f.reward.and_then(|r| r.id),
             raid_from: if is_raid {
-                (f.from_broadcaster_user_id, lower(f.from_broadcaster_user_login))
+                (
+                    f.from_broadcaster_user_id,
+                    lower(f.from_broadcaster_user_login),
+                )
             } else {
                 (None, None)
             },
@@ -205,7 +211,10 @@ mod tests {
             tau_event_type("channel.channel_points_custom_reward_redemption.add"),
             "channel-channel_points_custom_reward_redemption-add"
         );
-        assert_eq!(eventsub_type("channel-hype_train-begin"), "channel.hype_train.begin");
+        assert_eq!(
+            eventsub_type("channel-hype_train-begin"),
+            "channel.hype_train.begin"
+        );
     }
 
     #[test]
@@ -218,17 +227,30 @@ mod tests {
             version: "2".into(),
             event_source: SOURCE_EVENTSUB.into(),
             event_data: raw(data),
-            created: DateTime::parse_from_rfc3339("2021-06-26T05:42:29.5Z").unwrap().into(),
+            created: DateTime::parse_from_rfc3339("2021-06-26T05:42:29.5Z")
+                .unwrap()
+                .into(),
             origin: Origin::Twitch,
         };
         let wire = event.to_wire();
-        assert!(wire.contains(data), "event_data must be byte-identical: {wire}");
+        assert!(
+            wire.contains(data),
+            "event_data must be byte-identical: {wire}"
+        );
         let value: serde_json::Value = serde_json::from_str(&wire).unwrap();
         let mut keys: Vec<_> = value.as_object().unwrap().keys().cloned().collect();
         keys.sort();
         assert_eq!(
             keys,
-            ["created", "event_data", "event_id", "event_source", "event_type", "id", "origin"]
+            [
+                "created",
+                "event_data",
+                "event_id",
+                "event_source",
+                "event_type",
+                "id",
+                "origin"
+            ]
         );
         assert_eq!(value["created"], "2021-06-26T05:42:29+00:00");
         assert_eq!(value["origin"], "twitch");

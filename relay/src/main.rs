@@ -15,7 +15,11 @@ use tau_relay::{
 };
 
 #[derive(Parser)]
-#[command(name = "tau-relay", version, about = "TAU: every Twitch event of a channel over one websocket")]
+#[command(
+    name = "tau-relay",
+    version,
+    about = "TAU: every Twitch event of a channel over one websocket"
+)]
 struct Cli {
     #[command(flatten)]
     config: RawConfig,
@@ -79,7 +83,9 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -91,16 +97,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (TAU_LISTEN)", config.listen))?;
-    let state = app::build(config, key).await.context("cannot open the database (TAU_DATABASE_URL)")?;
+    let state = app::build(config, key)
+        .await
+        .context("cannot open the database (TAU_DATABASE_URL)")?;
     if let Some(token) = &state.config.api_token {
         state.store.seed_token("TAU_API_TOKEN", token).await?;
     }
     let dashboard = state.config.public_url.clone();
     if state.store.count_tokens().await? == 0 {
         let new = state.store.create_token("first-start").await?;
-        println!("TAU created your first API token (shown only once; keep it safe):\n\n    {}\n", new.token);
+        println!(
+            "TAU created your first API token (shown only once; keep it safe):\n\n    {}\n",
+            new.token
+        );
     }
-    println!("TAU relay listening on http://{}  dashboard: {dashboard}", listener.local_addr()?);
+    println!(
+        "TAU relay listening on http://{}  dashboard: {dashboard}",
+        listener.local_addr()?
+    );
     tracing::info!(listen = %listener.local_addr()?, database = ?state.store.kind(), "relay started");
     app::spawn_retention(&state);
     let shutdown = state.shutdown.clone();
@@ -142,8 +156,15 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::List => {
             for t in store.list_tokens().await? {
-                let created = chrono::DateTime::from_timestamp_micros(t.created_us).unwrap_or_default();
-                println!("{}  {:<20} {}…  created {}", t.id, t.name, t.hint, created.format("%Y-%m-%d %H:%M"));
+                let created =
+                    chrono::DateTime::from_timestamp_micros(t.created_us).unwrap_or_default();
+                println!(
+                    "{}  {:<20} {}…  created {}",
+                    t.id,
+                    t.name,
+                    t.hint,
+                    created.format("%Y-%m-%d %H:%M")
+                );
             }
         }
         TokenCommand::Revoke { which } => match store.revoke_token(&which).await? {

@@ -43,16 +43,36 @@ impl Metrics {
     /// Renders the Prometheus text format.
     pub fn render(&self) -> String {
         let mut registry = Registry::with_prefix("tau");
-        registry.register("events_ingested", "Events stored and published", self.events_ingested.clone());
-        registry.register("events_duplicate", "Twitch resends dropped by message id", self.events_duplicate.clone());
-        registry.register("events_delivered", "Event frames written to clients", self.events_delivered.clone());
-        registry.register("events_dropped", "Event frames lost by clients too slow to keep up", self.events_dropped.clone());
+        registry.register(
+            "events_ingested",
+            "Events stored and published",
+            self.events_ingested.clone(),
+        );
+        registry.register(
+            "events_duplicate",
+            "Twitch resends dropped by message id",
+            self.events_duplicate.clone(),
+        );
+        registry.register(
+            "events_delivered",
+            "Event frames written to clients",
+            self.events_delivered.clone(),
+        );
+        registry.register(
+            "events_dropped",
+            "Event frames lost by clients too slow to keep up",
+            self.events_dropped.clone(),
+        );
         registry.register(
             "slow_clients_disconnected",
             "Clients disconnected for falling behind",
             self.slow_clients_disconnected.clone(),
         );
-        registry.register("clients_connected", "Authenticated websocket clients", self.clients_connected.clone());
+        registry.register(
+            "clients_connected",
+            "Authenticated websocket clients",
+            self.clients_connected.clone(),
+        );
         registry.register(
             "webhook_verification_failures",
             "Webhook messages rejected by verification",

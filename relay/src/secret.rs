@@ -57,7 +57,8 @@ pub enum SecretError {
 impl SecretKey {
     /// Parses 64 hex characters.
     pub fn from_hex(hex_key: &str) -> Result<SecretKey, String> {
-        let bytes = hex::decode(hex_key.trim()).map_err(|_| "must be 64 hex characters".to_string())?;
+        let bytes =
+            hex::decode(hex_key.trim()).map_err(|_| "must be 64 hex characters".to_string())?;
         let array: [u8; KEY_LEN] = bytes
             .try_into()
             .map_err(|_| "must be 64 hex characters (32 bytes)".to_string())?;
@@ -81,10 +82,13 @@ impl SecretKey {
         }
         let path = file.display().to_string();
         match std::fs::read_to_string(file) {
-            Ok(text) => SecretKey::from_hex(&text).map_err(|reason| SecretError::Malformed { path, reason }),
+            Ok(text) => {
+                SecretKey::from_hex(&text).map_err(|reason| SecretError::Malformed { path, reason })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = SecretKey::generate();
-                write_private(file, &hex::encode(key.0)).map_err(|source| SecretError::Io { path, source })?;
+                write_private(file, &hex::encode(key.0))
+                    .map_err(|source| SecretError::Io { path, source })?;
                 tracing::info!(file = %file.display(), "generated a new secret key (set TAU_SECRET_KEY to manage it yourself)");
                 Ok(key)
             }
@@ -107,7 +111,9 @@ impl SecretKey {
 
     /// Decrypts what [`SecretKey::seal`] produced.
     pub fn open(&self, sealed: &str) -> Result<String, SecretError> {
-        let bytes = STANDARD_NO_PAD.decode(sealed).map_err(|_| SecretError::Decrypt)?;
+        let bytes = STANDARD_NO_PAD
+            .decode(sealed)
+            .map_err(|_| SecretError::Decrypt)?;
         if bytes.len() < NONCE_LEN {
             return Err(SecretError::Decrypt);
         }
@@ -142,9 +148,16 @@ mod tests {
     fn seal_then_open_round_trips_and_detects_tampering() {
         let key = SecretKey::generate();
         let sealed = key.seal("oauth-access-token");
-        assert_ne!(sealed, key.seal("oauth-access-token"), "nonce must differ each time");
+        assert_ne!(
+            sealed,
+            key.seal("oauth-access-token"),
+            "nonce must differ each time"
+        );
         assert_eq!(key.open(&sealed).unwrap(), "oauth-access-token");
-        assert!(SecretKey::generate().open(&sealed).is_err(), "another key must fail");
+        assert!(
+            SecretKey::generate().open(&sealed).is_err(),
+            "another key must fail"
+        );
         let mut tampered = sealed.into_bytes();
         let last = tampered.len() - 2;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };

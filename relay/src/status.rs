@@ -39,7 +39,8 @@ impl StatusBoard {
 
     /// Notes that a new Twitch event was stored.
     pub fn event_received(&self) {
-        self.last_event_us.store(Utc::now().timestamp_micros(), Ordering::Relaxed);
+        self.last_event_us
+            .store(Utc::now().timestamp_micros(), Ordering::Relaxed);
     }
 
     /// When the last Twitch event was stored by this process.

@@ -38,7 +38,11 @@ pub struct ListQuery {
 }
 
 fn page_url(app: &AppState, query: &ListQuery, cursor: PageCursor) -> String {
-    let mut url = app.config.public_url.join("/api/v1/twitch-events").expect("valid path");
+    let mut url = app
+        .config
+        .public_url
+        .join("/api/v1/twitch-events")
+        .expect("valid path");
     {
         let mut pairs = url.query_pairs_mut();
         pairs.append_pair("cursor", &cursor.encode());
@@ -61,17 +65,29 @@ fn page_url(app: &AppState, query: &ListQuery, cursor: PageCursor) -> String {
 }
 
 /// `GET /api/v1/twitch-events`: newest first, `{next, previous, results}`.
-pub async fn list(_: Authenticated, State(app): State<AppState>, Query(query): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    _: Authenticated,
+    State(app): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
     let cursor = match query.cursor.as_deref() {
         None | Some("") => None,
-        Some(text) => Some(PageCursor::decode(text).ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?),
+        Some(text) => Some(
+            PageCursor::decode(text)
+                .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
+        ),
     };
     let limit = query.page_size.unwrap_or(PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-        return Err(ApiError::BadRequest(format!("page_size must be 1 to {MAX_PAGE_SIZE}")));
+        return Err(ApiError::BadRequest(format!(
+            "page_size must be 1 to {MAX_PAGE_SIZE}"
+        )));
     }
     let filter = EventFilter {
-        event_type: query.event_type.as_deref().map(crate::event::tau_event_type),
+        event_type: query
+            .event_type
+            .as_deref()
+            .map(crate::event::tau_event_type),
         user_id: query.user_id.clone(),
         user_name: query.user_name.clone(),
         reward_id: query.reward_id.clone(),
@@ -100,12 +116,20 @@ async fn load(app: &AppState, key: &str) -> Result<TauEvent, ApiError> {
 }
 
 /// `GET /api/v1/twitch-events/<id>`.
-pub async fn get_one(_: Authenticated, State(app): State<AppState>, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_one(
+    _: Authenticated,
+    State(app): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(load(&app, &key).await?.to_json()))
 }
 
 /// `DELETE /api/v1/twitch-events/<id>`.
-pub async fn delete_one(_: Authenticated, State(app): State<AppState>, Path(key): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete_one(
+    _: Authenticated,
+    State(app): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let id = parse_id(&key)?;
     if app.store.delete_event(id).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -116,16 +140,25 @@ pub async fn delete_one(_: Authenticated, State(app): State<AppState>, Path(key)
 
 /// `PUT`/`PATCH`: stored events are Twitch's record and stay unedited.
 pub async fn not_editable(_: Authenticated) -> ApiError {
-    ApiError::MethodNotAllowed("stored events cannot be edited; replay or delete them instead".into())
+    ApiError::MethodNotAllowed(
+        "stored events cannot be edited; replay or delete them instead".into(),
+    )
 }
 
 /// `GET|POST /api/v1/twitch-events/<id>/replay`: re-broadcast with `origin: replay`.
-pub async fn replay(_: Authenticated, State(app): State<AppState>, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn replay(
+    _: Authenticated,
+    State(app): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let mut event = load(&app, &key).await?;
     event.origin = Origin::Replay;
     let encoded = event.encode(None);
     app.bus.publish(encoded);
-    app.metrics.events_ingested.get_or_create(&SourceLabel { source: "replay" }).inc();
+    app.metrics
+        .events_ingested
+        .get_or_create(&SourceLabel { source: "replay" })
+        .inc();
     Ok(Json(event.to_json()))
 }
 
@@ -143,7 +176,8 @@ pub async fn test_event(
             app.catalog.tau_types().join(", ")
         ))
     })?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("body must be UTF-8 JSON".into()))?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::BadRequest("body must be UTF-8 JSON".into()))?;
     let event_data: Box<RawValue> = if text.trim().is_empty() {
         let broadcaster = test_broadcaster(&app).await;
         let generated = generate_test_event(entry, broadcaster.as_ref())
@@ -153,7 +187,9 @@ pub async fn test_event(
         let raw: Box<RawValue> = serde_json::from_str(text)
             .map_err(|e| ApiError::BadRequest(format!("body is not JSON: {e}")))?;
         if !raw.get().trim_start().starts_with('{') {
-            return Err(ApiError::BadRequest("body must be a JSON object (the event_data)".into()));
+            return Err(ApiError::BadRequest(
+                "body must be a JSON object (the event_data)".into(),
+            ));
         }
         raw
     };
@@ -168,7 +204,10 @@ pub async fn test_event(
         origin: Origin::Test,
     };
     app.bus.publish(event.encode(None));
-    app.metrics.events_ingested.get_or_create(&SourceLabel { source: "test" }).inc();
+    app.metrics
+        .events_ingested
+        .get_or_create(&SourceLabel { source: "test" })
+        .inc();
     Ok(Json(event.to_json()))
 }
 
@@ -176,5 +215,9 @@ pub async fn test_event(
 async fn test_broadcaster(app: &AppState) -> Option<TestBroadcaster> {
     let login = app.config.twitch.broadcaster.clone()?;
     let id = app.store.setting("broadcaster_id").await.ok().flatten()?;
-    Some(TestBroadcaster { id, name: login.clone(), login })
+    Some(TestBroadcaster {
+        id,
+        name: login.clone(),
+        login,
+    })
 }

@@ -30,14 +30,30 @@ pub fn routes(mut r: Router<AppState>) -> Router<AppState> {
             .put(events::not_editable)
             .patch(events::not_editable),
     );
-    r = both(r, "/api/v1/twitch-events/{key}/replay", get(events::replay).post(events::replay));
-    r = both(r, "/api/v1/twitch-events/{key}/test", post(events::test_event));
-    r = both(r, "/api/v1/twitch/eventsub-subscriptions", get(catalog::list));
+    r = both(
+        r,
+        "/api/v1/twitch-events/{key}/replay",
+        get(events::replay).post(events::replay),
+    );
+    r = both(
+        r,
+        "/api/v1/twitch-events/{key}/test",
+        post(events::test_event),
+    );
+    r = both(
+        r,
+        "/api/v1/twitch/eventsub-subscriptions",
+        get(catalog::list),
+    );
     r = both(r, "/api/v1/status", get(status::status));
     r = both(r, "/api/v1/tau-user-token", get(tokens::current));
     r = both(r, "/api/v1/tau-user-token/refresh", post(tokens::refresh));
     r = both(r, "/api/v1/tokens", get(tokens::list).post(tokens::create));
-    r = both(r, "/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke));
+    r = both(
+        r,
+        "/api/v1/tokens/{id}",
+        axum::routing::delete(tokens::revoke),
+    );
     r = both(r, "/api-token-auth", post(tokens::password_login));
     r
 }

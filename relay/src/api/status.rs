@@ -10,7 +10,10 @@ use crate::{app::AppState, error::ApiError, event::format_created};
 const RECENT_REVOCATIONS: i64 = 20;
 
 /// The status document.
-pub async fn status(_: Authenticated, State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn status(
+    _: Authenticated,
+    State(app): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
     let revocations = app.store.recent_revocations(RECENT_REVOCATIONS).await?;
     let twitch = &app.config.twitch;
     Ok(Json(json!({

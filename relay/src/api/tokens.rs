@@ -18,7 +18,10 @@ pub async fn current(auth: Authenticated) -> Json<Value> {
 }
 
 /// `POST /api/v1/tau-user-token/refresh/`: replaces the caller's token.
-pub async fn refresh(auth: Authenticated, State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn refresh(
+    auth: Authenticated,
+    State(app): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
     let new = app.store.create_token(&auth.record.name).await?;
     app.store.revoke_token_value(&auth.token).await?;
     tracing::info!(token = %new.record.hint, "API token rotated");
@@ -37,18 +40,31 @@ pub struct CreateToken {
 }
 
 /// `POST /api/v1/tokens {"name"}`: a new token, shown once.
-pub async fn create(_: Authenticated, State(app): State<AppState>, Json(body): Json<CreateToken>) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn create(
+    _: Authenticated,
+    State(app): State<AppState>,
+    Json(body): Json<CreateToken>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let name = body.name.trim();
     if name.is_empty() || name.len() > 100 {
-        return Err(ApiError::BadRequest("name must be 1 to 100 characters".into()));
+        return Err(ApiError::BadRequest(
+            "name must be 1 to 100 characters".into(),
+        ));
     }
     let new = app.store.create_token(name).await?;
     tracing::info!(token = %new.record.hint, name, "API token created");
-    Ok((StatusCode::CREATED, Json(json!({ "token": new.token, "record": new.record }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "token": new.token, "record": new.record })),
+    ))
 }
 
 /// `DELETE /api/v1/tokens/<id>`.
-pub async fn revoke(_: Authenticated, State(app): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn revoke(
+    _: Authenticated,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     match app.store.revoke_token(&id).await? {
         0 => Err(ApiError::NotFound(format!("no token {id:?}"))),
         _ => Ok(StatusCode::NO_CONTENT),

@@ -80,7 +80,9 @@ impl Catalog {
 
     /// A specific type and version.
     pub fn find(&self, kind: &str, version: &str) -> Option<&CatalogEntry> {
-        self.entries.iter().find(|e| e.kind == kind && e.version == version)
+        self.entries
+            .iter()
+            .find(|e| e.kind == kind && e.version == version)
     }
 
     /// True if `tau_type` names a known type.
@@ -132,9 +134,17 @@ mod tests {
         let catalog = Catalog::get();
         assert_eq!(catalog.entries().len(), 80);
         for entry in catalog.entries() {
-            assert!(!catalog.examples(&entry.kind, &entry.version).is_empty(), "{}", entry.kind);
+            assert!(
+                !catalog.examples(&entry.kind, &entry.version).is_empty(),
+                "{}",
+                entry.kind
+            );
         }
-        let mut keys: Vec<_> = catalog.entries().iter().map(|e| (&e.kind, &e.version)).collect();
+        let mut keys: Vec<_> = catalog
+            .entries()
+            .iter()
+            .map(|e| (&e.kind, &e.version))
+            .collect();
         keys.dedup();
         assert_eq!(keys.len(), 80);
     }
@@ -143,15 +153,27 @@ mod tests {
     fn latest_picks_the_newest_version() {
         let catalog = Catalog::get();
         assert_eq!(catalog.latest("channel.moderate").unwrap().version, "2");
-        assert_eq!(catalog.latest("channel-hype_train-begin").unwrap().version, "2");
-        assert_eq!(catalog.latest("channel.follow").unwrap().scopes, ["moderator:read:followers"]);
+        assert_eq!(
+            catalog.latest("channel-hype_train-begin").unwrap().version,
+            "2"
+        );
+        assert_eq!(
+            catalog.latest("channel.follow").unwrap().scopes,
+            ["moderator:read:followers"]
+        );
         assert!(catalog.latest("channel.nope").is_none());
     }
 
     #[test]
     fn defaults_cover_the_streamer_bot_set() {
         let defaults: Vec<_> = Catalog::get().defaults().map(|e| e.kind.as_str()).collect();
-        for kind in ["channel.follow", "channel.raid", "channel.hype_train.begin", "stream.online", "channel.update"] {
+        for kind in [
+            "channel.follow",
+            "channel.raid",
+            "channel.hype_train.begin",
+            "stream.online",
+            "channel.update",
+        ] {
             assert!(defaults.contains(&kind), "{kind}");
         }
     }

@@ -21,8 +21,13 @@ pub struct TestBroadcaster {
 }
 
 /// A fresh `event` object for `entry`, or `None` if Twitch gave no example.
-pub fn generate_test_event(entry: &CatalogEntry, broadcaster: Option<&TestBroadcaster>) -> Option<Value> {
-    let example = super::Catalog::get().examples(&entry.kind, &entry.version).first()?;
+pub fn generate_test_event(
+    entry: &CatalogEntry,
+    broadcaster: Option<&TestBroadcaster>,
+) -> Option<Value> {
+    let example = super::Catalog::get()
+        .examples(&entry.kind, &entry.version)
+        .first()?;
     let mut event = example.get("event")?.clone();
     if let Value::Object(map) = &mut event {
         refresh(map, broadcaster, true);
@@ -77,7 +82,8 @@ mod tests {
     fn every_type_generates_an_object_with_twitchs_field_names() {
         let catalog = Catalog::get();
         for entry in catalog.entries() {
-            let event = generate_test_event(entry, None).unwrap_or_else(|| panic!("{}", entry.kind));
+            let event =
+                generate_test_event(entry, None).unwrap_or_else(|| panic!("{}", entry.kind));
             let example = &catalog.examples(&entry.kind, &entry.version)[0]["event"];
             let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
             assert_eq!(keys(&event), keys(example), "{}", entry.kind);
@@ -86,14 +92,27 @@ mod tests {
 
     #[test]
     fn hype_train_v2_gets_fresh_times_and_the_broadcaster() {
-        let entry = Catalog::get().find("channel.hype_train.begin", "2").unwrap();
-        let b = TestBroadcaster { id: "42".into(), login: "me".into(), name: "Me".into() };
+        let entry = Catalog::get()
+            .find("channel.hype_train.begin", "2")
+            .unwrap();
+        let b = TestBroadcaster {
+            id: "42".into(),
+            login: "me".into(),
+            name: "Me".into(),
+        };
         let event = generate_test_event(entry, Some(&b)).unwrap();
         assert_eq!(event["broadcaster_user_id"], "42");
         assert_eq!(event["broadcaster_user_login"], "me");
-        let started = chrono::DateTime::parse_from_rfc3339(event["started_at"].as_str().unwrap()).unwrap();
-        assert!((Utc::now() - started.with_timezone(&Utc)).num_seconds().abs() < 5);
-        let example_id = &Catalog::get().examples("channel.hype_train.begin", "2")[0]["event"]["id"];
+        let started =
+            chrono::DateTime::parse_from_rfc3339(event["started_at"].as_str().unwrap()).unwrap();
+        assert!(
+            (Utc::now() - started.with_timezone(&Utc))
+                .num_seconds()
+                .abs()
+                < 5
+        );
+        let example_id =
+            &Catalog::get().examples("channel.hype_train.begin", "2")[0]["event"]["id"];
         assert_ne!(&event["id"], example_id, "ids are fresh");
     }
 }

@@ -93,7 +93,13 @@ async fn serve(socket: WebSocket, app: AppState) {
     // Subscribe before reading the store so nothing falls between the two.
     let live = app.hub.subscribe();
     app.metrics.clients_connected.inc();
-    let mut session = Session { sink, app: app.clone(), types, last_seq: 0, last_id: None };
+    let mut session = Session {
+        sink,
+        app: app.clone(),
+        types,
+        last_seq: 0,
+        last_id: None,
+    };
     let end = session.run(live, since_seq, &mut stream).await;
     app.metrics.clients_connected.dec();
     if let End::Close(code, reason) = end {
@@ -118,7 +124,10 @@ async fn close(sink: &mut Sink, code: u16, reason: &str) -> Result<(), axum::Err
     while reason.len() > 123 {
         reason.pop();
     }
-    let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    };
     tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Close(Some(frame))))
         .await
         .unwrap_or(Ok(()))
@@ -192,13 +201,24 @@ impl Session {
     /// Sends stored events after `last_seq`, then whatever live events are
     /// ready; repeats if the live ring overflowed meanwhile (those events
     /// are all in the store).
-    async fn resume(&mut self, live: &mut broadcast::Receiver<Arc<EncodedEvent>>) -> Result<(), End> {
+    async fn resume(
+        &mut self,
+        live: &mut broadcast::Receiver<Arc<EncodedEvent>>,
+    ) -> Result<(), End> {
         loop {
             loop {
-                let rows = self.app.store.events_after(self.last_seq, RESUME_PAGE).await.map_err(|err| {
-                    tracing::error!(error = %err, "resume query failed");
-                    End::Close(1011, "server error while resuming; reconnect with since".into())
-                })?;
+                let rows = self
+                    .app
+                    .store
+                    .events_after(self.last_seq, RESUME_PAGE)
+                    .await
+                    .map_err(|err| {
+                        tracing::error!(error = %err, "resume query failed");
+                        End::Close(
+                            1011,
+                            "server error while resuming; reconnect with since".into(),
+                        )
+                    })?;
                 let done = (rows.len() as i64) < RESUME_PAGE;
                 for row in rows {
                     self.queue(&row.event.encode(Some(row.seq))).await?;
@@ -236,20 +256,34 @@ impl Session {
                 return Ok(());
             }
         }
-        match tokio::time::timeout(WRITE_TIMEOUT, self.sink.feed(Message::Text(event.payload.clone()))).await {
+        match tokio::time::timeout(
+            WRITE_TIMEOUT,
+            self.sink.feed(Message::Text(event.payload.clone())),
+        )
+        .await
+        {
             Ok(Ok(())) => {
                 self.app.metrics.events_delivered.inc();
                 Ok(())
             }
-            Ok(Err(_)) => Err(End::Gone),
+            Ok(Err(err)) => Err(self.write_failed(err)),
             Err(_) => Err(self.stuck()),
+        }
+    }
+
+    /// A full write buffer means the client is not reading: slow, not gone.
+    fn write_failed(&self, err: axum::Error) -> End {
+        use tokio_tungstenite::tungstenite::Error;
+        match err.into_inner().downcast_ref::<Error>() {
+            Some(Error::WriteBufferFull(_)) => self.stuck(),
+            _ => End::Gone,
         }
     }
 
     async fn flush(&mut self) -> Result<(), End> {
         match tokio::time::timeout(WRITE_TIMEOUT, self.sink.flush()).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(End::Gone),
+            Ok(Err(err)) => Err(self.write_failed(err)),
             Err(_) => Err(self.stuck()),
         }
     }
@@ -257,14 +291,16 @@ impl Session {
     async fn send_now(&mut self, message: Message) -> Result<(), End> {
         match tokio::time::timeout(WRITE_TIMEOUT, self.sink.send(message)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(End::Gone),
+            Ok(Err(err)) => Err(self.write_failed(err)),
             Err(_) => Err(self.stuck()),
         }
     }
 
     fn stuck(&self) -> End {
         self.app.metrics.slow_clients_disconnected.inc();
-        tracing::warn!("websocket client stopped reading; disconnected");
+        tracing::warn!(
+            "websocket client stopped reading (write buffer full or stalled); disconnected"
+        );
         End::Gone
     }
 
@@ -276,6 +312,9 @@ impl Session {
             Some(id) => format!("; resume with since={id}"),
             None => String::new(),
         };
-        End::Close(CLOSE_TRY_AGAIN, format!("client too slow: {missed} events behind{hint}"))
+        End::Close(
+            CLOSE_TRY_AGAIN,
+            format!("client too slow: {missed} events behind{hint}"),
+        )
     }
 }

@@ -33,7 +33,10 @@ pub struct Accepted {
 pub async fn accept(text: &str, store: &Store, catalog: &Catalog) -> Result<Accepted, String> {
     let hello: Hello = serde_json::from_str(text)
         .map_err(|_| r#"first message must be JSON: {"token": "<TAU token>"}"#.to_string())?;
-    let token = hello.token.filter(|t| !t.is_empty()).ok_or("missing token")?;
+    let token = hello
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or("missing token")?;
     match store.authenticate(&token).await {
         Ok(Some(_)) => {}
         Ok(None) => return Err("invalid token".into()),
@@ -59,10 +62,15 @@ pub async fn accept(text: &str, store: &Store, catalog: &Catalog) -> Result<Acce
     let since_seq = match hello.since {
         None => None,
         Some(id) => {
-            let uuid = Uuid::parse_str(&id).map_err(|_| "\"since\" must be an event id (UUID)".to_string())?;
+            let uuid = Uuid::parse_str(&id)
+                .map_err(|_| "\"since\" must be an event id (UUID)".to_string())?;
             match store.seq_of(uuid).await {
                 Ok(Some(seq)) => Some(seq),
-                Ok(None) => return Err(format!("unknown \"since\" event {id} (deleted or never stored)")),
+                Ok(None) => {
+                    return Err(format!(
+                        "unknown \"since\" event {id} (deleted or never stored)"
+                    ))
+                }
                 Err(err) => {
                     tracing::error!(error = %err, "since lookup failed");
                     return Err("server error while looking up \"since\"; try again".into());

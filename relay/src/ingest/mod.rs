@@ -69,7 +69,10 @@ pub async fn ingest_notification(
     let outcome = app.writer.write(event, index).await?;
     match outcome {
         WriteOutcome::Stored(_) => {
-            app.metrics.events_ingested.get_or_create(&SourceLabel { source }).inc();
+            app.metrics
+                .events_ingested
+                .get_or_create(&SourceLabel { source })
+                .inc();
             app.status.event_received();
             tracing::debug!(message_id, event_type, source, "event stored");
         }
@@ -87,7 +90,10 @@ pub async fn ingest_revocation(
     message_id: &str,
     subscription: &SubscriptionInfo,
 ) -> Result<(), StoreError> {
-    let transport = subscription.transport["method"].as_str().unwrap_or("unknown").to_string();
+    let transport = subscription.transport["method"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_string();
     let revocation = Revocation {
         message_id: message_id.to_string(),
         subscription_id: subscription.id.clone(),

@@ -52,14 +52,17 @@ pub fn verify(
     signature: &str,
     now: DateTime<Utc>,
 ) -> Result<(), Rejection> {
-    let hex_sig = signature.strip_prefix("sha256=").ok_or(Rejection::Malformed)?;
+    let hex_sig = signature
+        .strip_prefix("sha256=")
+        .ok_or(Rejection::Malformed)?;
     let expected = hex::decode(hex_sig).map_err(|_| Rejection::Malformed)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(message_id.as_bytes());
     mac.update(timestamp.as_bytes());
     mac.update(body);
     // `verify_slice` compares in constant time.
-    mac.verify_slice(&expected).map_err(|_| Rejection::Mismatch)?;
+    mac.verify_slice(&expected)
+        .map_err(|_| Rejection::Mismatch)?;
     let sent = DateTime::parse_from_rfc3339(timestamp).map_err(|_| Rejection::Stale)?;
     let age = now - sent.with_timezone(&Utc);
     if age > MAX_MESSAGE_AGE || age < -MAX_MESSAGE_AGE {
@@ -84,7 +87,9 @@ mod tests {
         );
         let expected = "sha256=53b5b64a2aa5fe2bddf1979d4377c03e355d17acda9f78bf1450fdc7ae194d9b";
         assert_eq!(sign(secret, id, ts, body), expected);
-        let now = DateTime::parse_from_rfc3339(ts).unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339(ts)
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(verify(secret, id, ts, body, expected, now), Ok(()));
     }
 
@@ -92,15 +97,35 @@ mod tests {
     fn rejects_tampering_bad_format_and_old_messages() {
         let secret = b"0123456789abcdef";
         let ts = "2024-01-01T00:00:00Z";
-        let now = DateTime::parse_from_rfc3339(ts).unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339(ts)
+            .unwrap()
+            .with_timezone(&Utc);
         let good = sign(secret, "id", ts, b"{}");
-        assert_eq!(verify(secret, "id", ts, b"{ }", &good, now), Err(Rejection::Mismatch));
-        assert_eq!(verify(secret, "id2", ts, b"{}", &good, now), Err(Rejection::Mismatch));
-        assert_eq!(verify(b"other-secret", "id", ts, b"{}", &good, now), Err(Rejection::Mismatch));
-        assert_eq!(verify(secret, "id", ts, b"{}", "md5=abc", now), Err(Rejection::Malformed));
-        assert_eq!(verify(secret, "id", ts, b"{}", "sha256=zz", now), Err(Rejection::Malformed));
+        assert_eq!(
+            verify(secret, "id", ts, b"{ }", &good, now),
+            Err(Rejection::Mismatch)
+        );
+        assert_eq!(
+            verify(secret, "id2", ts, b"{}", &good, now),
+            Err(Rejection::Mismatch)
+        );
+        assert_eq!(
+            verify(b"other-secret", "id", ts, b"{}", &good, now),
+            Err(Rejection::Mismatch)
+        );
+        assert_eq!(
+            verify(secret, "id", ts, b"{}", "md5=abc", now),
+            Err(Rejection::Malformed)
+        );
+        assert_eq!(
+            verify(secret, "id", ts, b"{}", "sha256=zz", now),
+            Err(Rejection::Malformed)
+        );
         let later = now + Duration::minutes(11);
-        assert_eq!(verify(secret, "id", ts, b"{}", &good, later), Err(Rejection::Stale));
+        assert_eq!(
+            verify(secret, "id", ts, b"{}", &good, later),
+            Err(Rejection::Stale)
+        );
         let within = now + Duration::minutes(9);
         assert_eq!(verify(secret, "id", ts, b"{}", &good, within), Ok(()));
     }

@@ -12,7 +12,9 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{ingest_notification, ingest_revocation, signature, NotificationBody, SubscriptionInfo};
+use super::{
+    ingest_notification, ingest_revocation, signature, NotificationBody, SubscriptionInfo,
+};
 use crate::{app::AppState, error::ApiError, metrics::ReasonLabel};
 
 /// Largest body accepted (Twitch's notifications are a few KiB).
@@ -52,9 +54,17 @@ fn malformed(message_id: &str, what: &str, err: serde_json::Error) -> ApiError {
 }
 
 /// The webhook handler.
-pub async fn eventsub_webhook(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn eventsub_webhook(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let Some(secret) = app.config.twitch.webhook_secret.as_deref() else {
-        return Err(reject(&app, "no_secret", "webhooks are disabled: TWITCH_WEBHOOK_SECRET is not set"));
+        return Err(reject(
+            &app,
+            "no_secret",
+            "webhooks are disabled: TWITCH_WEBHOOK_SECRET is not set",
+        ));
     };
     let (Some(id), Some(timestamp), Some(sig), Some(kind)) = (
         header(&headers, MESSAGE_ID),
@@ -62,15 +72,26 @@ pub async fn eventsub_webhook(State(app): State<AppState>, headers: HeaderMap, b
         header(&headers, MESSAGE_SIGNATURE),
         header(&headers, MESSAGE_TYPE),
     ) else {
-        return Err(reject(&app, "missing_headers", "missing Twitch-Eventsub-Message-* headers"));
+        return Err(reject(
+            &app,
+            "missing_headers",
+            "missing Twitch-Eventsub-Message-* headers",
+        ));
     };
-    if let Err(rejection) = signature::verify(secret.as_bytes(), id, timestamp, &body, sig, chrono::Utc::now()) {
+    if let Err(rejection) = signature::verify(
+        secret.as_bytes(),
+        id,
+        timestamp,
+        &body,
+        sig,
+        chrono::Utc::now(),
+    ) {
         return Err(reject(&app, rejection.label(), &rejection.to_string()));
     }
     match kind {
         "webhook_callback_verification" => {
-            let challenge: Challenge =
-                serde_json::from_slice(&body).map_err(|e| malformed(id, "verification challenge", e))?;
+            let challenge: Challenge = serde_json::from_slice(&body)
+                .map_err(|e| malformed(id, "verification challenge", e))?;
             tracing::info!(message_id = id, "answered webhook verification challenge");
             Ok(([(header::CONTENT_TYPE, "text/plain")], challenge.challenge).into_response())
         }
@@ -93,8 +114,14 @@ pub async fn eventsub_webhook(State(app): State<AppState>, headers: HeaderMap, b
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         other => {
-            tracing::warn!(message_id = id, message_type = other, "unknown webhook message type");
-            Err(ApiError::BadRequest(format!("unknown message type {other:?}")))
+            tracing::warn!(
+                message_id = id,
+                message_type = other,
+                "unknown webhook message type"
+            );
+            Err(ApiError::BadRequest(format!(
+                "unknown message type {other:?}"
+            )))
         }
     }
 }

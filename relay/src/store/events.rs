@@ -98,7 +98,8 @@ fn decode_row(row: &AnyRow) -> Result<StoredRow> {
             event_type: row.try_get("event_type")?,
             version: row.try_get("version")?,
             event_source: row.try_get("event_source")?,
-            event_data: RawValue::from_string(data).map_err(|_| malformed("event_data is not JSON"))?,
+            event_data: RawValue::from_string(data)
+                .map_err(|_| malformed("event_data is not JSON"))?,
             created: DateTime::<Utc>::from_timestamp_micros(created_us)
                 .ok_or_else(|| malformed("created_us out of range"))?,
             origin: serde_json::from_value(serde_json::Value::String(origin))
@@ -110,11 +111,18 @@ fn decode_row(row: &AnyRow) -> Result<StoredRow> {
 impl Store {
     /// Inserts a batch in one transaction. For each event: `Some(seq)` if it
     /// was new, `None` if its `event_id` was already stored.
-    pub async fn insert_batch(&self, batch: &[(&TauEvent, &EventIndex)]) -> Result<Vec<Option<i64>>> {
+    pub async fn insert_batch(
+        &self,
+        batch: &[(&TauEvent, &EventIndex)],
+    ) -> Result<Vec<Option<i64>>> {
         let mut tx = self.pool.begin().await?;
         let mut out = Vec::with_capacity(batch.len());
         for (event, index) in batch {
-            debug_assert_eq!(event.origin, Origin::Twitch, "only Twitch events are stored");
+            debug_assert_eq!(
+                event.origin,
+                Origin::Twitch,
+                "only Twitch events are stored"
+            );
             let seq: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO events (id, event_id, event_type, version, event_source, broadcaster_id, \
                  event_data, created_us, origin, user_id, user_login, user_name, reward_id, \
@@ -186,7 +194,12 @@ impl Store {
     }
 
     /// One page of events, newest first.
-    pub async fn page(&self, filter: &EventFilter, cursor: Option<PageCursor>, limit: i64) -> Result<EventPage> {
+    pub async fn page(
+        &self,
+        filter: &EventFilter,
+        cursor: Option<PageCursor>,
+        limit: i64,
+    ) -> Result<EventPage> {
         let mut sql = format!("SELECT {COLUMNS} FROM events WHERE 1 = 1");
         let mut binds: Vec<String> = Vec::new();
         let mut push = |sql: &mut String, clause: &str, values: &[&str]| {
@@ -213,7 +226,11 @@ impl Store {
         }
         if let Some(v) = &filter.raid_from {
             let v = v.to_lowercase();
-            push(&mut sql, "(raid_from_id = ? OR raid_from_login = ?)", &[&v, &v]);
+            push(
+                &mut sql,
+                "(raid_from_id = ? OR raid_from_login = ?)",
+                &[&v, &v],
+            );
         }
         if let Some(v) = &filter.raid_to {
             let v = v.to_lowercase();
@@ -308,17 +325,29 @@ pub(crate) mod tests {
     async fn pages_walk_both_ways_with_filters() {
         let store = Store::in_memory().await;
         for i in 0..7 {
-            let kind = if i % 2 == 0 { "channel-follow" } else { "channel-cheer" };
+            let kind = if i % 2 == 0 {
+                "channel-follow"
+            } else {
+                "channel-cheer"
+            };
             let data = format!(r#"{{"user_id":"{i}","user_login":"User{i}"}}"#);
             insert(&store, &twitch_event(&format!("m{i}"), kind, &data)).await;
         }
         let all = EventFilter::default();
         let first = store.page(&all, None, 3).await.unwrap();
-        let ids: Vec<_> = first.rows.iter().map(|r| r.event.event_id.clone()).collect();
+        let ids: Vec<_> = first
+            .rows
+            .iter()
+            .map(|r| r.event.event_id.clone())
+            .collect();
         assert_eq!(ids, ["m6", "m5", "m4"]);
         assert!(first.previous.is_none());
         let second = store.page(&all, first.next, 3).await.unwrap();
-        let ids: Vec<_> = second.rows.iter().map(|r| r.event.event_id.clone()).collect();
+        let ids: Vec<_> = second
+            .rows
+            .iter()
+            .map(|r| r.event.event_id.clone())
+            .collect();
         assert_eq!(ids, ["m3", "m2", "m1"]);
         let back = store.page(&all, second.previous, 3).await.unwrap();
         let ids: Vec<_> = back.rows.iter().map(|r| r.event.event_id.clone()).collect();
@@ -327,9 +356,15 @@ pub(crate) mod tests {
         assert_eq!(last.rows.len(), 1);
         assert!(last.next.is_none());
 
-        let follows = EventFilter { event_type: Some("channel-follow".into()), ..Default::default() };
+        let follows = EventFilter {
+            event_type: Some("channel-follow".into()),
+            ..Default::default()
+        };
         assert_eq!(store.page(&follows, None, 50).await.unwrap().rows.len(), 4);
-        let by_name = EventFilter { user_name: Some("USER3".into()), ..Default::default() };
+        let by_name = EventFilter {
+            user_name: Some("USER3".into()),
+            ..Default::default()
+        };
         let rows = store.page(&by_name, None, 50).await.unwrap().rows;
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].event.event_id, "m3");

@@ -66,7 +66,11 @@ impl Store {
         let mut url = url.to_string();
         let in_memory = url.contains(":memory:");
         if kind == DatabaseKind::Sqlite && !in_memory && !url.contains("mode=") {
-            url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+            url.push_str(if url.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            });
         }
         let options = AnyConnectOptions::from_str(&url)?;
         let mut pool_options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
@@ -95,7 +99,8 @@ impl Store {
             DatabaseKind::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             DatabaseKind::Postgres => {
                 return Err(StoreError::Malformed(
-                    "Postgres support lands with the multi-replica work; use sqlite: for now".into(),
+                    "Postgres support lands with the multi-replica work; use sqlite: for now"
+                        .into(),
                 ))
             }
         }

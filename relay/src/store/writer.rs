@@ -55,7 +55,11 @@ impl EventWriter {
     pub async fn write(&self, event: TauEvent, index: EventIndex) -> Result<WriteOutcome> {
         let (reply, outcome) = oneshot::channel();
         self.tx
-            .send(Request { event, index, reply })
+            .send(Request {
+                event,
+                index,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::WriterGone)?;
         outcome.await.map_err(|_| StoreError::WriterGone)?
@@ -145,6 +149,9 @@ mod tests {
         assert_eq!(store.count_events().await.unwrap(), 100);
         let published = recorder.0.lock().unwrap().clone();
         assert_eq!(published.len(), 100);
-        assert!(published.windows(2).all(|w| w[0] < w[1]), "published in store order");
+        assert!(
+            published.windows(2).all(|w| w[0] < w[1]),
+            "published in store order"
+        );
     }
 }

@@ -1,0 +1,243 @@
+//! Client sockets: handshake, filters, resume at the seam, slow and dead
+//! clients, shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Frame, TestRelay};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+const FOLLOW: &str =
+    r#"{"user_id":"1","user_login":"a","user_name":"A","broadcaster_user_id":"1337"}"#;
+
+async fn expect_rejection(relay: &TestRelay, first_frame: &str, expected: &str) {
+    let mut client = relay.client_raw(first_frame).await;
+    match client.next(5).await {
+        Frame::Json(value, _) => assert!(
+            value["error"].as_str().unwrap().contains(expected),
+            "{value}"
+        ),
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+    match client.next(5).await {
+        Frame::Closed(Some((code, _))) => assert_eq!(code, 1008),
+        other => panic!("expected close 1008, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn bad_handshakes_get_an_error_and_close_1008() {
+    let relay = TestRelay::start().await;
+    expect_rejection(&relay, r#"{"token":"wrong"}"#, "invalid token").await;
+    expect_rejection(&relay, "hello", "must be JSON").await;
+    expect_rejection(&relay, r#"{"tok":"x"}"#, "missing token").await;
+    let with = |extra: Value| {
+        let mut hello = json!({ "token": relay.token });
+        hello
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        hello.to_string()
+    };
+    expect_rejection(
+        &relay,
+        &with(json!({"events": ["channel.nope"]})),
+        "unknown event type",
+    )
+    .await;
+    expect_rejection(
+        &relay,
+        &with(json!({"since": "not-a-uuid"})),
+        "must be an event id",
+    )
+    .await;
+    expect_rejection(
+        &relay,
+        &with(json!({"since": uuid::Uuid::new_v4()})),
+        "unknown \"since\"",
+    )
+    .await;
+    assert_eq!(relay.state.metrics.clients_connected.get(), 0);
+}
+
+#[tokio::test]
+async fn silent_clients_are_closed_after_ten_seconds() {
+    let relay = TestRelay::start().await;
+    let (ws, _) = tokio_tungstenite::connect_async(&relay.ws_url)
+        .await
+        .unwrap();
+    let mut client = common::Client { ws };
+    let started = std::time::Instant::now();
+    match client.next(15).await {
+        Frame::Json(value, _) => assert!(value["error"].as_str().unwrap().contains("10 seconds")),
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+    assert!(started.elapsed() >= Duration::from_secs(9));
+    assert!(matches!(
+        client.next(5).await,
+        Frame::Closed(Some((1008, _)))
+    ));
+}
+
+#[tokio::test]
+async fn event_filter_delivers_only_the_chosen_types() {
+    let relay = TestRelay::start().await;
+    let mut filtered = relay
+        .client(json!({"events": ["channel.cheer", "channel-follow"]}))
+        .await;
+    let mut everything = relay.client(json!({})).await;
+    relay.wait_clients(2).await;
+    relay
+        .notify(
+            "1",
+            "channel.raid",
+            "1",
+            r#"{"from_broadcaster_user_id":"1","to_broadcaster_user_id":"2"}"#,
+        )
+        .await;
+    relay.notify("2", "channel.follow", "2", FOLLOW).await;
+    relay
+        .notify("3", "channel.cheer", "1", r#"{"bits":5}"#)
+        .await;
+    assert_eq!(filtered.event().await.0["event_id"], "2");
+    assert_eq!(filtered.event().await.0["event_id"], "3");
+    for id in ["1", "2", "3"] {
+        assert_eq!(everything.event().await.0["event_id"], id);
+    }
+}
+
+/// Resume with `since` while events keep arriving: every event after the
+/// cursor exactly once, in order, across the stored/live seam.
+#[tokio::test]
+async fn since_resumes_with_no_gap_and_no_duplicate_at_the_seam() {
+    let relay = TestRelay::start().await;
+    for i in 0..20 {
+        assert_eq!(
+            relay
+                .notify(&format!("e{i:04}"), "channel.follow", "2", FOLLOW)
+                .await,
+            204
+        );
+    }
+    let page: Value = relay
+        .get("/api/v1/twitch-events?page_size=20")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cursor_event = page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_id"] == "e0009")
+        .unwrap()
+        .clone();
+
+    let producer_relay = relay.clone();
+    let producer = tokio::spawn(async move {
+        let relay = producer_relay;
+        for i in 20..400 {
+            assert_eq!(
+                relay
+                    .notify(&format!("e{i:04}"), "channel.follow", "2", FOLLOW)
+                    .await,
+                204
+            );
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let mut client = relay.client(json!({"since": cursor_event["id"]})).await;
+    producer.await.unwrap();
+    let mut received = Vec::new();
+    while received.len() < 390 {
+        received.push(
+            client.event().await.0["event_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let expected: Vec<String> = (10..400).map(|i| format!("e{i:04}")).collect();
+    assert_eq!(received, expected);
+    assert!(client.quiet_for(300).await, "nothing after the last event");
+}
+
+/// A client that stops reading is cut off; a reading client on the same
+/// relay gets every event.
+#[tokio::test]
+async fn a_slow_client_is_disconnected_and_never_slows_the_others() {
+    let relay = TestRelay::start_with(|c| c.client_queue = 64).await;
+    let mut fast = relay.client(json!({})).await;
+    let slow = relay.client(json!({})).await;
+    relay.wait_clients(2).await;
+    let payload = format!(r#"{{"message":"{}"}}"#, "x".repeat(64 * 1024));
+    const N: usize = 1000;
+    let reader = tokio::spawn(async move {
+        let mut got = 0;
+        while got < N {
+            let (frame, _) = fast.event().await;
+            assert_eq!(frame["origin"], "test");
+            got += 1;
+        }
+        (got, fast)
+    });
+    for _ in 0..N {
+        let r = relay
+            .post("/api/v1/twitch-events/channel-chat-message/test", &payload)
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    let (got, _fast) = reader.await.unwrap();
+    assert_eq!(got, N);
+    // A writer blocked on a full socket is cut off by the 10 s write timeout.
+    relay.wait_clients_for(1, Duration::from_secs(20)).await;
+    let metrics = &relay.state.metrics;
+    assert_eq!(metrics.slow_clients_disconnected.get(), 1);
+    drop(slow);
+}
+
+#[tokio::test]
+async fn clients_that_stop_answering_pings_are_dropped() {
+    let relay = TestRelay::start_with(|c| c.ws_ping_interval = Duration::from_secs(1)).await;
+    // Never polled: tungstenite answers pings only while reading.
+    let _deaf = relay.client(json!({})).await;
+    let mut alive = relay.client(json!({})).await;
+    relay.wait_clients(2).await;
+    // Keeps polling (which sends the pongs) and counts the pings seen.
+    let keep_reading = tokio::spawn(async move {
+        let mut pings = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, alive.ws.next()).await {
+            assert!(message.is_ping(), "only pings expected, got {message:?}");
+            pings += 1;
+        }
+        pings
+    });
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        relay.state.metrics.clients_connected.get(),
+        1,
+        "deaf client dropped, responsive one kept"
+    );
+    assert!(
+        keep_reading.await.unwrap() >= 3,
+        "the responsive client saw the pings"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_closes_clients_with_1001() {
+    let relay = TestRelay::start().await;
+    let mut client = relay.client(json!({})).await;
+    relay.wait_clients(1).await;
+    relay.state.shutdown.cancel();
+    match client.next(5).await {
+        Frame::Closed(Some((code, reason))) => {
+            assert_eq!(code, 1001);
+            assert!(reason.contains("shutting down"));
+        }
+        other => panic!("expected close 1001, got {other:?}"),
+    }
+}
