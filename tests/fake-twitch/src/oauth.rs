@@ -1,0 +1,265 @@
+//! The OAuth server (`https://id.twitch.tv/oauth2` on Twitch), mounted at
+//! `/oauth2`, and the control methods that steer tokens.
+//!
+//! - `POST /token`: `client_credentials` → app token; `authorization_code`
+//!   → user token + refresh token; `refresh_token` → a NEW access token and
+//!   a NEW refresh token (the old refresh token stops working).
+//! - `GET /validate` with `Authorization: OAuth <token>`.
+//! - `GET /authorize`: auto-approves as the broadcaster and redirects (302)
+//!   to `redirect_uri?code=..&scope=..&state=..`.
+//! - `POST /revoke`: invalidates an access token.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Query, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::error::OAuthError;
+use crate::recorder::bearer;
+use crate::state::{random_token, AuthCode, AuthKind, Token};
+use crate::FakeTwitch;
+
+/// Routes served under `/oauth2`.
+pub(crate) fn router() -> Router<FakeTwitch> {
+    Router::new()
+        .route("/token", post(token))
+        .route("/validate", get(validate))
+        .route("/authorize", get(authorize))
+        .route("/revoke", post(revoke))
+}
+
+type Params = HashMap<String, String>;
+
+/// Query parameters merged with a form body (Twitch accepts both).
+fn params(query: Option<String>, body: &[u8]) -> Params {
+    let mut out: Params = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    out.extend(url::form_urlencoded::parse(body).into_owned());
+    out
+}
+
+fn bad_request(message: &str) -> OAuthError {
+    OAuthError::new(StatusCode::BAD_REQUEST, message)
+}
+
+async fn token(
+    State(fake): State<FakeTwitch>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, OAuthError> {
+    let p = params(query, &body);
+    let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
+    if get("client_id") != FakeTwitch::CLIENT_ID {
+        return Err(bad_request("invalid client"));
+    }
+    if get("client_secret") != FakeTwitch::CLIENT_SECRET {
+        return Err(OAuthError::new(
+            StatusCode::FORBIDDEN,
+            "invalid client secret",
+        ));
+    }
+    let user_ttl = fake.options().user_token_expires_in;
+    let mut st = fake.state();
+    let scopes = match get("grant_type") {
+        "client_credentials" => {
+            let ttl = fake.options().app_token_expires_in;
+            let access = st.mint_access(AuthKind::App, Vec::new(), ttl);
+            return Ok(Json(
+                json!({"access_token": access, "expires_in": ttl, "token_type": "bearer"}),
+            ));
+        }
+        "authorization_code" => {
+            let code = st
+                .auth_codes
+                .remove(get("code"))
+                .ok_or_else(|| bad_request("Invalid authorization code"))?;
+            if code.redirect_uri != get("redirect_uri") {
+                return Err(bad_request(
+                    "Parameter redirect_uri does not match registered URI",
+                ));
+            }
+            code.scopes
+        }
+        "refresh_token" => st
+            .refresh_tokens
+            .remove(get("refresh_token"))
+            .ok_or_else(|| bad_request("Invalid refresh token"))?,
+        _ => return Err(bad_request("unsupported grant_type")),
+    };
+    let access = st.mint_access(AuthKind::User, scopes.clone(), user_ttl);
+    let refresh = st.mint_refresh(scopes.clone());
+    Ok(Json(json!({
+        "access_token": access,
+        "refresh_token": refresh,
+        "expires_in": user_ttl,
+        "scope": scopes,
+        "token_type": "bearer",
+    })))
+}
+
+async fn validate(State(fake): State<FakeTwitch>, headers: HeaderMap) -> Response {
+    let st = fake.state();
+    let Some(token) = bearer(&headers).and_then(|t| st.valid_token(t)) else {
+        return OAuthError::new(StatusCode::UNAUTHORIZED, "invalid access token").into_response();
+    };
+    let expires_in = token
+        .expires_at
+        .saturating_duration_since(Instant::now())
+        .as_secs();
+    let body = match token.kind {
+        AuthKind::User => json!({
+            "client_id": FakeTwitch::CLIENT_ID,
+            "login": FakeTwitch::BROADCASTER_LOGIN,
+            "scopes": token.scopes,
+            "user_id": FakeTwitch::BROADCASTER_ID,
+            "expires_in": expires_in,
+        }),
+        _ => json!({"client_id": FakeTwitch::CLIENT_ID, "scopes": [], "expires_in": expires_in}),
+    };
+    Json(body).into_response()
+}
+
+async fn authorize(State(fake): State<FakeTwitch>, Query(p): Query<Params>) -> Response {
+    let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
+    if get("client_id") != FakeTwitch::CLIENT_ID {
+        return bad_request("invalid client").into_response();
+    }
+    if get("response_type") != "code" {
+        return bad_request("unsupported response_type").into_response();
+    }
+    let Ok(mut target) = url::Url::parse(get("redirect_uri")) else {
+        return bad_request("Parameter redirect_uri does not match registered URI").into_response();
+    };
+    let scopes: Vec<String> = get("scope")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let mut st = fake.state();
+    {
+        let mut q = target.query_pairs_mut();
+        if st.deny_authorization {
+            q.append_pair("error", "access_denied");
+            q.append_pair("error_description", "The user denied you access");
+        } else {
+            let code = random_token(30);
+            q.append_pair("code", &code);
+            q.append_pair("scope", &scopes.join(" "));
+            let redirect_uri = get("redirect_uri").to_string();
+            st.auth_codes.insert(
+                code,
+                AuthCode {
+                    scopes,
+                    redirect_uri,
+                },
+            );
+        }
+        if let Some(state) = p.get("state") {
+            q.append_pair("state", state);
+        }
+    }
+    (StatusCode::FOUND, [(header::LOCATION, target.to_string())]).into_response()
+}
+
+async fn revoke(
+    State(fake): State<FakeTwitch>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<StatusCode, OAuthError> {
+    let p = params(query, &body);
+    if p.get("client_id").map(String::as_str) != Some(FakeTwitch::CLIENT_ID) {
+        return Err(bad_request("invalid client"));
+    }
+    let mut st = fake.state();
+    let token = p.get("token").and_then(|t| st.tokens.get_mut(t));
+    let token = token.ok_or_else(|| bad_request("Invalid token"))?;
+    token.expired = true;
+    Ok(StatusCode::OK)
+}
+
+impl crate::state::State {
+    /// Stores and returns a new access token.
+    pub(crate) fn mint_access(
+        &mut self,
+        kind: AuthKind,
+        scopes: Vec<String>,
+        expires_in: u64,
+    ) -> String {
+        let token = random_token(30);
+        let expires_at = Instant::now() + Duration::from_secs(expires_in);
+        self.tokens.insert(
+            token.clone(),
+            Token {
+                kind,
+                scopes,
+                expires_at,
+                expired: false,
+            },
+        );
+        token
+    }
+
+    /// Stores and returns a new refresh token.
+    pub(crate) fn mint_refresh(&mut self, scopes: Vec<String>) -> String {
+        let token = random_token(50);
+        self.refresh_tokens.insert(token.clone(), scopes);
+        token
+    }
+}
+
+/// Token control for tests.
+impl FakeTwitch {
+    /// Mints a user access token for the broadcaster with `scopes`, valid for
+    /// `expires_in` seconds, plus a refresh token; returns `(access, refresh)`.
+    pub fn issue_user_token(&self, scopes: &[&str], expires_in: u64) -> (String, String) {
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        let mut st = self.state();
+        let access = st.mint_access(AuthKind::User, scopes.clone(), expires_in);
+        (access, st.mint_refresh(scopes))
+    }
+
+    /// Mints an app access token (what `client_credentials` returns).
+    pub fn issue_app_token(&self) -> String {
+        let ttl = self.options().app_token_expires_in;
+        self.state().mint_access(AuthKind::App, Vec::new(), ttl)
+    }
+
+    /// Makes `token` invalid: Helix answers 401 and `/validate` answers 401.
+    pub fn expire_access_token(&self, token: &str) {
+        if let Some(t) = self.state().tokens.get_mut(token) {
+            t.expired = true;
+        }
+    }
+
+    /// Invalidates every refresh token: refreshing answers
+    /// 400 `{"status":400,"message":"Invalid refresh token"}`.
+    pub fn revoke_refresh_tokens(&self) {
+        self.state().refresh_tokens.clear();
+    }
+
+    /// Whether the broadcaster has authorized the client id. When `false`,
+    /// creating webhook/conduit subscriptions that need the broadcaster's
+    /// authorization answers 403. Defaults to `true`.
+    pub fn set_authorized(&self, yes: bool) {
+        self.state().authorized = yes;
+    }
+
+    /// When `true`, `/oauth2/authorize` redirects with `error=access_denied`
+    /// instead of a code (the user clicked "Cancel").
+    pub fn set_deny_authorization(&self, yes: bool) {
+        self.state().deny_authorization = yes;
+    }
+
+    /// Scopes granted to a valid access token (`None` if unknown or expired).
+    pub fn token_scopes(&self, token: &str) -> Option<Vec<String>> {
+        self.state()
+            .valid_token(token)
+            .map(|t: &Token| t.scopes.clone())
+    }
+}

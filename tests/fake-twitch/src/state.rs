@@ -1,0 +1,230 @@
+//! The shared, mutable world of the fake: tokens, subscriptions, conduits,
+//! WebSocket sessions and the request log (the public types live in `types`).
+//!
+//! Everything lives behind one synchronous [`Mutex`] that is never held across
+//! an `.await`, so control methods on [`FakeTwitch`] can be plain `fn`s. Every
+//! mutation that a test might wait for bumps a [`watch`] counter; waiters
+//! re-check their condition on each bump.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use tokio::sync::{mpsc, watch};
+
+use crate::error::FakeError;
+pub(crate) use crate::types::{
+    AuthKind, Conduit, RecordedRequest, SessionInfo, Shard, Subscription, Transport,
+};
+use crate::{FakeTwitch, Options};
+
+/// Everything one fake server owns; shared by all [`FakeTwitch`] clones.
+pub(crate) struct Shared {
+    /// Where the server listens.
+    pub addr: SocketAddr,
+    /// Timings chosen at start.
+    pub options: Options,
+    /// The mutable world.
+    pub state: Mutex<State>,
+    /// Bumped on every change a test may wait for.
+    pub changed: watch::Sender<u64>,
+    /// Client used for webhook deliveries (never follows redirects, like Twitch).
+    pub http: reqwest::Client,
+}
+
+/// The mutable world.
+pub(crate) struct State {
+    /// Access tokens, app and user.
+    pub tokens: HashMap<String, Token>,
+    /// Refresh token → the scopes it grants.
+    pub refresh_tokens: HashMap<String, Vec<String>>,
+    /// Authorization codes handed out by `/oauth2/authorize`, single use.
+    pub auth_codes: HashMap<String, AuthCode>,
+    /// Whether the broadcaster authorized our client id (app-token subscriptions).
+    pub authorized: bool,
+    /// Whether `/oauth2/authorize` answers `error=access_denied`.
+    pub deny_authorization: bool,
+    /// While true, connections to a reconnect URL wait before their welcome.
+    pub hold_reconnect_welcome: bool,
+    /// All subscriptions in creation order (disabled ones stay listed).
+    pub subscriptions: Vec<Subscription>,
+    /// All conduits in creation order.
+    pub conduits: Vec<Conduit>,
+    /// All WebSocket sessions ever opened, in connection order.
+    pub sessions: Vec<Session>,
+    /// Reconnect URL token → session it replaces.
+    pub reconnect_tokens: HashMap<String, String>,
+    /// Every HTTP request served.
+    pub requests: Vec<RecordedRequest>,
+    /// Helix points left in the current window.
+    pub ratelimit_remaining: u32,
+    /// When the current Helix rate-limit window ends.
+    pub ratelimit_reset: Instant,
+}
+
+impl State {
+    pub(crate) fn new() -> Self {
+        State {
+            tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            auth_codes: HashMap::new(),
+            authorized: true,
+            deny_authorization: false,
+            hold_reconnect_welcome: false,
+            subscriptions: Vec::new(),
+            conduits: Vec::new(),
+            sessions: Vec::new(),
+            reconnect_tokens: HashMap::new(),
+            requests: Vec::new(),
+            ratelimit_remaining: crate::helix::RATELIMIT_POINTS,
+            ratelimit_reset: Instant::now() + Duration::from_secs(60),
+        }
+    }
+
+    /// The live access token `token`, if it is known and not expired.
+    pub(crate) fn valid_token(&self, token: &str) -> Option<&Token> {
+        self.tokens
+            .get(token)
+            .filter(|t| !t.expired && t.expires_at > Instant::now())
+    }
+
+    pub(crate) fn session(&self, id: &str) -> Option<&Session> {
+        self.sessions.iter().find(|s| s.id == id)
+    }
+
+    pub(crate) fn session_mut(&mut self, id: &str) -> Option<&mut Session> {
+        self.sessions.iter_mut().find(|s| s.id == id)
+    }
+
+    pub(crate) fn subscription_mut(&mut self, id: &str) -> Option<&mut Subscription> {
+        self.subscriptions.iter_mut().find(|s| s.id == id)
+    }
+
+    pub(crate) fn conduit_mut(&mut self, id: &str) -> Option<&mut Conduit> {
+        self.conduits.iter_mut().find(|c| c.id == id)
+    }
+
+    /// The (conduit id, shard id) a WebSocket session is assigned to, if any.
+    pub(crate) fn shard_of(&self, session_id: &str) -> Option<(String, String)> {
+        self.conduits.iter().find_map(|c| {
+            c.shards
+                .iter()
+                .find(|s| matches!(&s.transport, Some(t) if t.session_id() == Some(session_id)))
+                .map(|s| (c.id.clone(), s.id.clone()))
+        })
+    }
+}
+
+/// A stored access token.
+pub(crate) struct Token {
+    /// [`AuthKind::App`] or [`AuthKind::User`] (always the broadcaster).
+    pub kind: AuthKind,
+    /// Granted scopes (empty for app tokens).
+    pub scopes: Vec<String>,
+    /// Natural end of life.
+    pub expires_at: Instant,
+    /// Forced invalid by a test or by `/oauth2/revoke`.
+    pub expired: bool,
+}
+
+/// An authorization code waiting to be exchanged.
+pub(crate) struct AuthCode {
+    /// Scopes the user approved.
+    pub scopes: Vec<String>,
+    /// The redirect URI the code was issued for; the exchange must repeat it.
+    pub redirect_uri: String,
+}
+
+/// A command for the task that owns one WebSocket session.
+#[derive(Debug)]
+pub(crate) enum WsCommand {
+    /// Send this text frame.
+    Send(String),
+    /// Send `session_reconnect` with this URL and start the grace timer.
+    Reconnect(String),
+    /// Close with this code and reason.
+    Close(u16, String),
+}
+
+/// Book-keeping for one EventSub WebSocket connection.
+pub(crate) struct Session {
+    /// Session id sent in the welcome.
+    pub id: String,
+    /// Announced keepalive window (10-600 s).
+    pub keepalive_timeout_seconds: u64,
+    /// When the socket connected (RFC 3339).
+    pub connected_at: String,
+    /// Socket still open.
+    pub connected: bool,
+    /// Welcome sent (false while a held reconnect waits).
+    pub welcomed: bool,
+    /// Keepalives suppressed by a test.
+    pub keepalives_paused: bool,
+    /// Set once `session_reconnect` was sent on this session.
+    pub reconnect_url: Option<String>,
+    /// The session this one replaced through a reconnect URL.
+    pub reconnected_from: Option<String>,
+    /// A successor session received its welcome; subscriptions moved there.
+    pub handed_over: bool,
+    /// Close code once closed (1000/1005/... when the client closed).
+    pub close_code: Option<u16>,
+    /// Commands for the socket task.
+    pub tx: mpsc::UnboundedSender<WsCommand>,
+}
+
+/// Current time as Twitch formats it (RFC 3339, nanoseconds, `Z`).
+pub(crate) fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// A random lowercase alphanumeric string, the shape of Twitch tokens.
+pub(crate) fn random_token(len: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(|c| (c as char).to_ascii_lowercase())
+        .collect()
+}
+
+/// A fresh UUID v4 string (subscription, conduit and message ids).
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl FakeTwitch {
+    /// Locks the world. Never hold the guard across an `.await`.
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes every waiter so it re-checks its condition.
+    pub(crate) fn notify(&self) {
+        self.inner.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Waits until `check` returns `Some`, re-checking after every change.
+    pub(crate) async fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        what: &'static str,
+        mut check: impl FnMut(&State) -> Option<T>,
+    ) -> Result<T, FakeError> {
+        let mut rx = self.inner.changed.subscribe();
+        let wait = async {
+            loop {
+                if let Some(found) = check(&self.state()) {
+                    return found;
+                }
+                // The sender lives as long as `self`; an error cannot happen.
+                let _ = rx.changed().await;
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| FakeError::Timeout(timeout, what))
+    }
+}
