@@ -27,6 +27,7 @@ use crate::{
     secret::SecretKey,
     status::StatusBoard,
     store::{writer::EventWriter, Store, StoreError},
+    twitch::{self, Twitch},
 };
 
 /// Everything a request handler or background task may need; cheap to clone.
@@ -50,6 +51,8 @@ pub struct AppState {
     pub catalog: &'static Catalog,
     /// Encrypts stored Twitch tokens.
     pub secret_key: SecretKey,
+    /// Twitch side: tokens, Helix, connection status.
+    pub twitch: Arc<Twitch>,
     /// Fires once on shutdown.
     pub shutdown: CancellationToken,
 }
@@ -65,7 +68,9 @@ pub fn build_with_store(config: Config, secret_key: SecretKey, store: Store) -> 
     let hub = Hub::new(config.client_queue);
     let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(hub.clone()));
     let writer = EventWriter::spawn(store.clone(), bus.clone());
+    let twitch = Arc::new(Twitch::new(&config, store.clone(), secret_key.clone()));
     AppState {
+        twitch,
         config: Arc::new(config),
         store,
         writer,
@@ -102,6 +107,18 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics));
     r = both(r, "/ws/twitch-events", get(hub::websocket_route));
+    r = r
+        .route("/twitch/authorize", get(twitch::routes::authorize))
+        .route("/twitch-callback/", get(twitch::routes::callback))
+        .route("/twitch-callback", get(twitch::routes::callback))
+        .route(
+            "/api/v1/twitch/authorize",
+            post(twitch::routes::authorize_json),
+        )
+        .route(
+            "/api/twitch/helix/{*path}",
+            axum::routing::any(twitch::routes::passthrough),
+        );
     r = api::routes(r);
     r = dashboard::routes(r);
     r.with_state(state)
@@ -121,6 +138,25 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
+}
+
+/// Starts the Twitch side: hourly token validation and, for the WebSocket
+/// transport, the EventSub session manager. Does nothing without credentials.
+pub fn spawn_twitch(state: &AppState) {
+    if state.config.twitch.client_id.is_none() || state.config.twitch.client_secret.is_none() {
+        tracing::info!(
+            "no Twitch credentials (TWITCH_CLIENT_ID/SECRET): test events, replay and history only"
+        );
+        return;
+    }
+    state
+        .twitch
+        .tokens
+        .clone()
+        .spawn_validation(state.shutdown.clone());
+    if state.config.transport == crate::config::Transport::WebSocket {
+        twitch::eventsub_ws::spawn(state.clone());
+    }
 }
 
 /// Deletes events past the retention age, now and then hourly.

@@ -58,6 +58,14 @@ pub struct RawConfig {
     /// Interval of websocket protocol pings; a client silent for two intervals is dropped.
     #[arg(long, env = "TAU_WS_PING_INTERVAL", default_value = "20s")]
     pub ws_ping_interval: String,
+    /// How Twitch delivers events: `websocket` or `webhook` (default: webhook
+    /// when TAU_PUBLIC_URL is https, else websocket).
+    #[arg(long, env = "TAU_TRANSPORT")]
+    pub transport: Option<String>,
+    /// EventSub types to subscribe to, comma separated (`channel.follow`,
+    /// `channel.follow@2`, or `default` for the streamer-bot set).
+    #[arg(long, env = "TAU_EVENTSUB_TYPES", default_value = "default")]
+    pub eventsub_types: String,
     /// Log format: `text` or `json`. The filter comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "TAU_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -103,6 +111,15 @@ pub enum DatabaseKind {
     Sqlite,
     /// Shared Postgres (several replicas).
     Postgres,
+}
+
+/// How Twitch delivers events to this relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// EventSub WebSocket with a user token: no public URL needed.
+    WebSocket,
+    /// EventSub webhooks to `TAU_PUBLIC_URL/twitch/eventsub` (app token).
+    Webhook,
 }
 
 /// How log lines are written.
@@ -179,6 +196,10 @@ pub struct Config {
     pub ws_ping_interval: Duration,
     /// Log output format.
     pub log_format: LogFormat,
+    /// EventSub transport.
+    pub transport: Transport,
+    /// EventSub types and versions to subscribe to.
+    pub eventsub_types: Vec<(String, String)>,
     /// Twitch side.
     pub twitch: TwitchConfig,
 }
@@ -228,6 +249,40 @@ pub fn is_valid_login(login: &str) -> bool {
         && login
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Parses `TAU_EVENTSUB_TYPES` against the catalog.
+fn parse_types(value: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let catalog = crate::catalog::Catalog::get();
+    let mut types = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if item == "default" {
+            types.extend(
+                catalog
+                    .defaults()
+                    .map(|e| (e.kind.clone(), e.version.clone())),
+            );
+            continue;
+        }
+        let (kind, version) = match item.split_once('@') {
+            Some((kind, version)) => (crate::event::eventsub_type(kind), Some(version)),
+            None => (crate::event::eventsub_type(item), None),
+        };
+        let entry = match version {
+            Some(v) => catalog.find(&kind, v),
+            None => catalog.latest(&kind),
+        }
+        .ok_or_else(|| {
+            bad(
+                "TAU_EVENTSUB_TYPES",
+                format!("unknown EventSub type {item:?}"),
+            )
+        })?;
+        types.push((entry.kind.clone(), entry.version.clone()));
+    }
+    types.sort();
+    types.dedup();
+    Ok(types)
 }
 
 impl RawConfig {
@@ -284,6 +339,19 @@ impl RawConfig {
                 ))
             }
         };
+        let transport = match self.transport.as_deref().map(str::trim) {
+            None | Some("") if public_url.scheme() == "https" => Transport::Webhook,
+            None | Some("") => Transport::WebSocket,
+            Some("websocket") => Transport::WebSocket,
+            Some("webhook") => Transport::Webhook,
+            Some(other) => {
+                return Err(bad(
+                    "TAU_TRANSPORT",
+                    format!("{other:?} is not websocket or webhook"),
+                ))
+            }
+        };
+        let eventsub_types = parse_types(&self.eventsub_types)?;
         let webhook_secret = non_empty(self.twitch_webhook_secret);
         if let Some(secret) = &webhook_secret {
             if !(10..=100).contains(&secret.len()) || !secret.is_ascii() {
@@ -327,6 +395,8 @@ impl RawConfig {
             client_queue,
             ws_ping_interval,
             log_format,
+            transport,
+            eventsub_types,
             twitch,
         })
     }
@@ -346,6 +416,8 @@ impl Config {
             client_queue: "1024".into(),
             ws_ping_interval: "20s".into(),
             log_format: "text".into(),
+            transport: None,
+            eventsub_types: "default".into(),
             twitch_client_id: None,
             twitch_client_secret: None,
             twitch_webhook_secret: Some("test-webhook-secret".into()),
@@ -386,6 +458,30 @@ mod tests {
         assert_eq!(config.database, DatabaseKind::Sqlite);
         assert_eq!(config.public_url.as_str(), "http://127.0.0.1:8000/");
         assert_eq!(config.retention, Some(Duration::from_secs(30 * 86400)));
+        assert_eq!(config.transport, Transport::WebSocket);
+        assert!(config
+            .eventsub_types
+            .contains(&("channel.follow".into(), "2".into())));
+    }
+
+    #[test]
+    fn https_public_url_defaults_to_webhooks_and_types_parse() {
+        let config = parse(&[
+            "--public-url",
+            "https://tau.example.com",
+            "--eventsub-types",
+            "channel-follow, stream.online@1,channel.moderate@1",
+        ])
+        .unwrap();
+        assert_eq!(config.transport, Transport::Webhook);
+        assert_eq!(
+            config.eventsub_types,
+            [
+                ("channel.follow".to_string(), "2".to_string()),
+                ("channel.moderate".into(), "1".into()),
+                ("stream.online".into(), "1".into())
+            ]
+        );
     }
 
     #[test]

@@ -21,6 +21,8 @@
 //! - [`dashboard`]: the embedded web page.
 //! - [`ops`], [`metrics`], [`status`]: health, Prometheus, runtime status.
 //! - [`secret`]: the key that encrypts stored Twitch tokens.
+//! - [`twitch`]: OAuth tokens, Helix, the EventSub WebSocket session manager,
+//!   the OAuth code flow and the Helix passthrough.
 //! - [`app`]: state, router, server loop.
 
 pub mod api;
@@ -38,3 +40,4 @@ pub mod ops;
 pub mod secret;
 pub mod status;
 pub mod store;
+pub mod twitch;

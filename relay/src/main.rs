@@ -117,6 +117,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     tracing::info!(listen = %listener.local_addr()?, database = ?state.store.kind(), "relay started");
     app::spawn_retention(&state);
+    app::spawn_twitch(&state);
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -16,6 +16,7 @@ pub async fn status(
 ) -> Result<Json<Value>, ApiError> {
     let revocations = app.store.recent_revocations(RECENT_REVOCATIONS).await?;
     let twitch = &app.config.twitch;
+    let user = app.twitch.tokens.user_info().await;
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "started_at": format_created(app.status.started_at()),
@@ -27,6 +28,13 @@ pub async fn status(
             "client_id_configured": twitch.client_id.is_some(),
             "webhook_secret_configured": twitch.webhook_secret.is_some(),
             "broadcaster": twitch.broadcaster,
+            "user_token": {
+                "state": app.twitch.tokens.state(),
+                "login": user.as_ref().and_then(|u| u.login.clone()),
+                "scopes": user.as_ref().map(|u| u.scopes.clone()),
+                "expires_at": user.as_ref().map(|u| format_created(u.expires_at)),
+            },
+            "eventsub": app.twitch.connection(),
         },
         "revocations": revocations,
     })))

@@ -42,6 +42,23 @@ impl TestRelay {
         TestRelay::start_on(config, store).await
     }
 
+    /// A relay wired to `fake` (WebSocket transport), Twitch side running.
+    pub async fn start_twitch(
+        fake: &tau_fake_twitch::FakeTwitch,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestRelay {
+        let mut config = Config::for_tests();
+        config.twitch.client_id = Some(tau_fake_twitch::FakeTwitch::CLIENT_ID.into());
+        config.twitch.client_secret = Some(tau_fake_twitch::FakeTwitch::CLIENT_SECRET.into());
+        config.twitch.api_url = fake.api_url().parse().unwrap();
+        config.twitch.auth_url = fake.auth_url().parse().unwrap();
+        config.twitch.eventsub_ws_url = fake.eventsub_ws_url().parse().unwrap();
+        adjust(&mut config);
+        let relay = TestRelay::start_on(config, Store::in_memory().await).await;
+        app::spawn_twitch(&relay.state);
+        relay
+    }
+
     pub async fn start_on(config: Config, store: Store) -> TestRelay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -1,0 +1,150 @@
+//! The Twitch side: OAuth tokens, Helix, and the EventSub transports.
+//!
+//! - [`tokens`]: app token (client credentials, fetched again on expiry or
+//!   401) and the broadcaster's user token (encrypted at rest, refreshed on
+//!   401 and before expiry, validated hourly as Twitch requires).
+//! - [`helix`]: Helix requests with the right token and one refresh-and-retry.
+//! - [`subscriptions`]: which EventSub subscriptions the relay wants.
+//! - [`eventsub_ws`]: the EventSub WebSocket session manager (welcome,
+//!   subscribe, keepalive watchdog, reconnect handover, close codes).
+//! - [`routes`]: the OAuth code flow and the Helix passthrough.
+//!
+//! Base URLs come from configuration, so tests use a fake Twitch.
+
+pub mod eventsub_ws;
+pub mod helix;
+pub mod routes;
+pub mod subscriptions;
+pub mod tokens;
+
+/// Errors talking to Twitch.
+#[derive(Debug, thiserror::Error)]
+pub enum TwitchError {
+    /// TWITCH_CLIENT_ID / TWITCH_CLIENT_SECRET are not set.
+    #[error("Twitch is not configured: set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET")]
+    NotConfigured,
+    /// No broadcaster has authorized TAU yet, or the authorization was lost.
+    #[error("authorization needed: open the dashboard and connect your Twitch account")]
+    AuthorizationNeeded,
+    /// The network or Twitch failed.
+    #[error("request to Twitch failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// Twitch answered with an error status.
+    #[error("Twitch answered {status}: {message}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Twitch's message.
+        message: String,
+    },
+    /// The EventSub WebSocket failed.
+    #[error("EventSub WebSocket: {0}")]
+    Socket(String),
+    /// Storing tokens failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Result alias of this layer.
+pub type Result<T, E = TwitchError> = std::result::Result<T, E>;
+
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::{config::Config, secret::SecretKey, store::Store};
+
+/// One subscription as Twitch reported it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SubscriptionStatus {
+    /// Twitch's subscription id (empty if creation failed).
+    pub id: String,
+    /// EventSub type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Version.
+    pub version: String,
+    /// `enabled`, a revocation reason, or the error that prevented creation.
+    pub status: String,
+}
+
+/// The EventSub connection as status pages show it.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConnectionStatus {
+    /// `websocket` or `webhook`.
+    pub transport: String,
+    /// `disabled`, `waiting_for_authorization`, `connecting`, `connected`,
+    /// `reconnecting`, `backoff`.
+    pub state: String,
+    /// Current EventSub WebSocket session id.
+    pub session_id: Option<String>,
+    /// Keepalive window Twitch announced, seconds.
+    pub keepalive_seconds: Option<u64>,
+    /// When the current session was welcomed.
+    pub connected_at: Option<String>,
+    /// Subscriptions of the current session or app.
+    pub subscriptions: Vec<SubscriptionStatus>,
+    /// Types skipped because their condition cannot be filled.
+    pub skipped: Vec<String>,
+    /// The last problem, in words.
+    pub last_error: Option<String>,
+}
+
+/// The relay's Twitch side: tokens, Helix, connection status.
+pub struct Twitch {
+    /// OAuth tokens.
+    pub tokens: Arc<tokens::TokenManager>,
+    /// Helix client.
+    pub helix: helix::Helix,
+    /// Woken when a broadcaster authorizes TAU.
+    pub authorized: Notify,
+    /// Connection status (shown by `/api/v1/status`).
+    pub connection: Mutex<ConnectionStatus>,
+    /// Outstanding OAuth `state` values with their creation time.
+    pub oauth_states: Mutex<Vec<(String, std::time::Instant)>>,
+}
+
+impl Twitch {
+    /// Builds the Twitch side from configuration.
+    pub fn new(config: &Config, store: Store, key: SecretKey) -> Twitch {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .user_agent(concat!("tau-relay/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("HTTP client builds");
+        let tokens = Arc::new(tokens::TokenManager::new(
+            http.clone(),
+            config.twitch.clone(),
+            store,
+            key,
+        ));
+        Twitch {
+            helix: helix::Helix::new(http, config.twitch.clone(), tokens.clone()),
+            tokens,
+            authorized: Notify::new(),
+            connection: Mutex::new(ConnectionStatus {
+                transport: match config.transport {
+                    crate::config::Transport::WebSocket => "websocket".into(),
+                    crate::config::Transport::Webhook => "webhook".into(),
+                },
+                state: "disabled".into(),
+                ..Default::default()
+            }),
+            oauth_states: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Updates the connection status.
+    pub fn update(&self, change: impl FnOnce(&mut ConnectionStatus)) {
+        change(&mut self.connection.lock().expect("connection status lock"));
+    }
+
+    /// A copy of the connection status.
+    pub fn connection(&self) -> ConnectionStatus {
+        self.connection
+            .lock()
+            .expect("connection status lock")
+            .clone()
+    }
+}

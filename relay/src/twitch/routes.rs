@@ -1,0 +1,260 @@
+//! The OAuth authorization-code flow and the Helix passthrough.
+//!
+//! `/twitch/authorize` needs a TAU token (so a stranger cannot connect their
+//! own account), sets a one-time `state` in an HttpOnly cookie and in memory,
+//! and redirects to Twitch with the scopes the configured types need. The
+//! callback accepts only that state, and (if `TWITCH_BROADCASTER` is set)
+//! only that broadcaster's account.
+
+use std::time::{Duration, Instant};
+
+use axum::{
+    body::Bytes,
+    extract::{Path, Query, RawQuery, State},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
+    response::{Html, IntoResponse, Redirect, Response},
+    Json,
+};
+use rand::RngCore;
+use serde::Deserialize;
+
+use super::{helix::TokenKind, subscriptions::scopes_for, TwitchError};
+use crate::{api::Authenticated, app::AppState, error::ApiError};
+
+/// How long an OAuth `state` stays valid.
+const STATE_TTL: Duration = Duration::from_secs(600);
+/// Cookie carrying the state back to the callback.
+const STATE_COOKIE: &str = "tau_oauth_state";
+/// Rate-limit headers Twitch sends and the passthrough returns.
+const PASSED_HEADERS: [&str; 3] = ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"];
+
+fn redirect_uri(app: &AppState) -> String {
+    app.config
+        .public_url
+        .join("/twitch-callback/")
+        .expect("valid path")
+        .to_string()
+}
+
+impl From<TwitchError> for ApiError {
+    fn from(err: TwitchError) -> ApiError {
+        match err {
+            TwitchError::NotConfigured | TwitchError::AuthorizationNeeded => {
+                ApiError::Unavailable(err.to_string())
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+/// The URL to send the broadcaster to, and its `state`.
+fn authorize_url(app: &AppState) -> Result<(String, String), ApiError> {
+    let client_id = app
+        .config
+        .twitch
+        .client_id
+        .as_deref()
+        .ok_or(TwitchError::NotConfigured)?;
+    let mut bytes = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let state = hex::encode(bytes);
+    {
+        let mut states = app.twitch.oauth_states.lock().expect("oauth state lock");
+        states.retain(|(_, at)| at.elapsed() < STATE_TTL);
+        states.push((state.clone(), Instant::now()));
+    }
+    let mut url = url::Url::parse(&format!(
+        "{}/authorize",
+        app.config.twitch.auth_url.as_str().trim_end_matches('/')
+    ))
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", &redirect_uri(app))
+        .append_pair("scope", &scopes_for(&app.config.eventsub_types).join(" "))
+        .append_pair("state", &state);
+    Ok((url.to_string(), state))
+}
+
+fn state_cookie(app: &AppState, state: &str) -> HeaderValue {
+    let secure = if app.config.public_url.scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{STATE_COOKIE}={state}; HttpOnly; SameSite=Lax; Path=/twitch-callback/; Max-Age=600{secure}"
+    ))
+    .expect("cookie is ASCII")
+}
+
+/// `GET /twitch/authorize`: redirect to Twitch's consent page.
+pub async fn authorize(
+    _: Authenticated,
+    State(app): State<AppState>,
+) -> Result<Response, ApiError> {
+    let (url, state) = authorize_url(&app)?;
+    let mut response = Redirect::to(&url).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, state_cookie(&app, &state));
+    Ok(response)
+}
+
+/// `POST /api/v1/twitch/authorize`: the same, as JSON for the dashboard.
+pub async fn authorize_json(
+    _: Authenticated,
+    State(app): State<AppState>,
+) -> Result<Response, ApiError> {
+    let (url, state) = authorize_url(&app)?;
+    let mut response = Json(serde_json::json!({ "url": url })).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, state_cookie(&app, &state));
+    Ok(response)
+}
+
+/// Query of the OAuth callback.
+#[derive(Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+fn cookie_state(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == STATE_COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+/// `GET /twitch-callback/`: checks `state`, exchanges the code, stores tokens.
+pub async fn callback(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<Callback>,
+) -> Result<Response, ApiError> {
+    if let Some(error) = query.error {
+        let why = query.error_description.unwrap_or_default();
+        tracing::warn!(%error, %why, "Twitch authorization was not granted");
+        return Err(ApiError::BadRequest(format!(
+            "Twitch authorization was not granted: {error} {why}"
+        )));
+    }
+    let state = query
+        .state
+        .ok_or_else(|| ApiError::BadRequest("missing state".into()))?;
+    let cookie = cookie_state(&headers).ok_or_else(|| {
+        ApiError::Forbidden("OAuth state cookie missing: start again from the dashboard".into())
+    })?;
+    let known = {
+        let mut states = app.twitch.oauth_states.lock().expect("oauth state lock");
+        let before = states.len();
+        states.retain(|(s, at)| !(s == &state && at.elapsed() < STATE_TTL));
+        before != states.len()
+    };
+    if !known
+        || !bool::from(subtle::ConstantTimeEq::ct_eq(
+            cookie.as_bytes(),
+            state.as_bytes(),
+        ))
+    {
+        tracing::warn!("OAuth callback with an unknown or mismatched state rejected");
+        return Err(ApiError::Forbidden(
+            "invalid OAuth state: start again from the dashboard".into(),
+        ));
+    }
+    let code = query
+        .code
+        .ok_or_else(|| ApiError::BadRequest("missing code".into()))?;
+    let token = app
+        .twitch
+        .tokens
+        .exchange_code(&code, &redirect_uri(&app))
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "code exchange failed");
+            ApiError::BadRequest(format!("Twitch refused the authorization code: {err}"))
+        })?;
+    if let (Some(expected), Some(login)) = (&app.config.twitch.broadcaster, &token.login) {
+        if expected != login {
+            tracing::warn!(%login, %expected, "authorization by a different account than TWITCH_BROADCASTER");
+        }
+    }
+    app.twitch.authorized.notify_waiters();
+    let login = token.login.unwrap_or_default();
+    Ok(Html(format!(
+        "<!doctype html><meta charset=utf-8><title>TAU</title><p>Connected to Twitch as <b>{}</b>. <a href=\"/\">Back to the dashboard</a></p>",
+        login.replace(['<', '>', '&', '"'], "")
+    ))
+    .into_response())
+}
+
+/// Paths only an app token can call.
+fn token_kind_for(path: &str, headers: &HeaderMap) -> TokenKind {
+    match headers
+        .get("x-tau-token-type")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some("app") => return TokenKind::App,
+        Some("user") => return TokenKind::User,
+        _ => {}
+    }
+    if path.starts_with("eventsub/conduits") {
+        TokenKind::App
+    } else {
+        TokenKind::User
+    }
+}
+
+/// `/api/twitch/helix/<path>`: any method, forwarded with the stored token.
+pub async fn passthrough(
+    _: Authenticated,
+    State(app): State<AppState>,
+    method: Method,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let path_and_query = match query {
+        Some(q) if !q.is_empty() => format!("{path}?{q}"),
+        _ => path.clone(),
+    };
+    let kind = token_kind_for(&path, &headers);
+    let body = (!body.is_empty()).then_some(body);
+    let upstream = app
+        .twitch
+        .helix
+        .send(method, &path_and_query, body, kind)
+        .await?;
+    let status =
+        StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut passed = Vec::new();
+    for name in PASSED_HEADERS {
+        if let Some(value) = upstream
+            .headers()
+            .get(name)
+            .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
+        {
+            passed.push((name, value));
+        }
+    }
+    let bytes = upstream.bytes().await.map_err(TwitchError::from)?;
+    let mut response = if status == StatusCode::NO_CONTENT {
+        status.into_response()
+    } else {
+        (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+    };
+    for (name, value) in passed {
+        response.headers_mut().insert(name, value);
+    }
+    Ok(response)
+}

@@ -1,0 +1,369 @@
+//! OAuth tokens: the app token and the broadcaster's user token.
+//!
+//! The user token pair is kept in the settings table, sealed with the
+//! relay's secret key. Refresh tokens rotate: the new one is stored each
+//! time. An invalid refresh token turns the state into "authorization
+//! needed" (shown in status and the dashboard) instead of failing loops.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use super::{Result, TwitchError};
+use crate::{config::TwitchConfig, secret::SecretKey, store::Store};
+
+/// Settings key of the sealed user token.
+const USER_TOKEN_SETTING: &str = "twitch_user_token";
+/// Refresh a user token this long before it expires.
+const REFRESH_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
+
+/// The broadcaster's tokens and what Twitch said about them.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct UserToken {
+    access_token: String,
+    refresh_token: String,
+    /// When the access token expires.
+    pub expires_at: DateTime<Utc>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The authorizing user's id (from /validate).
+    pub user_id: Option<String>,
+    /// The authorizing user's login.
+    pub login: Option<String>,
+}
+
+impl std::fmt::Debug for UserToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserToken")
+            .field("expires_at", &self.expires_at)
+            .field("scopes", &self.scopes)
+            .field("login", &self.login)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What status pages may show about tokens (never the tokens).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum UserTokenState {
+    /// Never authorized.
+    Missing,
+    /// Usable.
+    Valid,
+    /// Refresh failed or Twitch revoked it: the broadcaster must connect again.
+    AuthorizationNeeded,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    refresh_token: Option<String>,
+    expires_in: Option<i64>,
+    #[serde(default)]
+    scope: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ValidateResponse {
+    user_id: Option<String>,
+    login: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    expires_in: Option<i64>,
+}
+
+struct AppToken {
+    token: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// Issues, refreshes and validates tokens.
+pub struct TokenManager {
+    http: reqwest::Client,
+    config: TwitchConfig,
+    store: Store,
+    key: SecretKey,
+    app: Mutex<Option<AppToken>>,
+    user: Mutex<Option<UserToken>>,
+    state: std::sync::Mutex<UserTokenState>,
+}
+
+fn status_error(status: reqwest::StatusCode, body: &str) -> TwitchError {
+    let message = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| body.chars().take(200).collect());
+    TwitchError::Status {
+        status: status.as_u16(),
+        message,
+    }
+}
+
+impl TokenManager {
+    /// A manager; loads nothing until first use.
+    pub fn new(
+        http: reqwest::Client,
+        config: TwitchConfig,
+        store: Store,
+        key: SecretKey,
+    ) -> TokenManager {
+        TokenManager {
+            http,
+            config,
+            store,
+            key,
+            app: Mutex::new(None),
+            user: Mutex::new(None),
+            state: std::sync::Mutex::new(UserTokenState::Missing),
+        }
+    }
+
+    fn credentials(&self) -> Result<(&str, &str)> {
+        match (&self.config.client_id, &self.config.client_secret) {
+            (Some(id), Some(secret)) => Ok((id, secret)),
+            _ => Err(TwitchError::NotConfigured),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!(
+            "{}/{path}",
+            self.config.auth_url.as_str().trim_end_matches('/')
+        )
+    }
+
+    async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenResponse> {
+        let response = self.http.post(self.url("token")).form(form).send().await?;
+        let status = response.status();
+        let body = response.text().await?;
+        if !status.is_success() {
+            return Err(status_error(status, &body));
+        }
+        serde_json::from_str(&body)
+            .map_err(|e| TwitchError::Socket(format!("bad token response: {e}")))
+    }
+
+    /// The user token state for status pages.
+    pub fn state(&self) -> UserTokenState {
+        self.state.lock().expect("token state lock").clone()
+    }
+
+    fn set_state(&self, state: UserTokenState) {
+        *self.state.lock().expect("token state lock") = state;
+    }
+
+    /// An app access token, fetched by client credentials when needed.
+    pub async fn app_token(&self) -> Result<String> {
+        let (id, secret) = self.credentials()?;
+        let mut app = self.app.lock().await;
+        if let Some(t) = app
+            .as_ref()
+            .filter(|t| t.expires_at - REFRESH_MARGIN > Utc::now())
+        {
+            return Ok(t.token.clone());
+        }
+        let response = self
+            .token_request(&[
+                ("client_id", id),
+                ("client_secret", secret),
+                ("grant_type", "client_credentials"),
+            ])
+            .await?;
+        let expires_at =
+            Utc::now() + chrono::Duration::seconds(response.expires_in.unwrap_or(3600));
+        *app = Some(AppToken {
+            token: response.access_token.clone(),
+            expires_at,
+        });
+        tracing::info!("fetched a new Twitch app access token");
+        Ok(response.access_token)
+    }
+
+    /// Forgets `token` if it is the cached app token (Twitch said 401).
+    pub async fn invalidate_app_token(&self, token: &str) {
+        let mut app = self.app.lock().await;
+        if app.as_ref().is_some_and(|t| t.token == token) {
+            *app = None;
+        }
+    }
+
+    async fn load_user(&self) -> Result<Option<UserToken>> {
+        let mut user = self.user.lock().await;
+        if user.is_none() {
+            if let Some(sealed) = self.store.setting(USER_TOKEN_SETTING).await? {
+                let json = self
+                    .key
+                    .open(&sealed)
+                    .map_err(|e| TwitchError::Socket(e.to_string()))?;
+                let token: UserToken =
+                    serde_json::from_str(&json).map_err(|e| TwitchError::Socket(e.to_string()))?;
+                *user = Some(token);
+                self.set_state(UserTokenState::Valid);
+            }
+        }
+        Ok(user.clone())
+    }
+
+    async fn save_user(&self, token: &UserToken) -> Result<()> {
+        let json = serde_json::to_string(token).expect("token serializes");
+        self.store
+            .set_setting(USER_TOKEN_SETTING, &self.key.seal(&json))
+            .await?;
+        *self.user.lock().await = Some(token.clone());
+        self.set_state(UserTokenState::Valid);
+        Ok(())
+    }
+
+    /// The user token's public facts, if any.
+    pub async fn user_info(&self) -> Option<UserToken> {
+        self.load_user().await.ok().flatten()
+    }
+
+    /// A usable user access token, refreshed first if it is about to expire.
+    pub async fn user_token(&self) -> Result<String> {
+        let token = self
+            .load_user()
+            .await?
+            .ok_or(TwitchError::AuthorizationNeeded)?;
+        if self.state() == UserTokenState::AuthorizationNeeded {
+            return Err(TwitchError::AuthorizationNeeded);
+        }
+        if token.expires_at - REFRESH_MARGIN <= Utc::now() {
+            return self.refresh_user(&token.access_token).await;
+        }
+        Ok(token.access_token)
+    }
+
+    /// Refreshes the user token unless another task already replaced `stale`.
+    pub async fn refresh_user(&self, stale: &str) -> Result<String> {
+        let (id, secret) = self.credentials()?;
+        let current = self
+            .load_user()
+            .await?
+            .ok_or(TwitchError::AuthorizationNeeded)?;
+        if current.access_token != stale {
+            return Ok(current.access_token);
+        }
+        let response = self
+            .token_request(&[
+                ("client_id", id),
+                ("client_secret", secret),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &current.refresh_token),
+            ])
+            .await;
+        let response = match response {
+            Ok(r) => r,
+            Err(TwitchError::Status { status, message }) if status == 400 || status == 401 => {
+                self.set_state(UserTokenState::AuthorizationNeeded);
+                tracing::error!(status, %message, "Twitch refused to refresh the user token: the broadcaster must authorize TAU again (open the dashboard)");
+                return Err(TwitchError::AuthorizationNeeded);
+            }
+            Err(err) => return Err(err),
+        };
+        let token = UserToken {
+            access_token: response.access_token,
+            refresh_token: response.refresh_token.unwrap_or(current.refresh_token),
+            expires_at: Utc::now() + chrono::Duration::seconds(response.expires_in.unwrap_or(3600)),
+            scopes: if response.scope.is_empty() {
+                current.scopes
+            } else {
+                response.scope
+            },
+            user_id: current.user_id,
+            login: current.login,
+        };
+        self.save_user(&token).await?;
+        tracing::info!("refreshed the Twitch user token");
+        Ok(token.access_token)
+    }
+
+    /// Exchanges an authorization code for tokens and stores them.
+    pub async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Result<UserToken> {
+        let (id, secret) = self.credentials()?;
+        let response = self
+            .token_request(&[
+                ("client_id", id),
+                ("client_secret", secret),
+                ("code", code),
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", redirect_uri),
+            ])
+            .await?;
+        let mut token = UserToken {
+            access_token: response.access_token,
+            refresh_token: response.refresh_token.unwrap_or_default(),
+            expires_at: Utc::now() + chrono::Duration::seconds(response.expires_in.unwrap_or(3600)),
+            scopes: response.scope,
+            user_id: None,
+            login: None,
+        };
+        let validated = self.validate_access(&token.access_token).await?;
+        token.user_id = validated.user_id;
+        token.login = validated.login;
+        self.save_user(&token).await?;
+        tracing::info!(login = ?token.login, scopes = ?token.scopes, "broadcaster authorized TAU");
+        Ok(token)
+    }
+
+    async fn validate_access(&self, access: &str) -> Result<ValidateResponse> {
+        let response = self
+            .http
+            .get(self.url("validate"))
+            .header("Authorization", format!("OAuth {access}"))
+            .send()
+            .await?;
+        let status = response.status();
+        let body = response.text().await?;
+        if !status.is_success() {
+            return Err(status_error(status, &body));
+        }
+        serde_json::from_str(&body)
+            .map_err(|e| TwitchError::Socket(format!("bad validate response: {e}")))
+    }
+
+    /// Validates the user token (Twitch requires it at start and hourly);
+    /// a 401 triggers a refresh.
+    pub async fn validate_user(&self) -> Result<()> {
+        let Some(token) = self.load_user().await? else {
+            return Ok(());
+        };
+        match self.validate_access(&token.access_token).await {
+            Ok(v) => {
+                let mut updated = token.clone();
+                updated.scopes = v.scopes;
+                if let Some(secs) = v.expires_in.filter(|s| *s > 0) {
+                    updated.expires_at = Utc::now() + chrono::Duration::seconds(secs);
+                }
+                updated.user_id = v.user_id.or(updated.user_id);
+                updated.login = v.login.or(updated.login);
+                self.save_user(&updated).await
+            }
+            Err(TwitchError::Status { status: 401, .. }) => {
+                self.refresh_user(&token.access_token).await.map(|_| ())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Validates now and every hour until `shutdown`.
+    pub fn spawn_validation(
+        self: std::sync::Arc<Self>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                if let Err(err) = self.validate_user().await {
+                    tracing::warn!(error = %err, "user token validation failed");
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,398 @@
+//! The Twitch side against the hermetic fake Twitch: OAuth code flow,
+//! EventSub WebSocket sessions (subscribe, reconnect handover, keepalive
+//! loss, every close code, revocation), token refresh and its failure, and
+//! the Helix passthrough.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestRelay;
+use serde_json::{json, Value};
+use tau_fake_twitch::FakeTwitch;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Walks the authorization-code flow as a browser would; returns the callback response.
+async fn authorize(relay: &TestRelay) -> reqwest::Response {
+    let http = no_redirects();
+    let start = http
+        .get(format!("{}/twitch/authorize", relay.base))
+        .header("Authorization", format!("Token {}", relay.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 303);
+    let cookie = start.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let to_twitch = start.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        to_twitch.contains("scope=") && to_twitch.contains("state="),
+        "{to_twitch}"
+    );
+    let consent = http.get(&to_twitch).send().await.unwrap();
+    let back = consent.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        back.starts_with("http://127.0.0.1:8000/twitch-callback/"),
+        "{back}"
+    );
+    let back = back.replace("http://127.0.0.1:8000", &relay.base);
+    http.get(back)
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn connected(fake: &FakeTwitch, expected_subs: usize) -> tau_fake_twitch::SessionInfo {
+    let sessions = fake
+        .wait_for_sessions(WAIT, |s| {
+            s.iter()
+                .any(|s| s.connected && s.subscription_ids.len() >= expected_subs)
+        })
+        .await
+        .expect("relay subscribed on a session");
+    sessions
+        .into_iter()
+        .rev()
+        .find(|s| s.connected && s.subscription_ids.len() >= expected_subs)
+        .unwrap()
+}
+
+/// The relay's current user access token, unsealed with its own key.
+async fn current_access_token(relay: &TestRelay) -> String {
+    let sealed = relay
+        .state
+        .store
+        .setting("twitch_user_token")
+        .await
+        .unwrap()
+        .unwrap();
+    let json: Value = serde_json::from_str(&relay.state.secret_key.open(&sealed).unwrap()).unwrap();
+    json["access_token"].as_str().unwrap().to_string()
+}
+
+/// Default set: 26 types, raids counted twice.
+const DEFAULT_SUBS: usize = 27;
+
+#[tokio::test]
+async fn authorize_subscribe_and_deliver_a_websocket_event() {
+    let fake = FakeTwitch::start().await;
+    let relay = TestRelay::start_twitch(&fake, |_| {}).await;
+    let response = authorize(&relay).await;
+    assert_eq!(response.status(), 200);
+    let scopes = fake
+        .token_scopes(&current_access_token(&relay).await)
+        .unwrap();
+    for scope in [
+        "moderator:read:followers",
+        "channel:read:subscriptions",
+        "bits:read",
+        "channel:read:hype_train",
+    ] {
+        assert!(
+            scopes.iter().any(|s| s == scope),
+            "scopes requested for the default set: {scope} in {scopes:?}"
+        );
+    }
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains(FakeTwitch::BROADCASTER_LOGIN));
+    let session = connected(&fake, DEFAULT_SUBS).await;
+    assert_eq!(session.subscription_ids.len(), DEFAULT_SUBS);
+
+    let mut client = relay.client(json!({})).await;
+    relay.wait_clients(1).await;
+    let event = json!({"user_id": "9", "user_login": "v", "user_name": "V", "broadcaster_user_id": "1337",
+        "broadcaster_user_login": "cooler_user", "broadcaster_user_name": "Cooler_User", "followed_at": "2026-01-01T00:00:00Z"});
+    let message_id = fake
+        .send_notification(&session.id, "channel.follow", "2", event.clone())
+        .await
+        .unwrap();
+    let (frame, _) = client.event().await;
+    common::assert_tau_frame(&frame);
+    assert_eq!(frame["event_id"], message_id.as_str());
+    assert_eq!(frame["event_type"], "channel-follow");
+    assert_eq!(frame["event_data"], event);
+
+    // Tokens are stored encrypted and never shown.
+    let sealed = relay
+        .state
+        .store
+        .setting("twitch_user_token")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!sealed.contains("refresh") && !sealed.contains("access"));
+    let status = relay.get("/api/v1/status").await.text().await.unwrap();
+    let parsed: Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(parsed["twitch"]["eventsub"]["state"], "connected");
+    assert_eq!(parsed["twitch"]["user_token"]["state"], "valid");
+    assert_eq!(
+        parsed["twitch"]["eventsub"]["subscriptions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        DEFAULT_SUBS
+    );
+    let key_material = relay
+        .state
+        .store
+        .setting("twitch_user_token")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!status.contains(&key_material));
+}
+
+#[tokio::test]
+async fn callback_rejects_a_forged_or_missing_state() {
+    let fake = FakeTwitch::start().await;
+    let relay = TestRelay::start_twitch(&fake, |_| {}).await;
+    let http = no_redirects();
+    let forged = http
+        .get(format!(
+            "{}/twitch-callback/?code=x&state=forged",
+            relay.base
+        ))
+        .header("Cookie", "tau_oauth_state=forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let no_cookie = http
+        .get(format!("{}/twitch-callback/?code=x&state=abc", relay.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_cookie.status(), 403);
+    let anonymous = http
+        .get(format!("{}/twitch/authorize", relay.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous.status(),
+        401,
+        "starting the flow needs a TAU token"
+    );
+}
+
+#[tokio::test]
+async fn reconnect_handover_loses_and_duplicates_nothing() {
+    let fake = FakeTwitch::start().await;
+    let relay = TestRelay::start_twitch(&fake, |_| {}).await;
+    authorize(&relay).await;
+    let old = connected(&fake, DEFAULT_SUBS).await;
+    let mut client = relay.client(json!({})).await;
+    relay.wait_clients(1).await;
+
+    fake.set_hold_reconnect_welcome(true);
+    fake.send_reconnect(&old.id).await.unwrap();
+    // The old socket still delivers while the new one waits for its welcome.
+    let during = fake
+        .send_notification(&old.id, "channel.cheer", "1", json!({"bits": 1}))
+        .await
+        .unwrap();
+    fake.set_hold_reconnect_welcome(false);
+    let new = fake
+        .wait_for_sessions(WAIT, |s| {
+            s.iter().any(|s| {
+                s.id != old.id && s.connected && s.welcomed && !s.subscription_ids.is_empty()
+            })
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id != old.id && s.connected && s.welcomed)
+        .unwrap();
+    assert_eq!(
+        new.subscription_ids.len(),
+        DEFAULT_SUBS,
+        "subscriptions carried over, none created again"
+    );
+    let after = fake
+        .send_notification(&new.id, "channel.cheer", "1", json!({"bits": 2}))
+        .await
+        .unwrap();
+    assert_eq!(client.event().await.0["event_id"], during.as_str());
+    assert_eq!(client.event().await.0["event_id"], after.as_str());
+    assert!(client.quiet_for(300).await);
+    assert_eq!(
+        fake.subscriptions().len(),
+        DEFAULT_SUBS,
+        "no duplicate subscriptions at Twitch"
+    );
+}
+
+#[tokio::test]
+async fn every_close_code_leads_to_a_working_new_session() {
+    let fake = FakeTwitch::start().await;
+    let relay = TestRelay::start_twitch(&fake, |c| {
+        c.eventsub_types = vec![("channel.cheer".into(), "1".into())]
+    })
+    .await;
+    authorize(&relay).await;
+    let mut client = relay.client(json!({})).await;
+    relay.wait_clients(1).await;
+    let mut session = connected(&fake, 1).await;
+    for code in 4000..=4007u16 {
+        fake.close_session(&session.id, code).await.unwrap();
+        let previous = session.id.clone();
+        session = fake
+            .wait_for_sessions(WAIT, |s| {
+                s.iter()
+                    .any(|s| s.id != previous && s.connected && !s.subscription_ids.is_empty())
+            })
+            .await
+            .unwrap_or_else(|e| panic!("no new session after {code}: {e}"))
+            .into_iter()
+            .rev()
+            .find(|s| s.connected && !s.subscription_ids.is_empty())
+            .unwrap();
+        let id = fake
+            .send_notification(&session.id, "channel.cheer", "1", json!({"bits": code}))
+            .await
+            .unwrap();
+        let (frame, _) = client.event().await;
+        assert_eq!(frame["event_id"], id.as_str(), "after close {code}");
+    }
+}
+
+#[tokio::test]
+async fn keepalive_silence_means_a_fresh_session() {
+    let fake = FakeTwitch::start().await;
+    let relay = TestRelay::start_twitch(&fake, |c| {
+        c.eventsub_types = vec![("stream.online".into(), "1".into())]
+    })
+    .await;
+    authorize(&relay).await;
+    let first = connected(&fake, 1).await;
+    fake.pause_keepalives(&first.id, true);
+    let second = fake
+        .wait_for_sessions(Duration::from_secs(40), |s| {
+            s.iter()
+                .any(|s| s.id != first.id && s.connected && !s.subscription_ids.is_empty())
+        })
+        .await
+        .expect("relay noticed the silence and started over");
+    assert!(second.iter().any(|s| s.id != first.id));
+}
+
+#[tokio::test]
+async fn revocations_are_recorded_and_shown() {
+    let fake = FakeTwitch::start().await;
+    let relay = TestRelay::start_twitch(&fake, |c| {
+        c.eventsub_types = vec![("channel.cheer".into(), "1".into())]
+    })
+    .await;
+    authorize(&relay).await;
+    let session = connected(&fake, 1).await;
+    fake.revoke(&session.subscription_ids[0], "authorization_revoked")
+        .await
+        .unwrap();
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = relay.get("/api/v1/status").await.json().await.unwrap();
+        if !status["revocations"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status["revocations"][0]["status"], "authorization_revoked");
+    assert_eq!(status["revocations"][0]["transport"], "websocket");
+    assert_eq!(
+        status["twitch"]["eventsub"]["subscriptions"][0]["status"],
+        "authorization_revoked"
+    );
+}
+
+#[tokio::test]
+async fn helix_passthrough_forwards_and_refreshes_once_on_401() {
+    let fake = FakeTwitch::start().await;
+    let relay = TestRelay::start_twitch(&fake, |c| {
+        c.eventsub_types = vec![("channel.cheer".into(), "1".into())]
+    })
+    .await;
+    authorize(&relay).await;
+    connected(&fake, 1).await;
+    let users = relay.get("/api/twitch/helix/users?login=cooler_user").await;
+    assert_eq!(users.status(), 200);
+    assert!(users.headers().contains_key("ratelimit-remaining"));
+    let body: Value = users.json().await.unwrap();
+    assert_eq!(body["data"][0]["id"], FakeTwitch::BROADCASTER_ID);
+
+    // Expire the current access token: the relay refreshes and retries once.
+    let before: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/token"))
+        .collect();
+    fake.expire_access_token(&current_access_token(&relay).await);
+    let again = relay.get("/api/twitch/helix/users?login=cooler_user").await;
+    assert_eq!(again.status(), 200);
+    let after: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/token"))
+        .collect();
+    assert_eq!(after.len(), before.len() + 1, "exactly one refresh");
+
+    let missing = relay.get("/api/twitch/helix/nothing-here").await;
+    assert_eq!(
+        missing.status(),
+        404,
+        "Twitch's status comes back unchanged"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_refresh_means_authorization_needed_not_a_crash() {
+    let fake = FakeTwitch::start().await;
+    let relay = TestRelay::start_twitch(&fake, |c| {
+        c.eventsub_types = vec![("channel.cheer".into(), "1".into())]
+    })
+    .await;
+    authorize(&relay).await;
+    connected(&fake, 1).await;
+    fake.revoke_refresh_tokens();
+    fake.expire_access_token(&current_access_token(&relay).await);
+    let response = relay.get("/api/twitch/helix/users?login=cooler_user").await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("authorization needed"));
+    let status: Value = relay.get("/api/v1/status").await.json().await.unwrap();
+    assert_eq!(
+        status["twitch"]["user_token"]["state"],
+        "authorization_needed"
+    );
+    // The relay keeps serving.
+    assert_eq!(
+        relay
+            .post("/api/v1/twitch-events/channel-follow/test", "")
+            .await
+            .status(),
+        200
+    );
+    // Authorizing again recovers.
+    assert_eq!(authorize(&relay).await.status(), 200);
+    let status: Value = relay.get("/api/v1/status").await.json().await.unwrap();
+    assert_eq!(status["twitch"]["user_token"]["state"], "valid");
+}
