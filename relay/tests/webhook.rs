@@ -254,3 +254,31 @@ async fn database_outage_answers_503_so_twitch_retries() {
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
 }
+
+/// `drop.entitlement.grant` batches entitlements in `events`: one TAU event each.
+#[tokio::test]
+async fn batched_notifications_become_one_event_per_entry() {
+    let relay = TestRelay::start().await;
+    let mut client = relay.client(serde_json::json!({})).await;
+    relay.wait_clients(1).await;
+    let body = r#"{"subscription":{"id":"s","status":"enabled","type":"drop.entitlement.grant","version":"1","condition":{"organization_id":"o"},"transport":{"method":"webhook","callback":"https://x"},"created_at":"2024-01-01T00:00:00Z","cost":0},"events":[{"id":"a","data":{"benefit_id":"b1"}},{"id":"b","data":{"benefit_id":"b2"}}]}"#;
+    for _ in 0..2 {
+        assert_eq!(
+            relay
+                .post_webhook("notification", "batch-1", body)
+                .await
+                .status(),
+            204
+        );
+    }
+    let (first, _) = client.event().await;
+    let (second, _) = client.event().await;
+    assert_eq!(first["event_id"], "batch-1:0");
+    assert_eq!(first["event_data"]["data"]["benefit_id"], "b1");
+    assert_eq!(second["event_id"], "batch-1:1");
+    assert_eq!(first["event_type"], "drop-entitlement-grant");
+    assert!(
+        client.quiet_for(200).await,
+        "the resent batch is not delivered again"
+    );
+}

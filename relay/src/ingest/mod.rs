@@ -47,6 +47,46 @@ pub struct NotificationBody {
     pub event: Box<RawValue>,
 }
 
+/// A notification as it arrives: one `event`, or (drop entitlements) a
+/// batch of `events`.
+#[derive(Debug, Deserialize)]
+pub struct IncomingNotification {
+    /// The subscription it belongs to.
+    pub subscription: SubscriptionInfo,
+    /// The event, for ordinary notifications.
+    pub event: Option<Box<RawValue>>,
+    /// The events of a batched notification (`drop.entitlement.grant`).
+    pub events: Option<Vec<Box<RawValue>>>,
+}
+
+impl IncomingNotification {
+    /// One `(event id, body)` per TAU event. Batch entries get the id
+    /// `<message id>:<index>`, so a retried batch dedupes entry by entry.
+    pub fn split(self, message_id: &str) -> Result<Vec<(String, NotificationBody)>, &'static str> {
+        match (self.event, self.events) {
+            (Some(event), _) => Ok(vec![(
+                message_id.to_string(),
+                NotificationBody {
+                    subscription: self.subscription,
+                    event,
+                },
+            )]),
+            (None, Some(events)) if !events.is_empty() => Ok(events
+                .into_iter()
+                .enumerate()
+                .map(|(i, event)| {
+                    let body = NotificationBody {
+                        subscription: self.subscription.clone(),
+                        event,
+                    };
+                    (format!("{message_id}:{i}"), body)
+                })
+                .collect()),
+            _ => Err("notification has no `event` (or `events`)"),
+        }
+    }
+}
+
 /// Stores, deduplicates and publishes one Twitch notification.
 pub async fn ingest_notification(
     app: &AppState,

@@ -13,7 +13,7 @@ use axum::{
 use serde::Deserialize;
 
 use super::{
-    ingest_notification, ingest_revocation, signature, NotificationBody, SubscriptionInfo,
+    ingest_notification, ingest_revocation, signature, IncomingNotification, SubscriptionInfo,
 };
 use crate::{app::AppState, error::ApiError, metrics::ReasonLabel};
 
@@ -96,12 +96,18 @@ pub async fn eventsub_webhook(
             Ok(([(header::CONTENT_TYPE, "text/plain")], challenge.challenge).into_response())
         }
         "notification" => {
-            let notification: NotificationBody =
+            let notification: IncomingNotification =
                 serde_json::from_slice(&body).map_err(|e| malformed(id, "notification", e))?;
-            ingest_notification(&app, id, notification, "webhook").await.map_err(|err| {
-                tracing::error!(message_id = id, error = %err, "notification not stored; answering 503 so Twitch retries");
-                ApiError::Unavailable("event could not be stored; retry later".into())
+            let events = notification.split(id).map_err(|why| {
+                tracing::warn!(message_id = id, "webhook body malformed: {why}");
+                ApiError::BadRequest(format!("malformed notification: {why}"))
             })?;
+            for (event_id, event) in events {
+                ingest_notification(&app, &event_id, event, "webhook").await.map_err(|err| {
+                    tracing::error!(message_id = id, error = %err, "notification not stored; answering 503 so Twitch retries");
+                    ApiError::Unavailable("event could not be stored; retry later".into())
+                })?;
+            }
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         "revocation" => {

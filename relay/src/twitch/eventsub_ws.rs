@@ -26,7 +26,10 @@ use super::{
 };
 use crate::{
     app::AppState,
-    ingest::{ingest_notification, ingest_revocation, NotificationBody, SubscriptionInfo},
+    ingest::{
+        ingest_notification, ingest_revocation, IncomingNotification, NotificationBody,
+        SubscriptionInfo,
+    },
 };
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -264,14 +267,19 @@ async fn handle(app: &AppState, twitch: &Arc<Twitch>, text: &str) -> Option<Stri
     let message_id = envelope.metadata.message_id;
     match envelope.metadata.message_type.as_str() {
         "notification" => {
-            let body: NotificationBody = match serde_json::from_value(envelope.payload) {
-                Ok(body) => body,
-                Err(err) => {
-                    tracing::warn!(message_id, error = %err, "malformed notification ignored");
-                    return None;
+            let events = serde_json::from_value::<IncomingNotification>(envelope.payload)
+                .map_err(|e| e.to_string())
+                .and_then(|n| n.split(&message_id).map_err(str::to_string));
+            match events {
+                Ok(events) => {
+                    for (event_id, body) in events {
+                        ingest_with_retry(app, &event_id, body).await;
+                    }
                 }
-            };
-            ingest_with_retry(app, &message_id, body).await;
+                Err(err) => {
+                    tracing::warn!(message_id, error = %err, "malformed notification ignored")
+                }
+            }
         }
         "revocation" => {
             if let Ok(sub) =
