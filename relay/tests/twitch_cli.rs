@@ -8,7 +8,10 @@
 
 mod common;
 
-use std::{path::PathBuf, process::Command};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use common::{assert_tau_frame, TestRelay, SECRET};
 use serde_json::{json, Value};
@@ -24,8 +27,8 @@ fn cli() -> Option<PathBuf> {
 }
 
 /// Runs the CLI with a private HOME (it keeps a cache there); returns its output.
-async fn run(cli: &PathBuf, home: &PathBuf, args: Vec<String>) -> String {
-    let (cli, home) = (cli.clone(), home.clone());
+async fn run(cli: &Path, home: &Path, args: Vec<String>) -> String {
+    let (cli, home) = (cli.to_path_buf(), home.to_path_buf());
     tokio::task::spawn_blocking(move || {
         let out = Command::new(&cli)
             .args(&args)
