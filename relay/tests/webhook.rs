@@ -282,3 +282,41 @@ async fn batched_notifications_become_one_event_per_entry() {
         "the resent batch is not delivered again"
     );
 }
+
+/// `/ws/tau-status/` needs a token, then pushes the status on change.
+#[tokio::test]
+async fn status_socket_authenticates_and_pushes_changes() {
+    use futures_util::{SinkExt, StreamExt};
+    let relay = TestRelay::start().await;
+    let status_url = relay.ws_url.replace("twitch-events", "tau-status");
+    let (mut anonymous, _) = tokio_tungstenite::connect_async(&status_url).await.unwrap();
+    anonymous.send(r#"{"token":"wrong"}"#.into()).await.unwrap();
+    let error = anonymous
+        .next()
+        .await
+        .unwrap()
+        .unwrap()
+        .into_text()
+        .unwrap();
+    assert!(error.contains("error"), "{error}");
+
+    let (mut socket, _) = tokio_tungstenite::connect_async(&status_url).await.unwrap();
+    socket
+        .send(serde_json::json!({"token": relay.token}).to_string().into())
+        .await
+        .unwrap();
+    let first: Value =
+        serde_json::from_str(&socket.next().await.unwrap().unwrap().into_text().unwrap()).unwrap();
+    assert_eq!(first["events_stored"], 0);
+    assert!(first["twitch"]["eventsub"]["state"].is_string());
+    let body = r#"{"subscription":{"id":"sub-1","status":"user_removed","type":"channel.follow","version":"2","condition":{},"transport":{"method":"webhook"}}}"#;
+    relay.post_webhook("revocation", "rev-9", body).await;
+    let pushed = tokio::time::timeout(std::time::Duration::from_secs(5), socket.next())
+        .await
+        .unwrap();
+    let pushed: Value =
+        serde_json::from_str(&pushed.unwrap().unwrap().into_text().unwrap()).unwrap();
+    assert_eq!(pushed["revocations"][0]["status"], "user_removed");
+    let text = pushed.to_string();
+    assert!(!text.contains(&relay.token), "no token in status");
+}

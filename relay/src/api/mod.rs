@@ -46,6 +46,7 @@ pub fn routes(mut r: Router<AppState>) -> Router<AppState> {
         get(catalog::list),
     );
     r = both(r, "/api/v1/status", get(status::status));
+    r = both(r, "/ws/tau-status", get(status::status_socket));
     r = both(r, "/api/v1/tau-user-token", get(tokens::current));
     r = both(r, "/api/v1/tau-user-token/refresh", post(tokens::refresh));
     r = both(r, "/api/v1/tokens", get(tokens::list).post(tokens::create));

@@ -1,6 +1,16 @@
 //! `GET /api/v1/status`: what the relay is doing. Never a token or secret.
 
-use axum::{extract::State, Json};
+use std::time::Duration;
+
+use axum::{
+    extract::{
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+        State,
+    },
+    response::Response,
+    Json,
+};
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
 use super::Authenticated;
@@ -9,15 +19,20 @@ use crate::{app::AppState, error::ApiError, event::format_created};
 /// How many recent revocations the status shows.
 const RECENT_REVOCATIONS: i64 = 20;
 
-/// The status document.
+/// `GET /api/v1/status`.
 pub async fn status(
     _: Authenticated,
     State(app): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
+    Ok(Json(document(&app).await?))
+}
+
+/// The status document (shared by REST and `/ws/tau-status/`).
+pub async fn document(app: &AppState) -> Result<Value, ApiError> {
     let revocations = app.store.recent_revocations(RECENT_REVOCATIONS).await?;
     let twitch = &app.config.twitch;
     let user = app.twitch.tokens.user_info().await;
-    Ok(Json(json!({
+    Ok(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "started_at": format_created(app.status.started_at()),
         "database": format!("{:?}", app.store.kind()).to_lowercase(),
@@ -37,5 +52,76 @@ pub async fn status(
             "eventsub": app.twitch.connection(),
         },
         "revocations": revocations,
-    })))
+    }))
+}
+
+/// How often the status socket re-checks the document for changes.
+const STATUS_POLL: Duration = Duration::from_secs(2);
+
+/// `GET /ws/tau-status/`: `{"token"}` first, then the status document
+/// whenever it changes. Authenticated like every socket (the original
+/// leaked bot tokens on an unauthenticated sibling).
+pub async fn status_socket(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.read_buffer_size(4096)
+        .max_message_size(16 * 1024)
+        .on_upgrade(move |socket| serve_status(socket, app))
+}
+
+async fn serve_status(socket: WebSocket, app: AppState) {
+    let (mut sink, mut stream) = socket.split();
+    let first = tokio::time::timeout(crate::hub::HANDSHAKE_TIMEOUT, stream.next()).await;
+    let token = match first {
+        Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["token"].as_str().map(str::to_string)),
+        _ => None,
+    };
+    let authorized = match token {
+        Some(token) => matches!(app.store.authenticate(&token).await, Ok(Some(_))),
+        None => false,
+    };
+    if !authorized {
+        let _ = sink
+            .send(Message::Text(
+                json!({"error": "invalid or missing token"})
+                    .to_string()
+                    .into(),
+            ))
+            .await;
+        let frame = CloseFrame {
+            code: 1008,
+            reason: "invalid or missing token".into(),
+        };
+        let _ = sink.send(Message::Close(Some(frame))).await;
+        return;
+    }
+    let mut last = String::new();
+    let mut changes = app.status.watch();
+    let mut poll = tokio::time::interval(STATUS_POLL);
+    loop {
+        match document(&app).await {
+            Ok(doc) => {
+                let text = doc.to_string();
+                if text != last {
+                    if sink.send(Message::Text(text.clone().into())).await.is_err() {
+                        return;
+                    }
+                    last = text;
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "status document failed"),
+        }
+        tokio::select! {
+            _ = app.shutdown.cancelled() => {
+                let _ = sink.send(Message::Close(Some(CloseFrame { code: 1001, reason: "server shutting down".into() }))).await;
+                return;
+            }
+            _ = changes.changed() => {}
+            _ = poll.tick() => {}
+            frame = stream.next() => match frame {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 pub use client::websocket_route;
+pub use handshake::HANDSHAKE_TIMEOUT;
 
 use crate::event::EncodedEvent;
 
