@@ -154,8 +154,9 @@ pub fn spawn_twitch(state: &AppState) {
         .tokens
         .clone()
         .spawn_validation(state.shutdown.clone());
-    if state.config.transport == crate::config::Transport::WebSocket {
-        twitch::eventsub_ws::spawn(state.clone());
+    match state.config.transport {
+        crate::config::Transport::WebSocket => twitch::eventsub_ws::spawn(state.clone()),
+        crate::config::Transport::Webhook => twitch::webhook_subs::spawn(state.clone()),
     }
 }
 

@@ -45,10 +45,9 @@ async fn authorize(relay: &TestRelay) -> reqwest::Response {
     let consent = http.get(&to_twitch).send().await.unwrap();
     let back = consent.headers()["location"].to_str().unwrap().to_string();
     assert!(
-        back.starts_with("http://127.0.0.1:8000/twitch-callback/"),
+        back.starts_with(&format!("{}/twitch-callback/", relay.base)),
         "{back}"
     );
-    let back = back.replace("http://127.0.0.1:8000", &relay.base);
     http.get(back)
         .header("Cookie", cookie)
         .send()

@@ -7,6 +7,7 @@
 //! - [`subscriptions`]: which EventSub subscriptions the relay wants.
 //! - [`eventsub_ws`]: the EventSub WebSocket session manager (welcome,
 //!   subscribe, keepalive watchdog, reconnect handover, close codes).
+//! - [`webhook_subs`]: the webhook transport's subscription reconciler.
 //! - [`routes`]: the OAuth code flow and the Helix passthrough.
 //!
 //! Base URLs come from configuration, so tests use a fake Twitch.
@@ -16,6 +17,7 @@ pub mod helix;
 pub mod routes;
 pub mod subscriptions;
 pub mod tokens;
+pub mod webhook_subs;
 
 /// Errors talking to Twitch.
 #[derive(Debug, thiserror::Error)]

@@ -53,14 +53,26 @@ impl TestRelay {
         config.twitch.api_url = fake.api_url().parse().unwrap();
         config.twitch.auth_url = fake.auth_url().parse().unwrap();
         config.twitch.eventsub_ws_url = fake.eventsub_ws_url().parse().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        config.public_url = format!("http://{}", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
         adjust(&mut config);
-        let relay = TestRelay::start_on(config, Store::in_memory().await).await;
+        let relay = TestRelay::start_on_listener(listener, config, Store::in_memory().await).await;
         app::spawn_twitch(&relay.state);
         relay
     }
 
     pub async fn start_on(config: Config, store: Store) -> TestRelay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        TestRelay::start_on_listener(listener, config, store).await
+    }
+
+    pub async fn start_on_listener(
+        listener: tokio::net::TcpListener,
+        config: Config,
+        store: Store,
+    ) -> TestRelay {
         let addr = listener.local_addr().unwrap();
         let state = app::build_with_store(config, SecretKey::generate(), store);
         let token = state.store.create_token("test").await.unwrap().token;
