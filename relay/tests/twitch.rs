@@ -7,53 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestRelay;
+use common::{authorize, no_redirects, TestRelay};
 use serde_json::{json, Value};
 use tau_fake_twitch::FakeTwitch;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// Walks the authorization-code flow as a browser would; returns the callback response.
-async fn authorize(relay: &TestRelay) -> reqwest::Response {
-    let http = no_redirects();
-    let start = http
-        .get(format!("{}/twitch/authorize", relay.base))
-        .header("Authorization", format!("Token {}", relay.token))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(start.status(), 303);
-    let cookie = start.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let to_twitch = start.headers()["location"].to_str().unwrap().to_string();
-    assert!(
-        to_twitch.contains("scope=") && to_twitch.contains("state="),
-        "{to_twitch}"
-    );
-    let consent = http.get(&to_twitch).send().await.unwrap();
-    let back = consent.headers()["location"].to_str().unwrap().to_string();
-    assert!(
-        back.starts_with(&format!("{}/twitch-callback/", relay.base)),
-        "{back}"
-    );
-    http.get(back)
-        .header("Cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-}
 
 async fn connected(fake: &FakeTwitch, expected_subs: usize) -> tau_fake_twitch::SessionInfo {
     let sessions = fake

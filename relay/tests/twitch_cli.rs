@@ -166,3 +166,174 @@ async fn the_twitch_cli_webhook_suite_passes() {
     assert_eq!(stored as usize, types.len() + 1);
     std::fs::remove_dir_all(home).ok();
 }
+
+/// Kills the CLI's mock server when the test ends, however it ends.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn eventsub_status(relay: &TestRelay) -> Value {
+    let status: Value = relay.get("/api/v1/status").await.json().await.unwrap();
+    status["twitch"]["eventsub"].clone()
+}
+
+/// Waits until the relay holds a session other than `previous` with all
+/// `subs` subscriptions enabled; returns its id.
+async fn wait_session(relay: &TestRelay, previous: Option<&str>, subs: usize) -> String {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        last = eventsub_status(relay).await;
+        let id = last["session_id"].as_str().unwrap_or_default();
+        let enabled = last["subscriptions"]
+            .as_array()
+            .map_or(0, |s| s.iter().filter(|s| s["status"] == "enabled").count());
+        if last["state"] == "connected" && !id.is_empty() && Some(id) != previous && enabled == subs
+        {
+            return id.to_string();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no new session with {subs} enabled subscriptions (previous {previous:?}): {last}");
+}
+
+/// The CLI's mock EventSub WebSocket server (`-S`: subscribe within 10 s or
+/// 4003) as the relay's socket and subscription endpoint: subscribe in time,
+/// deliver triggered events, survive every close reason and a reconnect
+/// without losing or duplicating an event.
+#[tokio::test]
+async fn the_twitch_cli_websocket_server_suite_passes() {
+    let Some(cli) = cli() else { return };
+    let home = std::env::temp_dir().join(format!("tau-twitch-cli-ws-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&home).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Command::new(&cli)
+        .args([
+            "event",
+            "websocket",
+            "start-server",
+            "--ip",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-S",
+        ])
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", &home)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mock server starts");
+    let _server = ChildGuard(server);
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // OAuth comes from the fake Twitch (the CLI has no code flow); the
+    // EventSub socket and subscription endpoint are the CLI's.
+    let fake = tau_fake_twitch::FakeTwitch::start().await;
+    let types = [
+        ("channel.follow", "2"),
+        ("channel.cheer", "1"),
+        ("channel.subscribe", "1"),
+        ("stream.online", "1"),
+    ];
+    let relay = TestRelay::start_twitch(&fake, |c| {
+        c.twitch.api_url = format!("http://127.0.0.1:{port}").parse().unwrap();
+        c.twitch.eventsub_ws_url = format!("ws://127.0.0.1:{port}/ws").parse().unwrap();
+        c.eventsub_types = types
+            .iter()
+            .map(|(t, v)| (t.to_string(), v.to_string()))
+            .collect();
+    })
+    .await;
+    assert_eq!(common::authorize(&relay).await.status(), 200);
+    let mut session = wait_session(&relay, None, types.len()).await;
+    let mut client = relay.client(json!({})).await;
+    relay.wait_clients(1).await;
+    let mut seen = std::collections::HashSet::new();
+
+    let ws_trigger = |kind: &str| -> Vec<String> {
+        ["event", "trigger", kind, "-T", "websocket"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let mut expect_event = |frame: Value, kind: &str| {
+        assert_tau_frame(&frame);
+        assert_eq!(frame["event_type"], kind.replace('.', "-"));
+        assert!(
+            seen.insert(frame["event_id"].as_str().unwrap().to_string()),
+            "duplicate {frame}"
+        );
+    };
+    for (kind, _) in types {
+        let out = run(&cli, &home, ws_trigger(kind)).await;
+        assert!(!out.contains("Error"), "{kind}: {out}");
+        expect_event(client.event().await.0, kind);
+    }
+
+    // Every close reason the CLI sends leads to a fresh, subscribed session.
+    for code in ["4000", "4001", "4002", "4003", "4005", "4006", "4007"] {
+        let out = run(
+            &cli,
+            &home,
+            [
+                "event",
+                "websocket",
+                "close",
+                "--session",
+                &session,
+                "--reason",
+                code,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        )
+        .await;
+        assert!(!out.contains("Error"), "close {code}: {out}");
+        session = wait_session(&relay, Some(&session), types.len()).await;
+        run(&cli, &home, ws_trigger("channel.cheer")).await;
+        expect_event(client.event().await.0, "channel.cheer");
+    }
+
+    // Reconnect: the relay moves to the new URL; subscriptions carry over.
+    let out = run(
+        &cli,
+        &home,
+        ["event", "websocket", "reconnect"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    )
+    .await;
+    assert!(!out.contains("Error"), "reconnect: {out}");
+    let moved = wait_session(&relay, Some(&session), types.len()).await;
+    assert_ne!(moved, session);
+    run(&cli, &home, ws_trigger("channel.follow")).await;
+    expect_event(client.event().await.0, "channel.follow");
+    assert!(
+        client.quiet_for(500).await,
+        "nothing duplicated after the handover"
+    );
+    assert_eq!(
+        relay.state.store.count_events().await.unwrap() as usize,
+        seen.len()
+    );
+    std::fs::remove_dir_all(home).ok();
+}
