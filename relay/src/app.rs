@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     api,
-    bus::{Bus, LocalBus},
+    bus::{redis::RedisBus, Bus, LocalBus},
     catalog::Catalog,
     config::Config,
     dashboard,
@@ -57,16 +57,69 @@ pub struct AppState {
     pub shutdown: CancellationToken,
 }
 
-/// Opens the store and wires the pipeline.
-pub async fn build(config: Config, secret_key: SecretKey) -> Result<AppState, StoreError> {
-    let store = Store::open(&config.database_url, config.database.clone()).await?;
-    Ok(build_with_store(config, secret_key, store))
+/// Why the relay could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The Redis URL is unusable.
+    #[error("TAU_REDIS_URL: {0}")]
+    Redis(#[from] ::redis::RedisError),
 }
 
-/// Wires the pipeline on an already open store.
+/// Opens the store and wires the pipeline (Redis bus if configured).
+pub async fn build(config: Config, secret_key: SecretKey) -> Result<AppState, BuildError> {
+    let store = Store::open(&config.database_url, config.database.clone()).await?;
+    build_on(config, secret_key, store).await
+}
+
+/// Wires the pipeline on an open store; with `TAU_REDIS_URL` the bus is Redis.
+pub async fn build_on(
+    config: Config,
+    secret_key: SecretKey,
+    store: Store,
+) -> Result<AppState, BuildError> {
+    let hub = Hub::new(config.client_queue);
+    let shutdown = CancellationToken::new();
+    let bus: Arc<dyn Bus> = match &config.redis_url {
+        Some(url) => Arc::new(
+            RedisBus::start(
+                url,
+                config.replica_id.clone(),
+                store.clone(),
+                hub.clone(),
+                shutdown.clone(),
+            )
+            .await?,
+        ),
+        None => Arc::new(LocalBus::new(hub.clone())),
+    };
+    Ok(assemble(config, secret_key, store, hub, bus, shutdown))
+}
+
+/// Wires the embedded pipeline (in-process bus) on an open store.
 pub fn build_with_store(config: Config, secret_key: SecretKey, store: Store) -> AppState {
     let hub = Hub::new(config.client_queue);
     let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(hub.clone()));
+    assemble(
+        config,
+        secret_key,
+        store,
+        hub,
+        bus,
+        CancellationToken::new(),
+    )
+}
+
+fn assemble(
+    config: Config,
+    secret_key: SecretKey,
+    store: Store,
+    hub: Hub,
+    bus: Arc<dyn Bus>,
+    shutdown: CancellationToken,
+) -> AppState {
     let writer = EventWriter::spawn(store.clone(), bus.clone());
     let twitch = Arc::new(Twitch::new(&config, store.clone(), secret_key.clone()));
     AppState {
@@ -80,7 +133,7 @@ pub fn build_with_store(config: Config, secret_key: SecretKey, store: Store) -> 
         status: Arc::new(StatusBoard::default()),
         catalog: Catalog::get(),
         secret_key,
-        shutdown: CancellationToken::new(),
+        shutdown,
     }
 }
 

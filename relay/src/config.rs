@@ -37,6 +37,12 @@ pub struct RawConfig {
     /// Database URL: `sqlite://FILE` (embedded) or `postgres://...`.
     #[arg(long, env = "TAU_DATABASE_URL", default_value = "sqlite://tau.db")]
     pub database_url: String,
+    /// Redis URL; set it to run several replicas that share one event stream.
+    #[arg(long, env = "TAU_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// This replica's name among its peers (default: the host name, else random).
+    #[arg(long, env = "TAU_REPLICA_ID")]
+    pub replica_id: Option<String>,
     /// URL people and Twitch reach this relay at (default: http://TAU_LISTEN).
     #[arg(long, env = "TAU_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -180,6 +186,10 @@ pub struct Config {
     pub database_url: String,
     /// Which backend `database_url` names.
     pub database: DatabaseKind,
+    /// Redis URL (contains a password: never log it), if replicas share a bus.
+    pub redis_url: Option<String>,
+    /// This replica's name.
+    pub replica_id: String,
     /// Public base URL, without a trailing slash.
     pub public_url: Url,
     /// Secret key as given (hex), if any.
@@ -306,6 +316,18 @@ impl RawConfig {
                 "must start with sqlite: or postgres://",
             ));
         };
+        let redis_url = non_empty(self.redis_url);
+        if let Some(url) = &redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(bad(
+                    "TAU_REDIS_URL",
+                    "must start with redis:// or rediss://",
+                ));
+            }
+        }
+        let replica_id = non_empty(self.replica_id)
+            .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let public_url = match non_empty(self.public_url) {
             Some(url) => parse_url("TAU_PUBLIC_URL", &url, &["http", "https"])?,
             None => Url::parse(&format!("http://{listen}")).expect("socket address forms a URL"),
@@ -387,6 +409,8 @@ impl RawConfig {
             listen,
             database_url: self.database_url,
             database,
+            redis_url,
+            replica_id,
             public_url,
             secret_key,
             secret_key_file: self.secret_key_file,
@@ -408,6 +432,8 @@ impl Config {
         RawConfig {
             listen: "127.0.0.1:0".into(),
             database_url: "sqlite::memory:".into(),
+            redis_url: None,
+            replica_id: Some("test-replica".into()),
             public_url: Some("http://127.0.0.1:8000".into()),
             secret_key: Some("00".repeat(32)),
             secret_key_file: PathBuf::from("unused.key"),

@@ -97,9 +97,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (TAU_LISTEN)", config.listen))?;
-    let state = app::build(config, key)
-        .await
-        .context("cannot open the database (TAU_DATABASE_URL)")?;
+    let state = app::build(config, key).await.context("cannot start")?;
     if let Some(token) = &state.config.api_token {
         state.store.seed_token("TAU_API_TOKEN", token).await?;
     }

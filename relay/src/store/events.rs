@@ -81,6 +81,13 @@ pub struct EventPage {
     pub previous: Option<PageCursor>,
 }
 
+/// Advisory lock key serializing event inserts across replicas (Postgres).
+const EVENTS_LOCK: i64 = 0x7461_7565_7665;
+/// Columns bound per inserted row.
+const INSERT_COLUMNS: usize = 17;
+/// Rows per INSERT statement (17 × 500 binds stays under every backend's limit).
+const INSERT_CHUNK: usize = 500;
+
 const COLUMNS: &str =
     "seq, id, event_id, event_type, version, event_source, event_data, created_us, origin";
 
@@ -109,50 +116,89 @@ fn decode_row(row: &AnyRow) -> Result<StoredRow> {
 }
 
 impl Store {
-    /// Inserts a batch in one transaction. For each event: `Some(seq)` if it
-    /// was new, `None` if its `event_id` was already stored.
+    /// Inserts a batch in one transaction and one statement. For each
+    /// event: `Some(seq)` if it was new, `None` if its `event_id` was
+    /// already stored. On Postgres the transaction first takes an advisory
+    /// lock, so sequence numbers are handed out in commit order even when
+    /// several replicas insert at once (readers of `seq > n` never miss a
+    /// row that commits later with a smaller `seq`).
     pub async fn insert_batch(
         &self,
         batch: &[(&TauEvent, &EventIndex)],
     ) -> Result<Vec<Option<i64>>> {
         let mut tx = self.pool.begin().await?;
-        let mut out = Vec::with_capacity(batch.len());
-        for (event, index) in batch {
-            debug_assert_eq!(
-                event.origin,
-                Origin::Twitch,
-                "only Twitch events are stored"
-            );
-            let seq: Option<i64> = sqlx::query_scalar(
+        if self.kind == crate::config::DatabaseKind::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(EVENTS_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut seqs = std::collections::HashMap::with_capacity(batch.len());
+        for chunk in batch.chunks(INSERT_CHUNK) {
+            let mut sql = String::from(
                 "INSERT INTO events (id, event_id, event_type, version, event_source, broadcaster_id, \
                  event_data, created_us, origin, user_id, user_login, user_name, reward_id, \
-                 raid_from_id, raid_from_login, raid_to_id, raid_to_login) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-                 ON CONFLICT (event_id) DO NOTHING RETURNING seq",
-            )
-            .bind(event.id.expect("stored events have an id").to_string())
-            .bind(&event.event_id)
-            .bind(&event.event_type)
-            .bind(&event.version)
-            .bind(&event.event_source)
-            .bind(index.broadcaster_id.as_deref())
-            .bind(event.event_data.get())
-            .bind(event.created.timestamp_micros())
-            .bind("twitch")
-            .bind(index.user_id.as_deref())
-            .bind(index.user_login.as_deref())
-            .bind(index.user_name.as_deref())
-            .bind(index.reward_id.as_deref())
-            .bind(index.raid_from.0.as_deref())
-            .bind(index.raid_from.1.as_deref())
-            .bind(index.raid_to.0.as_deref())
-            .bind(index.raid_to.1.as_deref())
-            .fetch_optional(&mut *tx)
-            .await?;
-            out.push(seq);
+                 raid_from_id, raid_from_login, raid_to_id, raid_to_login) VALUES ",
+            );
+            for row in 0..chunk.len() {
+                let first = row * INSERT_COLUMNS;
+                let placeholders: Vec<String> = (1..=INSERT_COLUMNS)
+                    .map(|c| format!("${}", first + c))
+                    .collect();
+                if row > 0 {
+                    sql.push(',');
+                }
+                sql.push('(');
+                sql.push_str(&placeholders.join(", "));
+                sql.push(')');
+            }
+            sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id, seq");
+            let mut query = sqlx::query(&sql);
+            for (event, index) in chunk {
+                debug_assert_eq!(
+                    event.origin,
+                    Origin::Twitch,
+                    "only Twitch events are stored"
+                );
+                query = query
+                    .bind(event.id.expect("stored events have an id").to_string())
+                    .bind(&event.event_id)
+                    .bind(&event.event_type)
+                    .bind(&event.version)
+                    .bind(&event.event_source)
+                    .bind(index.broadcaster_id.as_deref())
+                    .bind(event.event_data.get())
+                    .bind(event.created.timestamp_micros())
+                    .bind("twitch")
+                    .bind(index.user_id.as_deref())
+                    .bind(index.user_login.as_deref())
+                    .bind(index.user_name.as_deref())
+                    .bind(index.reward_id.as_deref())
+                    .bind(index.raid_from.0.as_deref())
+                    .bind(index.raid_from.1.as_deref())
+                    .bind(index.raid_to.0.as_deref())
+                    .bind(index.raid_to.1.as_deref());
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                seqs.insert(
+                    row.try_get::<String, _>("event_id")?,
+                    row.try_get::<i64, _>("seq")?,
+                );
+            }
         }
         tx.commit().await?;
-        Ok(out)
+        Ok(batch
+            .iter()
+            .map(|(event, _)| seqs.get(&event.event_id).copied())
+            .collect())
+    }
+
+    /// Highest stored position (0 when empty).
+    pub async fn max_seq(&self) -> Result<i64> {
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(max.unwrap_or(0))
     }
 
     /// The event with TAU id `id`.

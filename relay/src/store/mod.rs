@@ -5,7 +5,8 @@
 //! migrations differ per backend. Events reach the database through the
 //! batching [`writer::EventWriter`], so ingest never pays one commit per event.
 
-mod events;
+pub(crate) mod events;
+mod leases;
 mod revocations;
 mod settings;
 mod tokens;
@@ -19,6 +20,7 @@ use sqlx::{
 };
 
 pub use events::{EventFilter, EventPage, PageCursor, StoredRow};
+pub use leases::Lease;
 pub use revocations::Revocation;
 pub use tokens::{ApiToken, NewToken};
 

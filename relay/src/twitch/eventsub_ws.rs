@@ -43,6 +43,14 @@ const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(120);
 /// Twitch allows 300 enabled subscriptions per connection.
 const MAX_SUBSCRIPTIONS: usize = 300;
+/// The lease that makes exactly one replica hold the socket (Twitch allows
+/// 3 connections per user token; two replicas must never subscribe at once).
+const LEASE: &str = "eventsub-websocket";
+/// Lease lifetime: a dead holder is replaced within this plus one renewal,
+/// inside Twitch's 10 s keepalive window.
+const LEASE_TTL: Duration = Duration::from_secs(6);
+/// How often the holder renews (and a standby replica retries).
+const LEASE_RENEW: Duration = Duration::from_secs(2);
 /// Ingest retries while the store is down (the socket has no acks).
 const INGEST_ATTEMPTS: u32 = 5;
 
@@ -104,8 +112,24 @@ async fn run(app: AppState) {
             }
             continue;
         }
+        let Some(lease) = Lease::take(&app).await else {
+            twitch.update(|s| {
+                s.state = "standby".into();
+                s.session_id = None;
+                s.last_error = Some("another replica holds the EventSub socket".into());
+            });
+            tokio::select! {
+                _ = app.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(LEASE_RENEW) => {}
+            }
+            continue;
+        };
         twitch.update(|s| s.state = "connecting".into());
-        let outcome = session(&app, &twitch, &mut backoff).await;
+        let outcome = tokio::select! {
+            outcome = session(&app, &twitch, &mut backoff) => outcome,
+            _ = lease.lost.cancelled() => Err(TwitchError::Socket("lost the EventSub lease to another replica".into())),
+        };
+        lease.release(&app).await;
         if app.shutdown.is_cancelled() {
             return;
         }
@@ -127,6 +151,73 @@ async fn run(app: AppState) {
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// This replica's hold on the socket lease, renewed in the background.
+struct Lease {
+    /// Fires if renewal fails for a whole lease lifetime.
+    lost: tokio_util::sync::CancellationToken,
+    /// Stops the renewal task.
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl Lease {
+    async fn take(app: &AppState) -> Option<Lease> {
+        let ttl = LEASE_TTL.as_micros() as i64;
+        match app
+            .store
+            .acquire_lease(LEASE, &app.config.replica_id, ttl)
+            .await
+        {
+            Ok(Some(held)) => {
+                tracing::info!(fencing = held.fencing, "holding the EventSub socket lease");
+                let lease = Lease {
+                    lost: Default::default(),
+                    stop: Default::default(),
+                };
+                let (store, holder) = (app.store.clone(), app.config.replica_id.clone());
+                let (lost, stop) = (lease.lost.clone(), lease.stop.clone());
+                tokio::spawn(async move {
+                    let mut renewed = tokio::time::Instant::now();
+                    loop {
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            _ = tokio::time::sleep(LEASE_RENEW) => {}
+                        }
+                        match store.acquire_lease(LEASE, &holder, ttl).await {
+                            Ok(Some(_)) => renewed = tokio::time::Instant::now(),
+                            Ok(None) => {
+                                tracing::warn!("another replica took the EventSub lease");
+                                lost.cancel();
+                                return;
+                            }
+                            Err(err) if renewed.elapsed() >= LEASE_TTL - LEASE_RENEW => {
+                                tracing::warn!(error = %err, "cannot renew the EventSub lease; giving the socket up");
+                                lost.cancel();
+                                return;
+                            }
+                            Err(err) => {
+                                tracing::warn!(error = %err, "lease renewal failed; retrying")
+                            }
+                        }
+                    }
+                });
+                Some(lease)
+            }
+            Ok(None) => None,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot take the EventSub lease");
+                None
+            }
+        }
+    }
+
+    async fn release(self, app: &AppState) {
+        self.stop.cancel();
+        if app.shutdown.is_cancelled() || self.lost.is_cancelled() {
+            let _ = app.store.release_lease(LEASE, &app.config.replica_id).await;
+        }
     }
 }
 

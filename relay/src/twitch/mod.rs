@@ -103,8 +103,6 @@ pub struct Twitch {
     pub authorized: Notify,
     /// Connection status (shown by `/api/v1/status`).
     pub connection: Mutex<ConnectionStatus>,
-    /// Outstanding OAuth `state` values with their creation time.
-    pub oauth_states: Mutex<Vec<(String, std::time::Instant)>>,
 }
 
 impl Twitch {
@@ -133,7 +131,6 @@ impl Twitch {
                 state: "disabled".into(),
                 ..Default::default()
             }),
-            oauth_states: Mutex::new(Vec::new()),
         }
     }
 

@@ -6,7 +6,7 @@
 //! callback accepts only that state, and (if `TWITCH_BROADCASTER` is set)
 //! only that broadcaster's account.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::{
     body::Bytes,
@@ -19,7 +19,7 @@ use rand::RngCore;
 use serde::Deserialize;
 
 use super::{helix::TokenKind, subscriptions::scopes_for, TwitchError};
-use crate::{api::Authenticated, app::AppState, error::ApiError};
+use crate::{api::Authenticated, app::AppState, error::ApiError, store::now_us};
 
 /// How long an OAuth `state` stays valid.
 const STATE_TTL: Duration = Duration::from_secs(600);
@@ -47,8 +47,14 @@ impl From<TwitchError> for ApiError {
     }
 }
 
+/// Settings key of an outstanding OAuth state. States live in the shared
+/// store because the callback may reach another replica than the start.
+fn state_key(state: &str) -> String {
+    format!("oauth_state:{state}")
+}
+
 /// The URL to send the broadcaster to, and its `state`.
-fn authorize_url(app: &AppState) -> Result<(String, String), ApiError> {
+async fn authorize_url(app: &AppState) -> Result<(String, String), ApiError> {
     let client_id = app
         .config
         .twitch
@@ -58,11 +64,9 @@ fn authorize_url(app: &AppState) -> Result<(String, String), ApiError> {
     let mut bytes = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let state = hex::encode(bytes);
-    {
-        let mut states = app.twitch.oauth_states.lock().expect("oauth state lock");
-        states.retain(|(_, at)| at.elapsed() < STATE_TTL);
-        states.push((state.clone(), Instant::now()));
-    }
+    app.store
+        .set_setting(&state_key(&state), &now_us().to_string())
+        .await?;
     let mut url = url::Url::parse(&format!(
         "{}/authorize",
         app.config.twitch.auth_url.as_str().trim_end_matches('/')
@@ -94,7 +98,7 @@ pub async fn authorize(
     _: Authenticated,
     State(app): State<AppState>,
 ) -> Result<Response, ApiError> {
-    let (url, state) = authorize_url(&app)?;
+    let (url, state) = authorize_url(&app).await?;
     let mut response = Redirect::to(&url).into_response();
     response
         .headers_mut()
@@ -107,7 +111,7 @@ pub async fn authorize_json(
     _: Authenticated,
     State(app): State<AppState>,
 ) -> Result<Response, ApiError> {
-    let (url, state) = authorize_url(&app)?;
+    let (url, state) = authorize_url(&app).await?;
     let mut response = Json(serde_json::json!({ "url": url })).into_response();
     response
         .headers_mut()
@@ -154,12 +158,12 @@ pub async fn callback(
     let cookie = cookie_state(&headers).ok_or_else(|| {
         ApiError::Forbidden("OAuth state cookie missing: start again from the dashboard".into())
     })?;
-    let known = {
-        let mut states = app.twitch.oauth_states.lock().expect("oauth state lock");
-        let before = states.len();
-        states.retain(|(s, at)| !(s == &state && at.elapsed() < STATE_TTL));
-        before != states.len()
-    };
+    // One use only: the state is deleted whether or not it was still fresh.
+    let created_us = app.store.setting(&state_key(&state)).await?;
+    app.store.delete_setting(&state_key(&state)).await?;
+    let known = created_us
+        .and_then(|us| us.parse::<i64>().ok())
+        .is_some_and(|us| now_us() - us < STATE_TTL.as_micros() as i64);
     if !known
         || !bool::from(subtle::ConstantTimeEq::ct_eq(
             cookie.as_bytes(),

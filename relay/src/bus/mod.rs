@@ -1,9 +1,13 @@
 //! The bus carries encoded events to every relay replica's hub.
 //!
 //! Embedded mode has one process, so the bus is a direct hand-off to the
-//! local [`Hub`]. A shared bus (Redis) implements the same trait: it
-//! publishes the encoded bytes once, and each replica's single subscriber
-//! dispatches them to its local hub.
+//! local [`Hub`]. With `TAU_REDIS_URL`, [`redis::RedisBus`] publishes the
+//! encoded bytes once per event and each replica's single subscriber feeds
+//! its local hub through a [`sequencer::Sequencer`], which delivers stored
+//! events strictly in store order and fills any gap from the database.
+
+pub mod redis;
+pub mod sequencer;
 
 use std::sync::Arc;
 

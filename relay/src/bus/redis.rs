@@ -1,0 +1,212 @@
+//! The Redis bus: one PUBLISH per event, one subscriber connection per
+//! replica, fan-out to clients stays local.
+//!
+//! A replica hands its own events to its sequencer directly (so its clients
+//! keep receiving during a Redis outage) and publishes them for the others;
+//! it ignores its own messages coming back. Frames are
+//! `replica \n seq \n id \n event_type \n payload`: the payload bytes are the
+//! client frame, encoded once by the writer.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::extract::ws::Utf8Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{sequencer::Sequencer, Bus};
+use crate::{event::EncodedEvent, hub::Hub, store::Store};
+
+/// The channel every replica publishes to and subscribes on.
+pub const CHANNEL: &str = "tau:events";
+/// Events waiting to be published; overflow is recovered from the store.
+const PUBLISH_QUEUE: usize = 8192;
+/// Wait between reconnect attempts.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// The bus of a replica in a fleet.
+pub struct RedisBus {
+    sequencer: Sequencer,
+    outbox: mpsc::Sender<Arc<EncodedEvent>>,
+}
+
+impl RedisBus {
+    /// Starts the publisher and subscriber tasks.
+    pub async fn start(
+        url: &str,
+        replica: String,
+        store: Store,
+        hub: Hub,
+        shutdown: CancellationToken,
+    ) -> Result<RedisBus, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let sequencer = Sequencer::start(store, hub, shutdown.clone()).await;
+        let (outbox, rx) = mpsc::channel(PUBLISH_QUEUE);
+        tokio::spawn(publish_loop(
+            client.clone(),
+            replica.clone(),
+            rx,
+            shutdown.clone(),
+        ));
+        tokio::spawn(subscribe_loop(client, replica, sequencer.clone(), shutdown));
+        Ok(RedisBus { sequencer, outbox })
+    }
+}
+
+impl Bus for RedisBus {
+    fn publish(&self, event: Arc<EncodedEvent>) {
+        self.sequencer.offer(event.clone());
+        if self.outbox.try_send(event).is_err() {
+            tracing::warn!("Redis publish queue full; other replicas will catch up stored events from the database");
+        }
+    }
+}
+
+/// Encodes a bus frame.
+pub fn encode(replica: &str, event: &EncodedEvent) -> Vec<u8> {
+    let seq = event.seq.map(|s| s.to_string()).unwrap_or_default();
+    let id = event.id.map(|i| i.to_string()).unwrap_or_default();
+    format!(
+        "{replica}\n{seq}\n{id}\n{}\n{}",
+        event.event_type,
+        event.payload.as_str()
+    )
+    .into_bytes()
+}
+
+/// Decodes a bus frame: `(replica, event)`.
+pub fn decode(frame: &[u8]) -> Option<(String, EncodedEvent)> {
+    let text = std::str::from_utf8(frame).ok()?;
+    let mut parts = text.splitn(5, '\n');
+    let replica = parts.next()?.to_string();
+    let seq = parts.next()?;
+    let id = parts.next()?;
+    let event_type = parts.next()?.to_string();
+    let payload = parts.next()?;
+    Some((
+        replica,
+        EncodedEvent {
+            seq: if seq.is_empty() {
+                None
+            } else {
+                Some(seq.parse().ok()?)
+            },
+            id: if id.is_empty() {
+                None
+            } else {
+                Some(id.parse().ok()?)
+            },
+            event_type,
+            payload: Utf8Bytes::from(payload.to_string()),
+        },
+    ))
+}
+
+async fn publish_loop(
+    client: redis::Client,
+    replica: String,
+    mut rx: mpsc::Receiver<Arc<EncodedEvent>>,
+    shutdown: CancellationToken,
+) {
+    let mut connection: Option<redis::aio::MultiplexedConnection> = None;
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            event = rx.recv() => match event { Some(e) => e, None => return },
+        };
+        if connection.is_none() {
+            match client.get_multiplexed_async_connection().await {
+                Ok(c) => connection = Some(c),
+                Err(err) => {
+                    tracing::warn!(error = %err, "Redis unavailable; event not published (stored events are caught up from the database)");
+                    continue;
+                }
+            }
+        }
+        let frame = encode(&replica, &event);
+        let conn = connection.as_mut().expect("connected above");
+        let sent: Result<(), redis::RedisError> = redis::cmd("PUBLISH")
+            .arg(CHANNEL)
+            .arg(frame)
+            .query_async(conn)
+            .await;
+        if let Err(err) = sent {
+            tracing::warn!(error = %err, "Redis publish failed; reconnecting");
+            connection = None;
+        }
+    }
+}
+
+async fn subscribe_loop(
+    client: redis::Client,
+    replica: String,
+    sequencer: Sequencer,
+    shutdown: CancellationToken,
+) {
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => match pubsub.subscribe(CHANNEL).await {
+                Ok(()) => {
+                    tracing::info!("subscribed to the Redis event bus");
+                    let mut messages = pubsub.on_message();
+                    loop {
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            message = messages.next() => match message {
+                                Some(message) => {
+                                    if let Some((from, event)) = decode(message.get_payload_bytes()) {
+                                        if from != replica {
+                                            sequencer.offer(Arc::new(event));
+                                        }
+                                    }
+                                }
+                                None => break,
+                            },
+                        }
+                    }
+                    tracing::warn!("Redis subscription lost; reconnecting (missed events come from the database)");
+                }
+                Err(err) => tracing::warn!(error = %err, "Redis SUBSCRIBE failed"),
+            },
+            Err(err) => tracing::debug!(error = %err, "Redis unavailable"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(RETRY) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_with_and_without_positions() {
+        let stored = EncodedEvent {
+            seq: Some(42),
+            id: Some(uuid::Uuid::new_v4()),
+            event_type: "channel-follow".into(),
+            payload: Utf8Bytes::from(r#"{"a":"line\nbreak"}"#),
+        };
+        let (replica, back) = decode(&encode("r1", &stored)).unwrap();
+        assert_eq!(replica, "r1");
+        assert_eq!(
+            (back.seq, back.id, back.event_type.as_str()),
+            (stored.seq, stored.id, "channel-follow")
+        );
+        assert_eq!(back.payload.as_str(), stored.payload.as_str());
+        let test = EncodedEvent {
+            seq: None,
+            id: None,
+            event_type: "x".into(),
+            payload: Utf8Bytes::from("{}"),
+        };
+        let (_, back) = decode(&encode("r2", &test)).unwrap();
+        assert_eq!((back.seq, back.id), (None, None));
+        assert!(decode(b"garbage").is_none());
+    }
+}
