@@ -99,12 +99,7 @@ impl Store {
         let pool = pool_options.connect_with(options).await?;
         match kind {
             DatabaseKind::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            DatabaseKind::Postgres => {
-                return Err(StoreError::Malformed(
-                    "Postgres support lands with the multi-replica work; use sqlite: for now"
-                        .into(),
-                ))
-            }
+            DatabaseKind::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         Ok(Store { pool, kind })
     }

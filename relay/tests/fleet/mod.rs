@@ -1,0 +1,245 @@
+//! A fleet of relay processes on shared Postgres + Redis, for the
+//! multi-replica scenarios: spawn, SIGKILL, clients that record every
+//! event they receive, and a webhook sender that retries like Twitch.
+
+#![allow(dead_code)]
+
+use std::{
+    collections::HashMap,
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Token every replica accepts (seeded with TAU_API_TOKEN).
+pub const TOKEN: &str = "tau_fleet_test_token_0123456789";
+/// Webhook secret shared by the fleet.
+pub const SECRET: &str = "fleet-webhook-secret";
+
+/// One relay process.
+pub struct Replica {
+    pub name: String,
+    pub addr: String,
+    child: Child,
+}
+
+impl Replica {
+    /// Starts `tau-relay` with the shared database and Redis plus `extra` env.
+    pub fn spawn(name: &str, database: &str, redis: &str, extra: &[(&str, String)]) -> Replica {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tau-relay"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .env("TAU_LISTEN", "127.0.0.1:0")
+            .env("TAU_DATABASE_URL", database)
+            .env("TAU_REDIS_URL", redis)
+            .env("TAU_REPLICA_ID", name)
+            .env("TAU_API_TOKEN", TOKEN)
+            .env("TAU_SECRET_KEY", "ab".repeat(32))
+            .env("TWITCH_WEBHOOK_SECRET", SECRET)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("tau-relay starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines.next().expect("relay printed its address").unwrap();
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Replica {
+            name: name.to_string(),
+            addr,
+            child,
+        }
+    }
+
+    /// SIGKILL: no shutdown, no lease release, sockets dropped.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn status(&self) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/status", self.base()))
+            .header("Authorization", format!("Token {TOKEN}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// What one client received: Twitch event ids in arrival order, and the
+/// last TAU id (for resuming elsewhere).
+#[derive(Default, Debug)]
+pub struct Received {
+    pub event_ids: Vec<String>,
+    pub last_id: Option<String>,
+    pub closed: bool,
+}
+
+/// A websocket client recording everything into shared state.
+pub struct Recorder {
+    pub received: Arc<Mutex<Received>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Recorder {
+    /// Connects to `replica` (resuming after `since` if given).
+    pub async fn connect(addr: &str, since: Option<String>) -> Recorder {
+        Recorder::connect_into(addr, since, Arc::new(Mutex::new(Received::default()))).await
+    }
+
+    /// Connects and appends into an existing record (a client that moved).
+    pub async fn connect_into(
+        addr: &str,
+        since: Option<String>,
+        received: Arc<Mutex<Received>>,
+    ) -> Recorder {
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(format!("ws://{addr}/ws/twitch-events/"))
+                .await
+                .unwrap();
+        let mut hello = serde_json::json!({ "token": TOKEN });
+        if let Some(since) = since {
+            hello["since"] = since.into();
+        }
+        ws.send(Message::Text(hello.to_string().into()))
+            .await
+            .unwrap();
+        received.lock().unwrap().closed = false;
+        let record = received.clone();
+        let task = tokio::spawn(async move {
+            while let Some(Ok(message)) = ws.next().await {
+                if let Message::Text(text) = message {
+                    let frame: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    assert!(frame.get("error").is_none(), "rejected: {frame}");
+                    let mut r = record.lock().unwrap();
+                    r.event_ids
+                        .push(frame["event_id"].as_str().unwrap().to_string());
+                    r.last_id = frame["id"].as_str().map(str::to_string);
+                }
+            }
+            record.lock().unwrap().closed = true;
+        });
+        Recorder { received, task }
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().event_ids.len()
+    }
+
+    /// Waits until `n` events arrived (or panics after `limit`).
+    pub async fn wait_for(&self, n: usize, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.count() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} of {n} events arrived",
+                self.count()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Asserts exactly `expected` (as a set) arrived, each once.
+    pub fn assert_exactly(&self, expected: &[String], who: &str) {
+        let r = self.received.lock().unwrap();
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for id in &r.event_ids {
+            *counts.entry(id.as_str()).or_default() += 1;
+        }
+        let dupes: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(dupes.is_empty(), "{who}: duplicates {dupes:?}");
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|id| !counts.contains_key(id.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{who}: {} missing, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
+        assert_eq!(
+            r.event_ids.len(),
+            expected.len(),
+            "{who}: unexpected extra events"
+        );
+    }
+
+    pub fn stop(self) -> Arc<Mutex<Received>> {
+        self.task.abort();
+        self.received
+    }
+}
+
+/// Posts a signed notification, retrying (as Twitch does) on errors and
+/// non-2xx answers, rotating through `targets`. Returns attempts made.
+pub async fn deliver(
+    http: &reqwest::Client,
+    targets: &[String],
+    start: usize,
+    message_id: &str,
+) -> usize {
+    let event = format!(
+        r#"{{"user_id":"1","user_login":"viewer","user_name":"Viewer","broadcaster_user_id":"1337","message_id":"{message_id}"}}"#
+    );
+    let body = format!(
+        r#"{{"subscription":{{"id":"s","status":"enabled","type":"channel.follow","version":"2","condition":{{}},"transport":{{"method":"webhook","callback":"https://x"}},"created_at":"2024-01-01T00:00:00Z","cost":0}},"event":{event}}}"#
+    );
+    let mut attempt = 0;
+    loop {
+        let target = &targets[(start + attempt) % targets.len()];
+        attempt += 1;
+        let timestamp = chrono::Utc::now().to_rfc3339();
+        let signature = tau_relay::ingest::signature::sign(
+            SECRET.as_bytes(),
+            message_id,
+            &timestamp,
+            body.as_bytes(),
+        );
+        let sent = http
+            .post(format!("{target}/twitch/eventsub"))
+            .header("Twitch-Eventsub-Message-Id", message_id)
+            .header("Twitch-Eventsub-Message-Timestamp", &timestamp)
+            .header("Twitch-Eventsub-Message-Signature", signature)
+            .header("Twitch-Eventsub-Message-Type", "notification")
+            .body(body.clone())
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => return attempt,
+            _ => {
+                assert!(attempt < 200, "{message_id} never accepted");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
