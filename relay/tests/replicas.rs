@@ -208,3 +208,138 @@ async fn deliver_once(http: &reqwest::Client, target: &str, message_id: &str) ->
         .map(|r| r.status().as_u16())
         .unwrap_or(0)
 }
+
+/// Connected sessions holding at least one subscription.
+async fn live_sessions(fake: &tau_fake_twitch::FakeTwitch) -> Vec<String> {
+    fake.sessions()
+        .await
+        .into_iter()
+        .filter(|s| s.connected && !s.subscription_ids.is_empty())
+        .map(|s| s.id)
+        .collect()
+}
+
+/// Scenario 5: exactly one replica holds the EventSub WebSocket session;
+/// when it dies, another holds a subscribed session within Twitch's 10 s
+/// keepalive window, and two replicas never hold one at the same time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_socket_holder_is_replaced_within_the_keepalive_window() {
+    let Some((pg, redis)) = services("socket_holder").await else {
+        return;
+    };
+    let fake = tau_fake_twitch::FakeTwitch::start().await;
+    let twitch = |public: &str| {
+        vec![
+            (
+                "TWITCH_CLIENT_ID",
+                tau_fake_twitch::FakeTwitch::CLIENT_ID.to_string(),
+            ),
+            (
+                "TWITCH_CLIENT_SECRET",
+                tau_fake_twitch::FakeTwitch::CLIENT_SECRET.to_string(),
+            ),
+            ("TWITCH_API_URL", fake.api_url()),
+            ("TWITCH_AUTH_URL", fake.auth_url()),
+            ("TWITCH_EVENTSUB_WS_URL", fake.eventsub_ws_url()),
+            ("TAU_EVENTSUB_TYPES", "channel.cheer".to_string()),
+            ("TAU_PUBLIC_URL", public.to_string()),
+        ]
+    };
+    // One public URL for the fleet, as behind a load balancer.
+    let public = "http://127.0.0.1:8000";
+    let env = twitch(public);
+    let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, v.clone())).collect();
+    let mut replicas: Vec<Replica> = (0..3)
+        .map(|i| Replica::spawn(&format!("h{i}"), &pg.url(), &redis.url(), &env))
+        .collect();
+    // The consent page sends the browser to the public URL; we route it to a replica.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let begin = http
+        .get(format!("{}/twitch/authorize", replicas[0].base()))
+        .header("Authorization", format!("Token {}", fleet::TOKEN))
+        .send()
+        .await
+        .unwrap();
+    let cookie = begin.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let consent = http
+        .get(begin.headers()["location"].to_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let back = consent.headers()["location"]
+        .to_str()
+        .unwrap()
+        .replace(public, &replicas[2].base());
+    let done = http
+        .get(back)
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        done.status(),
+        200,
+        "callback on another replica than the start"
+    );
+
+    // Wait for the first holder; check no second session appears meanwhile.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let holder = loop {
+        let live = live_sessions(&fake).await;
+        assert!(live.len() <= 1, "two replicas hold sessions: {live:?}");
+        if live.len() == 1 {
+            let mut holders = Vec::new();
+            for (i, r) in replicas.iter().enumerate() {
+                if r.status().await["twitch"]["eventsub"]["state"] == "connected" {
+                    holders.push(i);
+                }
+            }
+            if holders.len() == 1 {
+                break holders[0];
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no replica took the socket"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let first = live_sessions(&fake).await;
+    // Let the standbys settle, still one session.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        live_sessions(&fake).await,
+        first,
+        "standbys must not open sessions"
+    );
+
+    replicas[holder].kill();
+    let killed_at = std::time::Instant::now();
+    let replacement = loop {
+        let live = live_sessions(&fake).await;
+        assert!(live.len() <= 1, "two sessions at once: {live:?}");
+        if let Some(id) = live.into_iter().find(|id| !first.contains(id)) {
+            break id;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(20),
+            "no successor took the socket"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let took = killed_at.elapsed();
+    eprintln!("successor session {replacement} subscribed {took:?} after the holder's SIGKILL");
+    assert!(
+        took <= Duration::from_secs(10),
+        "successor needed {took:?}, more than the 10 s keepalive window"
+    );
+}

@@ -108,7 +108,8 @@ async fn run(app: AppState) {
             tokio::select! {
                 _ = app.shutdown.cancelled() => return,
                 _ = twitch.authorized.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                // The token lives in the shared store: another replica may receive it.
+                _ = tokio::time::sleep(LEASE_RENEW) => {}
             }
             continue;
         }

@@ -86,8 +86,9 @@ pub struct TokenManager {
     store: Store,
     key: SecretKey,
     app: Mutex<Option<AppToken>>,
-    user: Mutex<Option<UserToken>>,
     state: std::sync::Mutex<UserTokenState>,
+    /// The access token whose refresh Twitch refused, if any.
+    refused: std::sync::Mutex<Option<String>>,
 }
 
 fn status_error(status: reqwest::StatusCode, body: &str) -> TwitchError {
@@ -115,8 +116,8 @@ impl TokenManager {
             store,
             key,
             app: Mutex::new(None),
-            user: Mutex::new(None),
             state: std::sync::Mutex::new(UserTokenState::Missing),
+            refused: std::sync::Mutex::new(None),
         }
     }
 
@@ -189,21 +190,28 @@ impl TokenManager {
         }
     }
 
+    /// Reads the user token from the shared store (not a local cache:
+    /// another replica may have refreshed and rotated it).
     async fn load_user(&self) -> Result<Option<UserToken>> {
-        let mut user = self.user.lock().await;
-        if user.is_none() {
-            if let Some(sealed) = self.store.setting(USER_TOKEN_SETTING).await? {
-                let json = self
-                    .key
-                    .open(&sealed)
-                    .map_err(|e| TwitchError::Socket(e.to_string()))?;
-                let token: UserToken =
-                    serde_json::from_str(&json).map_err(|e| TwitchError::Socket(e.to_string()))?;
-                *user = Some(token);
-                self.set_state(UserTokenState::Valid);
-            }
+        let Some(sealed) = self.store.setting(USER_TOKEN_SETTING).await? else {
+            return Ok(None);
+        };
+        let json = self
+            .key
+            .open(&sealed)
+            .map_err(|e| TwitchError::Socket(e.to_string()))?;
+        let token: UserToken =
+            serde_json::from_str(&json).map_err(|e| TwitchError::Socket(e.to_string()))?;
+        let mut state = self.state.lock().expect("token state lock");
+        let refused = self.refused.lock().expect("token state lock");
+        // A token other than the refused one means someone authorized again.
+        if *state == UserTokenState::Missing
+            || (*state == UserTokenState::AuthorizationNeeded
+                && refused.as_deref() != Some(token.access_token.as_str()))
+        {
+            *state = UserTokenState::Valid;
         }
-        Ok(user.clone())
+        Ok(Some(token))
     }
 
     async fn save_user(&self, token: &UserToken) -> Result<()> {
@@ -211,7 +219,6 @@ impl TokenManager {
         self.store
             .set_setting(USER_TOKEN_SETTING, &self.key.seal(&json))
             .await?;
-        *self.user.lock().await = Some(token.clone());
         self.set_state(UserTokenState::Valid);
         Ok(())
     }
@@ -257,8 +264,20 @@ impl TokenManager {
         let response = match response {
             Ok(r) => r,
             Err(TwitchError::Status { status, message }) if status == 400 || status == 401 => {
+                // A peer replica may have refreshed (and rotated) it first.
+                if let Some(latest) = self.load_user().await? {
+                    if latest.access_token != current.access_token {
+                        return Ok(latest.access_token);
+                    }
+                }
+                *self.refused.lock().expect("token state lock") =
+                    Some(current.access_token.clone());
                 self.set_state(UserTokenState::AuthorizationNeeded);
-                tracing::error!(status, %message, "Twitch refused to refresh the user token: the broadcaster must authorize TAU again (open the dashboard)");
+                tracing::error!(
+                    status,
+                    %message,
+                    "Twitch refused to refresh the user token: the broadcaster must authorize TAU again (open the dashboard)"
+                );
                 return Err(TwitchError::AuthorizationNeeded);
             }
             Err(err) => return Err(err),
