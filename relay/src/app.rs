@@ -209,7 +209,8 @@ pub fn spawn_twitch(state: &AppState) {
         .spawn_validation(state.shutdown.clone());
     match state.config.transport {
         crate::config::Transport::WebSocket => twitch::eventsub_ws::spawn(state.clone()),
-        crate::config::Transport::Webhook => twitch::webhook_subs::spawn(state.clone()),
+        crate::config::Transport::Webhook => twitch::app_subs::spawn_webhook(state.clone()),
+        crate::config::Transport::Conduit => twitch::conduit::spawn(state.clone()),
     }
 }
 

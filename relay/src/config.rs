@@ -64,7 +64,7 @@ pub struct RawConfig {
     /// Interval of websocket protocol pings; a client silent for two intervals is dropped.
     #[arg(long, env = "TAU_WS_PING_INTERVAL", default_value = "20s")]
     pub ws_ping_interval: String,
-    /// How Twitch delivers events: `websocket` or `webhook` (default: webhook
+    /// How Twitch delivers events: `websocket`, `webhook` or `conduit` (default: webhook
     /// when TAU_PUBLIC_URL is https, else websocket).
     #[arg(long, env = "TAU_TRANSPORT")]
     pub transport: Option<String>,
@@ -126,6 +126,8 @@ pub enum Transport {
     WebSocket,
     /// EventSub webhooks to `TAU_PUBLIC_URL/twitch/eventsub` (app token).
     Webhook,
+    /// A conduit whose shards are every replica's WebSocket session (app token).
+    Conduit,
 }
 
 /// How log lines are written.
@@ -366,10 +368,11 @@ impl RawConfig {
             None | Some("") => Transport::WebSocket,
             Some("websocket") => Transport::WebSocket,
             Some("webhook") => Transport::Webhook,
+            Some("conduit") => Transport::Conduit,
             Some(other) => {
                 return Err(bad(
                     "TAU_TRANSPORT",
-                    format!("{other:?} is not websocket or webhook"),
+                    format!("{other:?} is not websocket, webhook or conduit"),
                 ))
             }
         };

@@ -20,7 +20,12 @@ fn cli() -> Option<PathBuf> {
     match std::env::var_os("TWITCH_CLI") {
         Some(path) => Some(PathBuf::from(path)),
         None => {
-            eprintln!("SKIPPED twitch_cli: TWITCH_CLI is not set (see .ci/install-twitch-cli.sh)");
+            // Straight to stderr: libtest hides eprintln! output of passing tests.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED twitch_cli: TWITCH_CLI is not set (see .ci/install-twitch-cli.sh)"
+            );
             None
         }
     }

@@ -113,12 +113,15 @@ async fn stale_and_unwanted_subscriptions_are_replaced() {
         "the subscription at the old callback was replaced"
     );
     // A second pass changes nothing.
-    let report = tau_relay::twitch::webhook_subs::reconcile(&relay.state)
-        .await
-        .unwrap();
+    let report = tau_relay::twitch::app_subs::reconcile(
+        &relay.state,
+        &tau_relay::twitch::app_subs::webhook_target(&relay.state).unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         report,
-        tau_relay::twitch::webhook_subs::Report {
+        tau_relay::twitch::app_subs::Report {
             kept: 3,
             ..Default::default()
         }

@@ -46,6 +46,17 @@ impl Store {
         }))
     }
 
+    /// Names of unexpired leases whose name starts with `prefix`.
+    pub async fn live_leases(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM leases WHERE name LIKE $1 AND expires_us >= $2 ORDER BY name",
+        )
+        .bind(format!("{prefix}%"))
+        .bind(now_us())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Gives the lease up (on clean shutdown) so a successor need not wait.
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
         sqlx::query("UPDATE leases SET expires_us = 0 WHERE name = $1 AND holder = $2")

@@ -21,6 +21,7 @@ use tokio_tungstenite::{
 
 use super::{
     helix::TokenKind,
+    lease::{HeldLease, LEASE_RENEW},
     subscriptions::{desired, Ids},
     SubscriptionStatus, Twitch, TwitchError,
 };
@@ -45,12 +46,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(120);
 const MAX_SUBSCRIPTIONS: usize = 300;
 /// The lease that makes exactly one replica hold the socket (Twitch allows
 /// 3 connections per user token; two replicas must never subscribe at once).
-const LEASE: &str = "eventsub-websocket";
-/// Lease lifetime: a dead holder is replaced within this plus one renewal,
-/// inside Twitch's 10 s keepalive window.
-const LEASE_TTL: Duration = Duration::from_secs(6);
-/// How often the holder renews (and a standby replica retries).
-const LEASE_RENEW: Duration = Duration::from_secs(2);
+const SOCKET_LEASE: &str = "eventsub-websocket";
 /// Ingest retries while the store is down (the socket has no acks).
 const INGEST_ATTEMPTS: u32 = 5;
 
@@ -87,9 +83,49 @@ pub fn close_reason(code: u16) -> &'static str {
     }
 }
 
-/// Starts the manager; it runs until shutdown.
+/// What a session does after its welcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Create the subscriptions itself with the broadcaster's user token
+    /// (one replica at a time, by lease).
+    User,
+    /// Become a conduit shard (every replica; subscriptions live on the conduit).
+    Shard,
+}
+
+/// Starts the manager for the user-token WebSocket transport; it runs until shutdown.
 pub fn spawn(app: AppState) {
     tokio::spawn(run(app));
+}
+
+/// Starts this replica's conduit shard session; it runs until shutdown.
+pub fn spawn_shard(app: AppState) {
+    tokio::spawn(async move {
+        let twitch = app.twitch.clone();
+        let mut backoff = BACKOFF_MIN;
+        while !app.shutdown.is_cancelled() {
+            twitch.update(|s| s.state = "connecting".into());
+            let outcome = session(&app, &twitch, &mut backoff, Mode::Shard).await;
+            if app.shutdown.is_cancelled() {
+                return;
+            }
+            let reason = outcome
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "session ended".into());
+            tracing::warn!(retry_in = ?backoff, "conduit shard session ended: {reason}");
+            twitch.update(|s| {
+                s.state = "backoff".into();
+                s.session_id = None;
+                s.last_error = Some(reason);
+            });
+            tokio::select! {
+                _ = app.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    });
 }
 
 async fn run(app: AppState) {
@@ -113,7 +149,7 @@ async fn run(app: AppState) {
             }
             continue;
         }
-        let Some(lease) = Lease::take(&app).await else {
+        let Some(lease) = HeldLease::take(&app, SOCKET_LEASE).await else {
             twitch.update(|s| {
                 s.state = "standby".into();
                 s.session_id = None;
@@ -127,7 +163,7 @@ async fn run(app: AppState) {
         };
         twitch.update(|s| s.state = "connecting".into());
         let outcome = tokio::select! {
-            outcome = session(&app, &twitch, &mut backoff) => outcome,
+            outcome = session(&app, &twitch, &mut backoff, Mode::User) => outcome,
             _ = lease.lost.cancelled() => Err(TwitchError::Socket("lost the EventSub lease to another replica".into())),
         };
         lease.release(&app).await;
@@ -152,73 +188,6 @@ async fn run(app: AppState) {
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
-    }
-}
-
-/// This replica's hold on the socket lease, renewed in the background.
-struct Lease {
-    /// Fires if renewal fails for a whole lease lifetime.
-    lost: tokio_util::sync::CancellationToken,
-    /// Stops the renewal task.
-    stop: tokio_util::sync::CancellationToken,
-}
-
-impl Lease {
-    async fn take(app: &AppState) -> Option<Lease> {
-        let ttl = LEASE_TTL.as_micros() as i64;
-        match app
-            .store
-            .acquire_lease(LEASE, &app.config.replica_id, ttl)
-            .await
-        {
-            Ok(Some(held)) => {
-                tracing::info!(fencing = held.fencing, "holding the EventSub socket lease");
-                let lease = Lease {
-                    lost: Default::default(),
-                    stop: Default::default(),
-                };
-                let (store, holder) = (app.store.clone(), app.config.replica_id.clone());
-                let (lost, stop) = (lease.lost.clone(), lease.stop.clone());
-                tokio::spawn(async move {
-                    let mut renewed = tokio::time::Instant::now();
-                    loop {
-                        tokio::select! {
-                            _ = stop.cancelled() => return,
-                            _ = tokio::time::sleep(LEASE_RENEW) => {}
-                        }
-                        match store.acquire_lease(LEASE, &holder, ttl).await {
-                            Ok(Some(_)) => renewed = tokio::time::Instant::now(),
-                            Ok(None) => {
-                                tracing::warn!("another replica took the EventSub lease");
-                                lost.cancel();
-                                return;
-                            }
-                            Err(err) if renewed.elapsed() >= LEASE_TTL - LEASE_RENEW => {
-                                tracing::warn!(error = %err, "cannot renew the EventSub lease; giving the socket up");
-                                lost.cancel();
-                                return;
-                            }
-                            Err(err) => {
-                                tracing::warn!(error = %err, "lease renewal failed; retrying")
-                            }
-                        }
-                    }
-                });
-                Some(lease)
-            }
-            Ok(None) => None,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot take the EventSub lease");
-                None
-            }
-        }
-    }
-
-    async fn release(self, app: &AppState) {
-        self.stop.cancel();
-        if app.shutdown.is_cancelled() || self.lost.is_cancelled() {
-            let _ = app.store.release_lease(LEASE, &app.config.replica_id).await;
-        }
     }
 }
 
@@ -271,17 +240,35 @@ async fn session(
     app: &AppState,
     twitch: &Arc<Twitch>,
     backoff: &mut Duration,
+    mode: Mode,
 ) -> Result<(), TwitchError> {
     let mut socket = connect(app.config.twitch.eventsub_ws_url.as_str()).await?;
     let mut welcome = read_welcome(&mut socket).await?;
     tracing::info!(session_id = %welcome.session_id, "EventSub WebSocket session welcomed");
-    subscribe_all(app, twitch, &welcome).await?;
+    let shard = match mode {
+        Mode::User => {
+            subscribe_all(app, twitch, &welcome).await?;
+            None
+        }
+        Mode::Shard => Some(super::conduit::claim_shard(app, &welcome.session_id).await?),
+    };
+    // Losing the shard's lease means another replica may take the index.
+    let shard_lost = shard
+        .as_ref()
+        .map(|s| s.lease.lost.clone())
+        .unwrap_or_default();
     *backoff = BACKOFF_MIN;
     loop {
         let message = tokio::select! {
             _ = app.shutdown.cancelled() => {
                 let _ = socket.close(None).await;
+                if let Some(shard) = shard {
+                    shard.lease.release(app).await;
+                }
                 return Ok(());
+            }
+            _ = shard_lost.cancelled() => {
+                return Err(TwitchError::Socket("lost the conduit shard lease".into()));
             }
             message = tokio::time::timeout(welcome.keepalive + KEEPALIVE_GRACE, socket.next()) => message,
         };
@@ -293,6 +280,9 @@ async fn session(
                     let (new_socket, new_welcome) = handover(app, twitch, socket, &url).await?;
                     socket = new_socket;
                     welcome = new_welcome;
+                    if let Some(shard) = &shard {
+                        super::conduit::reassign(app, shard.index, &welcome.session_id).await?;
+                    }
                 }
             }
             Some(Ok(Message::Close(frame))) => {

@@ -7,17 +7,21 @@
 //! - [`subscriptions`]: which EventSub subscriptions the relay wants.
 //! - [`eventsub_ws`]: the EventSub WebSocket session manager (welcome,
 //!   subscribe, keepalive watchdog, reconnect handover, close codes).
-//! - [`webhook_subs`]: the webhook transport's subscription reconciler.
+//! - [`lease`]: one replica at a time (socket holder, conduit manager, shards).
+//! - [`conduit`]: the conduit transport (every replica's session is a shard).
+//! - [`app_subs`]: app-token subscriptions (webhook and conduit transports).
 //! - [`routes`]: the OAuth code flow and the Helix passthrough.
 //!
 //! Base URLs come from configuration, so tests use a fake Twitch.
 
+pub mod app_subs;
+pub mod conduit;
 pub mod eventsub_ws;
 pub mod helix;
+pub mod lease;
 pub mod routes;
 pub mod subscriptions;
 pub mod tokens;
-pub mod webhook_subs;
 
 /// Errors talking to Twitch.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +131,7 @@ impl Twitch {
                 transport: match config.transport {
                     crate::config::Transport::WebSocket => "websocket".into(),
                     crate::config::Transport::Webhook => "webhook".into(),
+                    crate::config::Transport::Conduit => "conduit".into(),
                 },
                 state: "disabled".into(),
                 ..Default::default()

@@ -1,0 +1,307 @@
+//! Subscriptions made with the app token, for the webhook and conduit
+//! transports: keep Twitch's set equal to the wanted set.
+//!
+//! List what exists, keep what matches (type, version, condition, our
+//! [`Target`], a live status), delete what is stale (ours but unwanted, or
+//! wanted but failed / aimed at an old target), create what is missing
+//! (409 = already there). Webhook subscriptions then get Twitch's
+//! verification challenge, answered by the webhook route; a second listing
+//! shows `webhook_callback_verification_pending` become `enabled`.
+
+use std::{sync::Arc, time::Duration};
+
+use serde_json::Value;
+
+use super::{
+    helix::TokenKind,
+    subscriptions::{desired, Desired, Ids},
+    SubscriptionStatus, Twitch, TwitchError,
+};
+use crate::app::AppState;
+
+/// How often the webhook reconciler runs again (repairs revocations).
+const RECHECK: Duration = Duration::from_secs(600);
+/// How long to wait for pending verifications after creating.
+const VERIFY_WAIT: Duration = Duration::from_secs(10);
+/// Statuses that will never deliver again: recreate.
+const DEAD: [&str; 6] = [
+    "webhook_callback_verification_failed",
+    "notification_failures_exceeded",
+    "authorization_revoked",
+    "moderator_removed",
+    "user_removed",
+    "version_removed",
+];
+
+/// Where app-token subscriptions deliver.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Signed POSTs to this relay's webhook route.
+    Webhook {
+        /// `TAU_PUBLIC_URL/twitch/eventsub`.
+        callback: String,
+        /// `TWITCH_WEBHOOK_SECRET`.
+        secret: String,
+    },
+    /// A conduit whose shards are the replicas' WebSocket sessions.
+    Conduit {
+        /// The conduit's id.
+        conduit_id: String,
+    },
+}
+
+impl Target {
+    fn method(&self) -> &'static str {
+        match self {
+            Target::Webhook { .. } => "webhook",
+            Target::Conduit { .. } => "conduit",
+        }
+    }
+
+    fn transport(&self) -> Value {
+        match self {
+            Target::Webhook { callback, secret } => {
+                serde_json::json!({"method": "webhook", "callback": callback, "secret": secret})
+            }
+            Target::Conduit { conduit_id } => {
+                serde_json::json!({"method": "conduit", "conduit_id": conduit_id})
+            }
+        }
+    }
+
+    /// True if `existing` delivers to this target.
+    fn is_ours(&self, existing: &Value) -> bool {
+        let transport = &existing["transport"];
+        match self {
+            Target::Webhook { callback, .. } => transport["callback"] == callback.as_str(),
+            Target::Conduit { conduit_id } => transport["conduit_id"] == conduit_id.as_str(),
+        }
+    }
+}
+
+/// What one reconcile pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Subscriptions created.
+    pub created: usize,
+    /// Subscriptions deleted.
+    pub deleted: usize,
+    /// Subscriptions already right.
+    pub kept: usize,
+    /// Creations that failed (with Twitch's reason in the status).
+    pub failed: usize,
+}
+
+/// The webhook target from configuration.
+pub fn webhook_target(app: &AppState) -> Result<Target, TwitchError> {
+    let secret = app.config.twitch.webhook_secret.clone().ok_or_else(|| {
+        TwitchError::Socket("webhook transport needs TWITCH_WEBHOOK_SECRET".into())
+    })?;
+    let callback = app
+        .config
+        .public_url
+        .join("/twitch/eventsub")
+        .expect("valid path")
+        .to_string();
+    Ok(Target::Webhook { callback, secret })
+}
+
+/// Starts the webhook reconciler loop.
+pub fn spawn_webhook(app: AppState) {
+    tokio::spawn(async move {
+        loop {
+            let outcome = match webhook_target(&app) {
+                Ok(target) => reconcile(&app, &target).await,
+                Err(err) => Err(err),
+            };
+            report(&app, outcome);
+            tokio::select! {
+                _ = app.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(RECHECK) => {}
+            }
+        }
+    });
+}
+
+/// Logs a pass and shows failures in the status.
+pub fn report(app: &AppState, outcome: Result<Report, TwitchError>) {
+    match outcome {
+        Ok(report) => tracing::info!(?report, "app-token subscriptions reconciled"),
+        Err(err) => {
+            tracing::warn!(error = %err, "subscription reconcile failed");
+            app.twitch.update(|s| {
+                s.state = "error".into();
+                s.last_error = Some(err.to_string());
+            });
+        }
+    }
+}
+
+/// The channel's ids for conditions, looked up with the app token.
+async fn ids(app: &AppState) -> Result<Ids, TwitchError> {
+    let login = app.config.twitch.broadcaster.clone().ok_or_else(|| {
+        TwitchError::Socket("app-token transports need TWITCH_BROADCASTER".into())
+    })?;
+    let (broadcaster_id, _, _) = app
+        .twitch
+        .helix
+        .user_by_login(&login, TokenKind::App)
+        .await?
+        .ok_or_else(|| {
+            TwitchError::Socket(format!("Twitch has no user {login:?} (TWITCH_BROADCASTER)"))
+        })?;
+    app.store
+        .set_setting("broadcaster_id", &broadcaster_id)
+        .await?;
+    Ok(Ids {
+        broadcaster_id: broadcaster_id.clone(),
+        user_id: broadcaster_id,
+        client_id: app.config.twitch.client_id.clone().unwrap_or_default(),
+    })
+}
+
+/// One pass: converge Twitch's subscriptions for `target` on the wanted set.
+pub async fn reconcile(app: &AppState, target: &Target) -> Result<Report, TwitchError> {
+    let twitch = &app.twitch;
+    let ids = ids(app).await?;
+    let (mut wanted, skipped) = desired(&app.config.eventsub_types, &ids);
+    if let Target::Conduit { conduit_id } = target {
+        // Hear about shards Twitch disabled.
+        let mut condition = serde_json::Map::new();
+        condition.insert("client_id".into(), ids.client_id.clone().into());
+        condition.insert("conduit_id".into(), conduit_id.clone().into());
+        wanted.push(Desired {
+            kind: "conduit.shard.disabled".into(),
+            version: "1".into(),
+            condition,
+        });
+    }
+    let existing: Vec<Value> = twitch
+        .helix
+        .list_subscriptions(TokenKind::App)
+        .await?
+        .into_iter()
+        .filter(|s| s["transport"]["method"] == target.method())
+        .collect();
+
+    let mut report = Report::default();
+    let mut satisfied = vec![false; wanted.len()];
+    for sub in &existing {
+        let ours = target.is_ours(sub);
+        let live = !DEAD.contains(&sub["status"].as_str().unwrap_or_default());
+        let wanted_index = wanted.iter().position(|w| w.matches(sub));
+        let keep = match wanted_index {
+            Some(i) if ours && live && !satisfied[i] => {
+                satisfied[i] = true;
+                true
+            }
+            // Wanted but dead or aimed elsewhere: replace it.
+            Some(_) => false,
+            // Unwanted: ours to delete only if it delivers to us.
+            None => !ours,
+        };
+        if keep {
+            report.kept += usize::from(wanted_index.is_some());
+            continue;
+        }
+        let id = sub["id"].as_str().unwrap_or_default();
+        tracing::info!(id, kind = %sub["type"], status = %sub["status"], "deleting stale subscription");
+        twitch.helix.delete_subscription(id, TokenKind::App).await?;
+        report.deleted += 1;
+    }
+    let mut failures: Vec<Option<String>> = vec![None; wanted.len()];
+    for (i, want) in wanted.iter().enumerate().filter(|(i, _)| !satisfied[*i]) {
+        match twitch
+            .helix
+            .create_subscription(&want.request(target.transport()), TokenKind::App)
+            .await
+        {
+            Ok(_) => report.created += 1,
+            Err(err) => {
+                report.failed += 1;
+                tracing::warn!(kind = %want.kind, error = %err, "subscription not created");
+                let hint = match &err {
+                    TwitchError::Status { status: 403, .. } => {
+                        " (the broadcaster has not authorized these scopes: open /twitch/authorize from the dashboard)"
+                    }
+                    _ => "",
+                };
+                failures[i] = Some(format!("failed: {err}{hint}"));
+            }
+        }
+    }
+    if report.created > 0 && matches!(target, Target::Webhook { .. }) {
+        wait_for_verification(twitch, target).await;
+    }
+    publish_status(twitch, &wanted, &failures, target, skipped).await?;
+    Ok(report)
+}
+
+/// Waits (briefly) until no subscription of ours is pending verification.
+async fn wait_for_verification(twitch: &Arc<Twitch>, target: &Target) {
+    let deadline = tokio::time::Instant::now() + VERIFY_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        let Ok(all) = twitch.helix.list_subscriptions(TokenKind::App).await else {
+            return;
+        };
+        let pending = all
+            .iter()
+            .filter(|s| target.is_ours(s))
+            .any(|s| s["status"] == "webhook_callback_verification_pending");
+        if !pending {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Shows every wanted subscription with Twitch's status for it (or why it is missing).
+async fn publish_status(
+    twitch: &Arc<Twitch>,
+    wanted: &[Desired],
+    failures: &[Option<String>],
+    target: &Target,
+    skipped: Vec<(String, String)>,
+) -> Result<(), TwitchError> {
+    let existing = twitch.helix.list_subscriptions(TokenKind::App).await?;
+    let statuses: Vec<SubscriptionStatus> = wanted
+        .iter()
+        .zip(failures)
+        .map(|(want, failure)| {
+            let found = existing
+                .iter()
+                .find(|s| want.matches(s) && target.is_ours(s));
+            let status = match (found.and_then(|s| s["status"].as_str()), failure) {
+                (Some(status), _) => status.to_string(),
+                (None, Some(failure)) => failure.clone(),
+                (None, None) => "missing".to_string(),
+            };
+            SubscriptionStatus {
+                id: found
+                    .and_then(|s| s["id"].as_str())
+                    .unwrap_or_default()
+                    .into(),
+                kind: want.kind.clone(),
+                version: want.version.clone(),
+                status,
+            }
+        })
+        .collect();
+    let all_enabled = statuses.iter().all(|s| s.status == "enabled");
+    twitch.update(|s| {
+        if matches!(target, Target::Webhook { .. }) {
+            s.state = if all_enabled {
+                "subscribed".into()
+            } else {
+                "partially_subscribed".into()
+            };
+        }
+        s.subscriptions = statuses;
+        s.skipped = skipped
+            .iter()
+            .map(|(k, why)| format!("{k}: {why}"))
+            .collect();
+        s.last_error = None;
+    });
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! Conduit transport against the fake Twitch: replicas share one conduit,
+//! each session is a shard, subscriptions belong to the conduit and
+//! survive a replica's restart.
+
+mod common;
+
+use std::{collections::HashSet, time::Duration};
+
+use common::TestRelay;
+use serde_json::json;
+use tau_fake_twitch::{FakeTwitch, Transport as FakeTransport};
+use tau_relay::{config::Transport, store::Store};
+
+async fn replica(fake: &FakeTwitch, db: &str, name: &str) -> TestRelay {
+    let mut config = tau_relay::config::Config::for_tests();
+    config.twitch.client_id = Some(FakeTwitch::CLIENT_ID.into());
+    config.twitch.client_secret = Some(FakeTwitch::CLIENT_SECRET.into());
+    config.twitch.api_url = fake.api_url().parse().unwrap();
+    config.twitch.auth_url = fake.auth_url().parse().unwrap();
+    config.twitch.eventsub_ws_url = fake.eventsub_ws_url().parse().unwrap();
+    config.twitch.broadcaster = Some(FakeTwitch::BROADCASTER_LOGIN.into());
+    config.transport = Transport::Conduit;
+    config.replica_id = name.into();
+    config.eventsub_types = vec![("channel.follow".into(), "2".into())];
+    let store = Store::open(db, tau_relay::config::DatabaseKind::Sqlite)
+        .await
+        .unwrap();
+    let relay = TestRelay::start_on(config, store).await;
+    tau_relay::app::spawn_twitch(&relay.state);
+    relay
+}
+
+/// Waits until the conduit has `n` shards, each enabled on its own session.
+async fn wait_shards(fake: &FakeTwitch, n: usize) -> (String, Vec<String>) {
+    for _ in 0..300 {
+        if let Some(conduit) = fake.conduits().first() {
+            let sessions: Vec<String> = conduit
+                .shards
+                .iter()
+                .filter(|s| s.status == "enabled")
+                .filter_map(|s| match &s.transport {
+                    Some(FakeTransport::WebSocket { session_id, .. }) => Some(session_id.clone()),
+                    _ => None,
+                })
+                .collect();
+            let distinct: HashSet<_> = sessions.iter().collect();
+            if conduit.shards.len() == n && sessions.len() == n && distinct.len() == n {
+                return (conduit.id.clone(), sessions);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "conduit never had {n} enabled shards: {:?}",
+        fake.conduits()
+    );
+}
+
+fn conduit_subscriptions(fake: &FakeTwitch) -> Vec<(String, String)> {
+    let mut subs: Vec<_> = fake
+        .subscriptions()
+        .into_iter()
+        .filter(|s| matches!(s.transport, FakeTransport::Conduit { .. }) && s.status == "enabled")
+        .map(|s| (s.id, s.sub_type))
+        .collect();
+    subs.sort();
+    subs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_are_shards_and_subscriptions_survive_a_restart() {
+    let fake = FakeTwitch::start().await;
+    let dir = std::env::temp_dir().join(format!("tau-conduit-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}", dir.join("tau.db").display());
+    let mut replicas = Vec::new();
+    for name in ["c0", "c1", "c2"] {
+        replicas.push(replica(&fake, &db, name).await);
+    }
+    let (conduit_id, _) = wait_shards(&fake, 3).await;
+    let mut subs = Vec::new();
+    for _ in 0..100 {
+        subs = conduit_subscriptions(&fake);
+        if subs.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let kinds: Vec<_> = subs.iter().map(|(_, k)| k.as_str()).collect();
+    assert!(
+        kinds.contains(&"channel.follow") && kinds.contains(&"conduit.shard.disabled"),
+        "{subs:?}"
+    );
+
+    // Twitch routes each event to one shard; each is stored once.
+    let mut clients = Vec::new();
+    for r in &replicas {
+        clients.push(r.client(json!({"events": ["channel.follow"]})).await);
+    }
+    for r in &replicas {
+        r.wait_clients(1).await;
+    }
+    let mut sent = HashSet::new();
+    for i in 0..30 {
+        let event = json!({"user_id": i.to_string(), "user_login": format!("u{i}"), "broadcaster_user_id": "1337"});
+        sent.insert(
+            fake.send_conduit_notification(&conduit_id, "channel.follow", "2", event)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut received = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while received.len() < sent.len() && tokio::time::Instant::now() < deadline {
+        for client in clients.iter_mut() {
+            if let Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) =
+                tokio::time::timeout(
+                    Duration::from_millis(50),
+                    futures_util::StreamExt::next(&mut client.ws),
+                )
+                .await
+            {
+                let frame: serde_json::Value = serde_json::from_str(&text).unwrap();
+                received.push(frame["event_id"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    let unique: HashSet<_> = received.iter().cloned().collect();
+    assert_eq!(unique, sent, "every routed event delivered");
+    assert_eq!(received.len(), sent.len(), "and only once");
+    assert_eq!(replicas[0].state.store.count_events().await.unwrap(), 30);
+
+    // A replica goes away and another comes: the conduit's subscriptions stay.
+    replicas[2].state.shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let replacement = replica(&fake, &db, "c3").await;
+    wait_shards(&fake, 3).await;
+    assert_eq!(
+        conduit_subscriptions(&fake),
+        subs,
+        "subscriptions survived the restart untouched"
+    );
+    assert_eq!(fake.conduits().len(), 1, "one conduit for the fleet");
+    drop(replacement);
+    std::fs::remove_dir_all(dir).ok();
+}
