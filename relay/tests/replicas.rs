@@ -343,3 +343,99 @@ async fn a_dead_socket_holder_is_replaced_within_the_keepalive_window() {
         "successor needed {took:?}, more than the 10 s keepalive window"
     );
 }
+
+/// Scenario 4b: with the WebSocket transport there is no ack to withhold,
+/// so the relay holds the event and retries until Postgres is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_event_survives_a_postgres_outage() {
+    let Some(mut pg) = tau_test_services::postgres("socket_pg_outage").await else {
+        return;
+    };
+    let fake = tau_fake_twitch::FakeTwitch::start().await;
+    let mut config = tau_relay::config::Config::for_tests();
+    config.database_url = pg.url();
+    config.database = tau_relay::config::DatabaseKind::Postgres;
+    config.twitch.client_id = Some(tau_fake_twitch::FakeTwitch::CLIENT_ID.into());
+    config.twitch.client_secret = Some(tau_fake_twitch::FakeTwitch::CLIENT_SECRET.into());
+    config.twitch.api_url = fake.api_url().parse().unwrap();
+    config.twitch.auth_url = fake.auth_url().parse().unwrap();
+    config.twitch.eventsub_ws_url = fake.eventsub_ws_url().parse().unwrap();
+    config.eventsub_types = vec![("channel.cheer".into(), "1".into())];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    config.public_url = format!("http://{addr}").parse().unwrap();
+    let store = tau_relay::store::Store::open(&pg.url(), tau_relay::config::DatabaseKind::Postgres)
+        .await
+        .unwrap();
+    let state = tau_relay::app::build_on(config, tau_relay::secret::SecretKey::generate(), store)
+        .await
+        .unwrap();
+    let token = state.store.create_token("t").await.unwrap().token;
+    tokio::spawn(tau_relay::app::serve(listener, state.clone()));
+    tau_relay::app::spawn_twitch(&state);
+    // Authorize through the fake (same flow as a browser).
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let begin = http
+        .get(format!("http://{addr}/twitch/authorize"))
+        .header("Authorization", format!("Token {token}"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = begin.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let consent = http
+        .get(begin.headers()["location"].to_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let back = consent.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(
+        http.get(back)
+            .header("Cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let session = fake.wait_for_session(WAIT).await.unwrap();
+
+    pg.stop().await;
+    let message_id = fake
+        .send_notification(
+            &session.id,
+            "channel.cheer",
+            "1",
+            serde_json::json!({"bits": 7}),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    pg.start().await;
+    let mut stored = None;
+    for _ in 0..200 {
+        if let Ok(page) = state.store.page(&Default::default(), None, 10).await {
+            stored = page
+                .rows
+                .into_iter()
+                .find(|r| r.event.event_id == message_id);
+            if stored.is_some() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        stored.is_some(),
+        "the event Twitch sent during the outage was stored once Postgres returned"
+    );
+    state.shutdown.cancel();
+}

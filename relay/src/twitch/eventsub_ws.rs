@@ -47,8 +47,8 @@ const MAX_SUBSCRIPTIONS: usize = 300;
 /// The lease that makes exactly one replica hold the socket (Twitch allows
 /// 3 connections per user token; two replicas must never subscribe at once).
 const SOCKET_LEASE: &str = "eventsub-websocket";
-/// Ingest retries while the store is down (the socket has no acks).
-const INGEST_ATTEMPTS: u32 = 5;
+/// How long socket events are retried while the store is down.
+const INGEST_PATIENCE: Duration = Duration::from_secs(60);
 
 #[derive(Deserialize)]
 struct Envelope {
@@ -387,23 +387,29 @@ async fn handle(app: &AppState, twitch: &Arc<Twitch>, text: &str) -> Option<Stri
     None
 }
 
-/// The socket has no acknowledgements: retry a failing store a few times.
+/// The socket has no acknowledgements, so reading pauses while the store
+/// is down: the event is retried (backoff up to 2 s) for up to
+/// [`INGEST_PATIENCE`], long enough for a database restart, and only then
+/// logged as lost. Meanwhile Twitch's messages wait in the socket buffer.
 async fn ingest_with_retry(app: &AppState, message_id: &str, body: NotificationBody) {
-    let event = body.event;
-    let subscription = body.subscription;
-    for attempt in 1..=INGEST_ATTEMPTS {
+    let (event, subscription) = (body.event, body.subscription);
+    let started = tokio::time::Instant::now();
+    let mut wait = Duration::from_millis(100);
+    loop {
         let body = NotificationBody {
             subscription: subscription.clone(),
             event: event.clone(),
         };
         match ingest_notification(app, message_id, body, "websocket").await {
             Ok(_) => return,
-            Err(err) if attempt < INGEST_ATTEMPTS => {
-                tracing::warn!(message_id, attempt, error = %err, "store failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            Err(err) if started.elapsed() < INGEST_PATIENCE && !app.shutdown.is_cancelled() => {
+                tracing::warn!(message_id, error = %err, "store failed; holding the socket and retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
             }
             Err(err) => {
-                tracing::error!(message_id, kind = %subscription.kind, error = %err, "event from the socket lost: store unavailable")
+                tracing::error!(message_id, kind = %subscription.kind, error = %err, "event from the socket lost: store unavailable");
+                return;
             }
         }
     }
