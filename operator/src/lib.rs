@@ -1,6 +1,45 @@
-//! TAU operator (skeleton).
+//! TAU operator: turns `TwitchChannel` resources into running, subscribed relays.
 //!
-//! Will reconcile `TwitchChannel` resources into a per-channel Secret, relay
-//! Deployment, Service, Ingress and EventSub subscriptions at Twitch (see
-//! the operator issue and `../shared/ARCHITECTURE.md`). Nothing is
-//! implemented yet: the crate exists so the workspace has its final shape.
+//! The operator never holds Twitch sockets (relay pods do); it builds the
+//! Kubernetes objects a channel needs and keeps its EventSub subscriptions
+//! at Twitch in line with the spec.
+//!
+//! # Layout
+//!
+//! - [`crd`]: the `TwitchChannel` resource (spec, status, CEL rules);
+//!   `crdgen` writes it to `crds/`.
+//! - [`catalog`]: `spec.events` → wanted subscriptions (the relay's catalog).
+//! - [`build`]: pure builders of the children: Secret, Deployment, Service, Ingress.
+//! - [`apply`]: server-side apply when drifted, orphan removal.
+//! - [`helix`] / [`twitch`]: Helix client; plan and sync of subscriptions.
+//! - [`status`]: observation → conditions a person can act on.
+//! - [`reconcile`]: one reconcile, the finalizer, the error policy.
+//! - [`context`]: shared client, recorder, metrics, per-object backoff.
+//! - [`controller`]: watches, predicates, the kube-runtime Controller.
+//! - [`run`]: admin server, CRD wait, leader Lease, graceful shutdown.
+//! - [`admin`] / [`metrics`]: `/metrics`, `/healthz`, `/readyz`; request counters.
+//! - [`config`]: flags and environment; [`error`]: the one error type.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod apply;
+pub mod build;
+pub mod catalog;
+pub mod config;
+pub mod context;
+pub mod controller;
+pub mod crd;
+pub mod error;
+pub mod helix;
+pub mod metrics;
+pub mod reconcile;
+pub mod run;
+pub mod status;
+pub mod twitch;
+
+pub use error::{Error, Result};
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod mock_tests;

@@ -209,6 +209,9 @@ pub fn spawn_twitch(state: &AppState) {
         .spawn_validation(state.shutdown.clone());
     match state.config.transport {
         crate::config::Transport::WebSocket => twitch::eventsub_ws::spawn(state.clone()),
+        crate::config::Transport::Webhook if !state.config.manage_subscriptions => {
+            tracing::info!("webhook subscriptions are managed elsewhere (TAU_MANAGE_SUBSCRIPTIONS=false); only receiving")
+        }
         crate::config::Transport::Webhook => twitch::app_subs::spawn_webhook(state.clone()),
         crate::config::Transport::Conduit => twitch::conduit::spawn(state.clone()),
     }

@@ -68,6 +68,10 @@ pub struct RawConfig {
     /// when TAU_PUBLIC_URL is https, else websocket).
     #[arg(long, env = "TAU_TRANSPORT")]
     pub transport: Option<String>,
+    /// `false` when something else (the operator) owns the webhook
+    /// subscriptions at Twitch; the relay then only receives.
+    #[arg(long, env = "TAU_MANAGE_SUBSCRIPTIONS", default_value = "true")]
+    pub manage_subscriptions: String,
     /// EventSub types to subscribe to, comma separated (`channel.follow`,
     /// `channel.follow@2`, or `default` for the streamer-bot set).
     #[arg(long, env = "TAU_EVENTSUB_TYPES", default_value = "default")]
@@ -212,6 +216,8 @@ pub struct Config {
     pub transport: Transport,
     /// EventSub types and versions to subscribe to.
     pub eventsub_types: Vec<(String, String)>,
+    /// Whether this relay creates and deletes webhook subscriptions itself.
+    pub manage_subscriptions: bool,
     /// Twitch side.
     pub twitch: TwitchConfig,
 }
@@ -377,6 +383,16 @@ impl RawConfig {
             }
         };
         let eventsub_types = parse_types(&self.eventsub_types)?;
+        let manage_subscriptions = match self.manage_subscriptions.trim() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            other => {
+                return Err(bad(
+                    "TAU_MANAGE_SUBSCRIPTIONS",
+                    format!("{other:?} is not true or false"),
+                ))
+            }
+        };
         let webhook_secret = non_empty(self.twitch_webhook_secret);
         if let Some(secret) = &webhook_secret {
             if !(10..=100).contains(&secret.len()) || !secret.is_ascii() {
@@ -424,6 +440,7 @@ impl RawConfig {
             log_format,
             transport,
             eventsub_types,
+            manage_subscriptions,
             twitch,
         })
     }
@@ -447,6 +464,7 @@ impl Config {
             log_format: "text".into(),
             transport: None,
             eventsub_types: "default".into(),
+            manage_subscriptions: "true".into(),
             twitch_client_id: None,
             twitch_client_secret: None,
             twitch_webhook_secret: Some("test-webhook-secret".into()),
@@ -533,6 +551,16 @@ mod tests {
             (
                 &["--twitch-eventsub-ws-url", "http://x"],
                 "TWITCH_EVENTSUB_WS_URL",
+            ),
+            (&["--transport", "carrier-pigeon"], "TAU_TRANSPORT"),
+            (
+                &["--eventsub-types", "channel.follow,channel.nope"],
+                "TAU_EVENTSUB_TYPES",
+            ),
+            (&["--redis-url", "http://x"], "TAU_REDIS_URL"),
+            (
+                &["--manage-subscriptions", "maybe"],
+                "TAU_MANAGE_SUBSCRIPTIONS",
             ),
         ];
         for (args, var) in cases {

@@ -166,3 +166,29 @@ async fn an_unauthorized_broadcaster_is_reported_not_fatal() {
         200
     );
 }
+
+/// With the operator owning subscriptions the relay only receives.
+#[tokio::test]
+async fn an_externally_managed_relay_creates_no_subscriptions() {
+    let fake = FakeTwitch::start().await;
+    let relay = TestRelay::start_twitch(&fake, |c| {
+        webhook(c);
+        c.manage_subscriptions = false;
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(fake.subscriptions().is_empty());
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("eventsub"))
+        .count();
+    assert_eq!(posts, 0, "no Helix subscription calls at all");
+    // It still accepts signed webhooks.
+    assert_eq!(
+        relay
+            .notify("m", "channel.follow", "2", r#"{"user_id":"1"}"#)
+            .await,
+        204
+    );
+}

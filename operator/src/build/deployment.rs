@@ -1,0 +1,360 @@
+//! The relay Deployment.
+//!
+//! Hardened the way a public-facing service should be: non-root (65534),
+//! read-only root filesystem, no privilege escalation, every capability
+//! dropped, the runtime's default seccomp profile, no service-account token
+//! (the relay never calls the Kubernetes API). The only writable paths are
+//! two emptyDirs: `/var/lib/tau` (SQLite, generated key file) and `/tmp`.
+//! Configuration is env: plain values for what is public, `secretKeyRef`s
+//! into the channel's Secret and the user's credentials Secret for the rest.
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::ObjectMeta;
+use kube::ResourceExt;
+
+use super::secret::{
+    redis_url, KEY_API_TOKEN, KEY_DATABASE_URL, KEY_REDIS_URL, KEY_SECRET_KEY, KEY_WEBHOOK_SECRET,
+};
+use super::{child_meta, child_name, labels, relay_url, selector_labels};
+use crate::catalog;
+use crate::config::Config;
+use crate::crd::{TransportMode, TwitchChannel};
+
+/// Port the relay listens on inside the pod.
+pub const PORT: i32 = 8000;
+/// The unprivileged `nobody` user distroless images run as.
+const NOBODY: i64 = 65534;
+
+fn plain(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        value_from: None,
+    }
+}
+
+fn from_secret(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.into(),
+                key: key.into(),
+                optional: None,
+            }),
+            ..EnvVarSource::default()
+        }),
+    }
+}
+
+/// The relay's environment, in a stable order.
+fn env(tc: &TwitchChannel, config: &Config) -> Vec<EnvVar> {
+    let own = child_name(&tc.name_any());
+    let creds = &tc.spec.credentials;
+    let (types, _unknown) = catalog::resolve(&tc.spec.events);
+    let types: Vec<String> = types.iter().map(|(k, v)| format!("{k}@{v}")).collect();
+    let mut env = vec![
+        plain("TAU_LISTEN", format!("0.0.0.0:{PORT}")),
+        plain("TAU_PUBLIC_URL", relay_url(tc)),
+        plain("TAU_TRANSPORT", tc.effective_transport().as_str()),
+        plain("TAU_RETENTION", tc.spec.retention.clone()),
+        plain("TAU_SECRET_KEY_FILE", "/var/lib/tau/secret.key"),
+        plain("TAU_LOG_FORMAT", "json"),
+        plain("TWITCH_BROADCASTER", tc.spec.broadcaster.clone()),
+        plain("TWITCH_API_URL", config.helix_base()),
+        plain("TWITCH_AUTH_URL", config.oauth_base()),
+        from_secret("TAU_DATABASE_URL", &own, KEY_DATABASE_URL),
+        from_secret("TAU_SECRET_KEY", &own, KEY_SECRET_KEY),
+        from_secret("TAU_API_TOKEN", &own, KEY_API_TOKEN),
+        from_secret("TWITCH_WEBHOOK_SECRET", &own, KEY_WEBHOOK_SECRET),
+        from_secret("TWITCH_CLIENT_ID", &creds.secret_name, &creds.client_id_key),
+        from_secret(
+            "TWITCH_CLIENT_SECRET",
+            &creds.secret_name,
+            &creds.client_secret_key,
+        ),
+    ];
+    if matches!(
+        tc.effective_transport(),
+        TransportMode::Websocket | TransportMode::Conduit
+    ) {
+        // The relay subscribes itself (its session, or its conduit): it needs the list.
+        env.push(plain("TAU_EVENTSUB_TYPES", types.join(",")));
+    } else {
+        // The operator owns the subscriptions; the Deployment (and so the
+        // pods) stay unchanged when spec.events changes.
+        env.push(plain("TAU_MANAGE_SUBSCRIPTIONS", "false"));
+    }
+    if redis_url(tc, config).is_some() {
+        env.push(from_secret("TAU_REDIS_URL", &own, KEY_REDIS_URL));
+    }
+    env
+}
+
+fn probe(path: &str, period: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("http".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        timeout_seconds: Some(2),
+        ..Probe::default()
+    }
+}
+
+/// Requests and limits when the channel sets none: the relay is small.
+fn default_resources() -> ResourceRequirements {
+    let q = |s: &str| Quantity(s.into());
+    ResourceRequirements {
+        requests: Some([("cpu".into(), q("50m")), ("memory".into(), q("64Mi"))].into()),
+        limits: Some([("memory".into(), q("256Mi"))].into()),
+        ..ResourceRequirements::default()
+    }
+}
+
+fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }
+}
+
+fn mount(name: &str, path: &str) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        ..VolumeMount::default()
+    }
+}
+
+fn container(tc: &TwitchChannel, config: &Config) -> Container {
+    Container {
+        name: "relay".into(),
+        image: Some(
+            tc.spec
+                .relay
+                .image
+                .clone()
+                .unwrap_or_else(|| config.relay_image.clone()),
+        ),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".into()),
+            container_port: PORT,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        env: Some(env(tc, config)),
+        liveness_probe: Some(probe("/healthz", 10, 3)),
+        readiness_probe: Some(probe("/readyz", 5, 2)),
+        resources: Some(
+            tc.spec
+                .relay
+                .resources
+                .clone()
+                .unwrap_or_else(default_resources),
+        ),
+        security_context: Some(SecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(NOBODY),
+            run_as_group: Some(NOBODY),
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            privileged: Some(false),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                add: None,
+            }),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(vec![mount("data", "/var/lib/tau"), mount("tmp", "/tmp")]),
+        ..Container::default()
+    }
+}
+
+/// The desired relay Deployment.
+pub fn deployment(tc: &TwitchChannel, config: &Config) -> Deployment {
+    Deployment {
+        metadata: child_meta(tc),
+        spec: Some(DeploymentSpec {
+            replicas: Some(tc.spec.relay.replicas),
+            selector: LabelSelector {
+                match_labels: Some(selector_labels(tc)),
+                match_expressions: None,
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels(tc)),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(NOBODY),
+                        run_as_group: Some(NOBODY),
+                        fs_group: Some(NOBODY),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            localhost_profile: None,
+                        }),
+                        ..PodSecurityContext::default()
+                    }),
+                    containers: vec![container(tc, config)],
+                    volumes: Some(vec![empty_dir("data"), empty_dir("tmp")]),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::channel;
+
+    fn config() -> Config {
+        Config::for_tests("http://fake/helix", "http://fake/oauth2")
+    }
+
+    fn env_of(d: &Deployment) -> Vec<EnvVar> {
+        d.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+            .env
+            .clone()
+            .unwrap()
+    }
+
+    #[test]
+    fn replicas_image_probes_and_resources() {
+        let mut tc = channel("a");
+        tc.spec.relay.replicas = 3;
+        let d = deployment(&tc, &config());
+        let spec = d.spec.as_ref().unwrap();
+        assert_eq!(spec.replicas, Some(3));
+        let c = &spec.template.spec.as_ref().unwrap().containers[0];
+        assert_eq!(c.image.as_deref(), Some("tau-relay:test"));
+        let live = c
+            .liveness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap();
+        assert_eq!(live.path.as_deref(), Some("/healthz"));
+        let ready = c
+            .readiness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap();
+        assert_eq!(ready.path.as_deref(), Some("/readyz"));
+        assert!(c.resources.as_ref().unwrap().requests.is_some());
+        tc.spec.relay.image = Some("mine:1".into());
+        let d = deployment(&tc, &config());
+        let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
+        assert_eq!(c.image.as_deref(), Some("mine:1"));
+    }
+
+    #[test]
+    fn pods_are_hardened_and_only_emptydirs_are_writable() {
+        let d = deployment(&channel("a"), &config());
+        let pod = d.spec.unwrap().template.spec.unwrap();
+        let psc = pod.security_context.unwrap();
+        assert_eq!(psc.run_as_non_root, Some(true));
+        assert_eq!(psc.run_as_user, Some(65534));
+        assert_eq!(psc.seccomp_profile.unwrap().type_, "RuntimeDefault");
+        let c = &pod.containers[0];
+        let sc = c.security_context.as_ref().unwrap();
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(
+            sc.capabilities.as_ref().unwrap().drop.as_deref(),
+            Some(&["ALL".to_string()][..])
+        );
+        assert_eq!(pod.automount_service_account_token, Some(false));
+        let volumes = pod.volumes.unwrap();
+        assert!(volumes.iter().all(|v| v.empty_dir.is_some()));
+        let mounts = c.volume_mounts.as_ref().unwrap();
+        assert!(mounts.iter().any(|m| m.mount_path == "/var/lib/tau"));
+    }
+
+    #[test]
+    fn env_configures_the_relay_with_secrets_by_reference() {
+        let env = env_of(&deployment(&channel("a"), &config()));
+        let get = |n: &str| env.iter().find(|e| e.name == n).cloned();
+        assert_eq!(
+            get("TAU_LISTEN").unwrap().value.as_deref(),
+            Some("0.0.0.0:8000")
+        );
+        assert_eq!(
+            get("TAU_PUBLIC_URL").unwrap().value.as_deref(),
+            Some("https://a.tau.example.com")
+        );
+        assert_eq!(
+            get("TAU_TRANSPORT").unwrap().value.as_deref(),
+            Some("webhook")
+        );
+        assert!(
+            get("TAU_EVENTSUB_TYPES").is_none(),
+            "webhook: the operator subscribes"
+        );
+        assert_eq!(
+            get("TAU_MANAGE_SUBSCRIPTIONS").unwrap().value.as_deref(),
+            Some("false")
+        );
+        assert_eq!(
+            get("TWITCH_API_URL").unwrap().value.as_deref(),
+            Some("http://fake/helix")
+        );
+        for (name, secret, key) in [
+            ("TAU_SECRET_KEY", "tau-a", "secret-key"),
+            ("TAU_API_TOKEN", "tau-a", "api-token"),
+            ("TAU_DATABASE_URL", "tau-a", "database-url"),
+            ("TWITCH_WEBHOOK_SECRET", "tau-a", "webhook-secret"),
+            ("TWITCH_CLIENT_ID", "twitch-app", "client-id"),
+            ("TWITCH_CLIENT_SECRET", "twitch-app", "client-secret"),
+        ] {
+            let var = get(name).unwrap_or_else(|| panic!("{name} missing"));
+            assert!(var.value.is_none(), "{name} must not be plain");
+            let r = var.value_from.unwrap().secret_key_ref.unwrap();
+            assert_eq!((r.name.as_str(), r.key.as_str()), (secret, key), "{name}");
+        }
+        assert!(get("TAU_REDIS_URL").is_none());
+        let mut tc = channel("a");
+        tc.spec.ingress = None;
+        let env = env_of(&deployment(&tc, &config()));
+        let types = env.iter().find(|e| e.name == "TAU_EVENTSUB_TYPES").unwrap();
+        assert_eq!(
+            types.value.as_deref(),
+            Some("channel.follow@2,stream.online@1")
+        );
+        let mut config = config();
+        config.default_redis_url = Some("redis://r".into());
+        let env = env_of(&deployment(&channel("a"), &config));
+        assert!(env.iter().any(|e| e.name == "TAU_REDIS_URL"));
+    }
+}

@@ -1,0 +1,142 @@
+//! Desired children of a `TwitchChannel`, built by pure functions.
+//!
+//! Nothing here talks to the API server: each builder takes the channel,
+//! the operator config (and, for the Secret, what already exists) and
+//! returns the object to server-side apply. That keeps the interesting
+//! decisions (names, labels, env, security settings) in plain unit tests,
+//! and leaves `apply` with only the mechanics.
+//!
+//! Every child is named `tau-<channel>`, carries the `app.kubernetes.io/*`
+//! labels plus `tau.dev/channel=<channel>` (how orphans are found), and an
+//! owner reference to the channel (how the garbage collector cleans up).
+
+mod deployment;
+mod network;
+mod secret;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::ObjectMeta;
+use kube::{Resource, ResourceExt};
+
+use crate::crd::TwitchChannel;
+
+pub use deployment::{deployment, PORT};
+pub use network::{ingress, service};
+pub use secret::{
+    secret, KEY_API_TOKEN, KEY_DATABASE_URL, KEY_REDIS_URL, KEY_SECRET_KEY, KEY_WEBHOOK_SECRET,
+};
+
+/// Label naming the channel a child belongs to; the orphan selector.
+pub const CHANNEL_LABEL: &str = "tau.dev/channel";
+/// `app.kubernetes.io/managed-by` value; the operator's watches select on it.
+pub const MANAGER: &str = "tau-operator";
+/// Label selector matching every child this operator manages.
+pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=tau-operator";
+
+/// Name of every child of channel `channel`.
+pub fn child_name(channel: &str) -> String {
+    format!("tau-{channel}")
+}
+
+/// Labels every child carries.
+pub fn labels(tc: &TwitchChannel) -> BTreeMap<String, String> {
+    let name = tc.name_any();
+    BTreeMap::from([
+        ("app.kubernetes.io/name".into(), "tau-relay".into()),
+        ("app.kubernetes.io/instance".into(), name.clone()),
+        ("app.kubernetes.io/component".into(), "relay".into()),
+        ("app.kubernetes.io/part-of".into(), "tau".into()),
+        ("app.kubernetes.io/managed-by".into(), MANAGER.into()),
+        (CHANNEL_LABEL.into(), name),
+    ])
+}
+
+/// Labels that select the relay pods (a subset of [`labels`]; immutable once applied).
+pub fn selector_labels(tc: &TwitchChannel) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".into(), "tau-relay".into()),
+        (CHANNEL_LABEL.into(), tc.name_any()),
+    ])
+}
+
+/// Selector listing every child of `channel` (used for orphan removal).
+pub fn channel_selector(channel: &str) -> String {
+    format!("{MANAGED_SELECTOR},{CHANNEL_LABEL}={channel}")
+}
+
+/// Controller owner reference to the channel.
+pub fn owner(tc: &TwitchChannel) -> OwnerReference {
+    tc.controller_owner_ref(&())
+        .expect("a channel read from the API server has a name and uid")
+}
+
+/// Metadata of a child: name, namespace, labels, owner.
+pub fn child_meta(tc: &TwitchChannel) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(child_name(&tc.name_any())),
+        namespace: tc.namespace(),
+        labels: Some(labels(tc)),
+        owner_references: Some(vec![owner(tc)]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The relay's URL: `https://<host>` behind the ingress, else the Service's DNS name.
+pub fn relay_url(tc: &TwitchChannel) -> String {
+    match &tc.spec.ingress {
+        Some(ingress) => format!("https://{}", ingress.host),
+        None => format!(
+            "http://{}.{}.svc",
+            child_name(&tc.name_any()),
+            tc.namespace().unwrap_or_else(|| "default".into())
+        ),
+    }
+}
+
+/// Where Twitch POSTs webhook notifications for this channel.
+pub fn webhook_callback(tc: &TwitchChannel) -> String {
+    format!("{}/twitch/eventsub", relay_url(tc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::channel;
+
+    #[test]
+    fn names_labels_and_owner() {
+        let tc = channel("demo");
+        let meta = child_meta(&tc);
+        assert_eq!(meta.name.as_deref(), Some("tau-demo"));
+        assert_eq!(meta.namespace.as_deref(), Some("ns"));
+        let labels = meta.labels.unwrap();
+        assert_eq!(labels[CHANNEL_LABEL], "demo");
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "tau-operator");
+        let owner = &meta.owner_references.unwrap()[0];
+        assert_eq!(owner.kind, "TwitchChannel");
+        assert_eq!(owner.api_version, "tau.dev/v1alpha1");
+        assert_eq!(owner.uid, "uid-demo");
+        assert_eq!(owner.controller, Some(true));
+        assert!(selector_labels(&tc)
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v)));
+    }
+
+    #[test]
+    fn urls_follow_the_ingress() {
+        let mut tc = channel("demo");
+        assert_eq!(relay_url(&tc), "https://demo.tau.example.com");
+        assert_eq!(
+            webhook_callback(&tc),
+            "https://demo.tau.example.com/twitch/eventsub"
+        );
+        tc.spec.ingress = None;
+        assert_eq!(relay_url(&tc), "http://tau-demo.ns.svc");
+        assert_eq!(
+            channel_selector("demo"),
+            "app.kubernetes.io/managed-by=tau-operator,tau.dev/channel=demo"
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! The operator's own configuration: flags or environment variables, typed
+//! by clap at parse time (addresses, URLs, durations), so a mistake stops
+//! the process at start with one message naming the variable.
+//!
+//! The chart sets these; the defaults for a channel's database and Redis
+//! live here (the chart knows what it installed), and the Twitch base URLs
+//! are here so tests point the operator at a fake Twitch.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use url::Url;
+
+/// Operator settings.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address of the admin server (`/metrics`, `/healthz`, `/readyz`).
+    #[arg(long, env = "TAU_OPERATOR_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "TAU_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// Relay image used when a channel does not name one.
+    #[arg(
+        long,
+        env = "TAU_RELAY_IMAGE",
+        default_value = "ghcr.io/tau-dev/tau-relay:latest"
+    )]
+    pub relay_image: String,
+    /// Database URL given to relays whose channel sets none (default: SQLite in the pod).
+    #[arg(long, env = "TAU_DEFAULT_DATABASE_URL", hide_env_values = true)]
+    pub default_database_url: Option<String>,
+    /// Redis URL given to relays whose channel sets none.
+    #[arg(long, env = "TAU_DEFAULT_REDIS_URL", hide_env_values = true)]
+    pub default_redis_url: Option<String>,
+    /// Helix base URL (also given to the relays).
+    #[arg(
+        long,
+        env = "TWITCH_API_URL",
+        default_value = "https://api.twitch.tv/helix"
+    )]
+    pub twitch_api_url: Url,
+    /// OAuth base URL (also given to the relays).
+    #[arg(
+        long,
+        env = "TWITCH_AUTH_URL",
+        default_value = "https://id.twitch.tv/oauth2"
+    )]
+    pub twitch_auth_url: Url,
+    /// Take a Lease before reconciling, so only one replica writes.
+    #[arg(long, env = "TAU_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "TAU_LEASE_NAME", default_value = "tau-operator")]
+    pub lease_name: String,
+    /// Namespace of the Lease (the operator's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// This replica's identity in the Lease and in Events.
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// How often a healthy channel is checked again (Twitch side and drift).
+    #[arg(long, env = "TAU_RESYNC", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub resync: Duration,
+    /// First wait after Twitch says the broadcaster has not authorized
+    /// (doubles on each repeat, up to `max_backoff`).
+    #[arg(long, env = "TAU_AUTH_RETRY", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub auth_retry: Duration,
+    /// First wait after a failed reconcile (doubles per failure of that object).
+    #[arg(long, env = "TAU_ERROR_BACKOFF", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub error_backoff: Duration,
+    /// Longest wait between retries of one object.
+    #[arg(long, env = "TAU_MAX_BACKOFF", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub max_backoff: Duration,
+}
+
+impl Config {
+    /// A configuration for tests: no leader election, the given Twitch URLs.
+    pub fn for_tests(twitch_api_url: &str, twitch_auth_url: &str) -> Config {
+        Config {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            watch_namespace: None,
+            relay_image: "tau-relay:test".into(),
+            default_database_url: None,
+            default_redis_url: None,
+            twitch_api_url: Url::parse(twitch_api_url).expect("helix url"),
+            twitch_auth_url: Url::parse(twitch_auth_url).expect("oauth url"),
+            leader_election: false,
+            lease_name: "tau-operator".into(),
+            lease_namespace: "default".into(),
+            identity: Some("test".into()),
+            resync: Duration::from_secs(600),
+            auth_retry: Duration::from_secs(60),
+            error_backoff: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(600),
+        }
+    }
+
+    /// Helix base without a trailing slash.
+    pub fn helix_base(&self) -> String {
+        self.twitch_api_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// OAuth base without a trailing slash.
+    pub fn oauth_base(&self) -> String {
+        self.twitch_auth_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn defaults_parse_and_durations_are_typed() {
+        let cli = Cli::try_parse_from(["tau-operator", "--auth-retry", "2m"]).unwrap();
+        assert_eq!(cli.config.auth_retry, Duration::from_secs(120));
+        assert!(cli.config.leader_election);
+        assert_eq!(cli.config.helix_base(), "https://api.twitch.tv/helix");
+    }
+
+    #[test]
+    fn a_bad_value_is_rejected_at_parse_time() {
+        assert!(Cli::try_parse_from(["tau-operator", "--resync", "soon"]).is_err());
+        assert!(Cli::try_parse_from(["tau-operator", "--twitch-api-url", "nope"]).is_err());
+    }
+}

@@ -1,0 +1,73 @@
+//! Wiring the kube-runtime Controller: what triggers a reconcile.
+//!
+//! - `TwitchChannel` changes pass a generation + finalizers predicate, so
+//!   the operator's own status writes do not trigger it again (no hot
+//!   loop), while spec edits, deletion and the finalizer being added do.
+//!   Managed fields are stripped before the reflector caches objects.
+//! - Children (selected by the managed-by label, so the operator does not
+//!   cache every Secret in the cluster) trigger their owner: a deleted or
+//!   edited child is put back, and the Deployment's readiness reaches status.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::runtime::{predicates, reflector, watcher, Controller, Predicate, WatchStreamExt};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use crate::build::MANAGED_SELECTOR;
+use crate::context::Context;
+use crate::crd::TwitchChannel;
+use crate::reconcile::{error_policy, reconcile};
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs the controller until `shutdown` completes, then drains in-flight reconciles.
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let client = ctx.client.clone();
+    let ns = ctx.config.watch_namespace.clone();
+    let ns = ns.as_deref();
+    let (reader, writer) = reflector::store();
+    let channels = watcher(
+        api::<TwitchChannel>(&client, ns),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(|tc: &mut TwitchChannel| tc.managed_fields_mut().clear())
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(
+        predicates::generation.combine(predicates::finalizers),
+        Default::default(),
+    );
+    let children = watcher::Config::default().labels(MANAGED_SELECTOR);
+    Controller::for_stream(channels, reader)
+        .owns(api::<Deployment>(&client, ns), children.clone())
+        .owns(api::<Secret>(&client, ns), children.clone())
+        .owns(api::<Service>(&client, ns), children.clone())
+        .owns(api::<Ingress>(&client, ns), children)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((obj, _)) => tracing::debug!(channel = %obj.name, "reconciled"),
+                Err(err) => tracing::debug!(%err, "reconcile did not complete"),
+            }
+        })
+        .await;
+}

@@ -1,0 +1,318 @@
+//! Reconcile against a mocked API server (tower-test): every request the
+//! operator makes is checked in order and answered, so these tests pin down
+//! exactly which reads and writes each path does: finalizer, create,
+//! no-op update, delete (with and without credentials) and errors. The
+//! Twitch side, where needed, is the in-process fake Twitch.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request, Response};
+use http_body_util::BodyExt;
+use k8s_openapi::jiff::Timestamp;
+use kube::client::Body;
+use kube::runtime::controller::Action;
+use kube::Client;
+use serde_json::{json, Value};
+use tau_fake_twitch::{FakeTwitch, Options};
+use tower_test::mock::Handle;
+
+use crate::config::Config;
+use crate::context::Context;
+use crate::crd::{TransportMode, TwitchChannel};
+use crate::fixtures::channel;
+use crate::metrics::Metrics;
+use crate::reconcile::{reconcile, FINALIZER};
+
+/// How the mock answers one expected request.
+pub(crate) enum Reply {
+    /// Answer with this JSON (status 200).
+    Json(Value),
+    /// Echo the request body back (what server-side apply returns, near enough).
+    Echo,
+    /// Answer with a Kubernetes `Status` error.
+    Status(u16),
+}
+
+pub(crate) fn status_body(code: u16) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": "mock", "reason": if code == 404 { "NotFound" } else { "Mock" }, "code": code})
+}
+
+fn list(kind: &str) -> Reply {
+    Reply::Json(json!({"apiVersion": "v1", "kind": kind, "metadata": {}, "items": []}))
+}
+
+/// Serves `script` in order, asserting method and path; returns the bodies received.
+pub(crate) async fn serve(
+    mut handle: Handle<Request<Body>, Response<Body>>,
+    script: Vec<(Method, &str, Reply)>,
+) -> Vec<Value> {
+    let mut bodies = Vec::new();
+    for (method, path, reply) in script {
+        let (request, send) = handle
+            .next_request()
+            .await
+            .expect("the operator made a request");
+        assert_eq!(request.method(), method, "{}", request.uri());
+        assert_eq!(request.uri().path(), path);
+        let bytes = request.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        bodies.push(body.clone());
+        let (code, reply) = match reply {
+            Reply::Json(v) => (200, v),
+            Reply::Echo => (200, body),
+            Reply::Status(code) => (code, status_body(code)),
+        };
+        let response = Response::builder()
+            .status(code)
+            .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+            .unwrap();
+        send.send_response(response);
+    }
+    bodies
+}
+
+pub(crate) struct Mock {
+    pub(crate) ctx: Arc<Context>,
+    pub(crate) handle: Handle<Request<Body>, Response<Body>>,
+}
+
+pub(crate) fn mock(twitch: Option<&FakeTwitch>) -> Mock {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "ns");
+    let config = match twitch {
+        Some(t) => Config::for_tests(&t.api_url(), &t.auth_url()),
+        None => Config::for_tests("http://127.0.0.1:9/helix", "http://127.0.0.1:9/oauth2"),
+    };
+    Mock {
+        ctx: Arc::new(Context::new(client, config, Arc::new(Metrics::default()))),
+        handle,
+    }
+}
+
+pub(crate) async fn fake() -> FakeTwitch {
+    FakeTwitch::start_with(Options {
+        auto_verify_webhooks: false,
+        ..Options::default()
+    })
+    .await
+}
+
+pub(crate) fn finalized(mut tc: TwitchChannel) -> TwitchChannel {
+    tc.metadata.finalizers = Some(vec![FINALIZER.into()]);
+    tc
+}
+
+pub(crate) fn websocket(mut tc: TwitchChannel) -> TwitchChannel {
+    tc.spec.transport = TransportMode::Websocket;
+    tc.spec.ingress = None;
+    tc
+}
+
+pub(crate) const TC: &str = "/apis/tau.dev/v1alpha1/namespaces/ns/twitchchannels/a";
+const TC_STATUS: &str = "/apis/tau.dev/v1alpha1/namespaces/ns/twitchchannels/a/status";
+pub(crate) const SECRETS: &str = "/api/v1/namespaces/ns/secrets";
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/ns/deployments";
+const SERVICES: &str = "/api/v1/namespaces/ns/services";
+const INGRESSES: &str = "/apis/networking.k8s.io/v1/namespaces/ns/ingresses";
+pub(crate) const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/ns/events";
+
+fn lists() -> Vec<(Method, &'static str, Reply)> {
+    vec![
+        (Method::GET, SECRETS, list("SecretList")),
+        (Method::GET, DEPLOYMENTS, list("DeploymentList")),
+        (Method::GET, SERVICES, list("ServiceList")),
+        (Method::GET, INGRESSES, list("IngressList")),
+    ]
+}
+
+#[tokio::test]
+async fn a_new_channel_first_gets_the_finalizer() {
+    let Mock { ctx, handle } = mock(None);
+    let tc = channel("a");
+    let server = tokio::spawn(serve(
+        handle,
+        vec![(
+            Method::PATCH,
+            TC,
+            Reply::Json(serde_json::to_value(finalized(channel("a"))).unwrap()),
+        )],
+    ));
+    let action = reconcile(Arc::new(tc), ctx).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    let bodies = server.await.unwrap();
+    assert!(bodies[0].to_string().contains(FINALIZER), "{}", bodies[0]);
+}
+
+#[tokio::test]
+async fn create_applies_children_subscribes_and_writes_status() {
+    let twitch = fake().await;
+    let Mock { ctx, handle } = mock(Some(&twitch));
+    let creds = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "twitch-app"},
+        "data": {"client-id": base64(FakeTwitch::CLIENT_ID), "client-secret": base64(FakeTwitch::CLIENT_SECRET)}});
+    let mut script = lists();
+    script.extend([
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/ns/secrets/tau-a",
+            Reply::Echo,
+        ),
+        (
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/ns/deployments/tau-a",
+            Reply::Echo,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/ns/services/tau-a",
+            Reply::Echo,
+        ),
+        (
+            Method::PATCH,
+            "/apis/networking.k8s.io/v1/namespaces/ns/ingresses/tau-a",
+            Reply::Echo,
+        ),
+        (Method::POST, EVENTS, Reply::Echo),
+        (
+            Method::GET,
+            "/api/v1/namespaces/ns/secrets/twitch-app",
+            Reply::Json(creds),
+        ),
+        (Method::POST, EVENTS, Reply::Echo),
+        (
+            Method::PATCH,
+            TC_STATUS,
+            Reply::Json(serde_json::to_value(channel("a")).unwrap()),
+        ),
+    ]);
+    let server = tokio::spawn(serve(handle, script));
+    let action = reconcile(Arc::new(finalized(channel("a"))), ctx)
+        .await
+        .unwrap();
+    assert_ne!(
+        action,
+        Action::await_change(),
+        "a healthy channel is resynced"
+    );
+    let bodies = server.await.unwrap();
+    let status = &bodies.last().unwrap()["status"];
+    assert_eq!(status["subscriptionsReady"], "2/2");
+    assert_eq!(status["broadcasterId"], FakeTwitch::BROADCASTER_ID);
+    let authorized = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Authorized")
+        .unwrap();
+    assert_eq!(authorized["status"], "True");
+    assert_eq!(twitch.subscriptions().len(), 2);
+    let deployment = &bodies[5];
+    assert_eq!(deployment["metadata"]["ownerReferences"][0]["uid"], "uid-a");
+}
+
+pub(crate) fn base64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[tokio::test]
+async fn an_unchanged_channel_makes_no_writes() {
+    let Mock { ctx, handle } = mock(None);
+    let mut tc = finalized(websocket(channel("a")));
+    let config = &ctx.config;
+    let secret = crate::build::secret(&tc, config, None, &mut rand::thread_rng());
+    let deployment = crate::build::deployment(&tc, config);
+    let service = crate::build::service(&tc);
+    let observed = crate::status::Observed {
+        broadcaster_id: None,
+        relay_url: crate::build::relay_url(&tc),
+        relay: Some((0, 1)),
+        twitch: crate::status::TwitchState::RelayManaged,
+        unknown_events: vec![],
+    };
+    tc.status = Some(crate::status::status(&tc, &observed, Timestamp::UNIX_EPOCH));
+    let item = |v: Value| {
+        Reply::Json(json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": [v]}))
+    };
+    let script = vec![
+        (
+            Method::GET,
+            SECRETS,
+            item(serde_json::to_value(&secret).unwrap()),
+        ),
+        (
+            Method::GET,
+            DEPLOYMENTS,
+            item(serde_json::to_value(&deployment).unwrap()),
+        ),
+        (
+            Method::GET,
+            SERVICES,
+            item(serde_json::to_value(&service).unwrap()),
+        ),
+        (Method::GET, INGRESSES, list("IngressList")),
+    ];
+    let server = tokio::spawn(serve(handle, script));
+    // Any write beyond the four reads would never be answered: the reconcile would hang.
+    tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(tc), ctx))
+        .await
+        .expect("no request beyond the four reads")
+        .unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_orphaned_ingress_is_deleted() {
+    let Mock { ctx, handle } = mock(None);
+    let tc = finalized(websocket(channel("a")));
+    let old = crate::build::ingress(&channel("a")).unwrap();
+    let script = vec![
+        (Method::GET, SECRETS, list("SecretList")),
+        (Method::GET, DEPLOYMENTS, list("DeploymentList")),
+        (Method::GET, SERVICES, list("ServiceList")),
+        (
+            Method::GET,
+            INGRESSES,
+            Reply::Json(
+                json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": [old]}),
+            ),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/ns/secrets/tau-a",
+            Reply::Echo,
+        ),
+        (
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/ns/deployments/tau-a",
+            Reply::Echo,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/ns/services/tau-a",
+            Reply::Echo,
+        ),
+        (
+            Method::DELETE,
+            "/apis/networking.k8s.io/v1/namespaces/ns/ingresses/tau-a",
+            Reply::Json(status_body(200)),
+        ),
+        (Method::POST, EVENTS, Reply::Echo),
+        (
+            Method::PATCH,
+            TC_STATUS,
+            Reply::Json(serde_json::to_value(channel("a")).unwrap()),
+        ),
+    ];
+    let server = tokio::spawn(serve(handle, script));
+    reconcile(Arc::new(tc), ctx).await.unwrap();
+    let bodies = server.await.unwrap();
+    assert!(
+        bodies[8]["note"].as_str().unwrap().contains("removed 1"),
+        "{}",
+        bodies[8]
+    );
+}
+
+mod cleanup;
