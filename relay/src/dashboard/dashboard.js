@@ -61,6 +61,8 @@ async function loadHistory() {
 }
 async function loadTypes() {
   const types = await api("/api/v1/twitch/eventsub-subscriptions/");
+  // The streamer-bot set first, then everything else.
+  types.sort((a, b) => (b.active - a.active) || a.event_type.localeCompare(b.event_type));
   const seen = new Set();
   const options = [];
   for (const t of types) {
@@ -74,7 +76,19 @@ async function loadTypes() {
   $("types").replaceChildren(...options);
 }
 async function loadStatus() {
-  $("status").textContent = JSON.stringify(await api("/api/v1/status/"), null, 2);
+  const status = await api("/api/v1/status/");
+  $("status").textContent = JSON.stringify(status, null, 2);
+  // Prompt for the OAuth flow when the relay needs the broadcaster's token.
+  const twitch = status.twitch;
+  const needsUser = twitch.eventsub.transport === "websocket" && twitch.user_token.state !== "valid";
+  if (twitch.client_id_configured && needsUser) {
+    $("authorize-text").textContent = twitch.user_token.state === "authorization_needed"
+      ? "Twitch no longer accepts TAU's token: connect your Twitch account again."
+      : "Connect your Twitch account so TAU can receive your channel's events.";
+    $("authorize").hidden = false;
+  } else {
+    $("authorize").hidden = true;
+  }
 }
 
 async function start() {
@@ -96,4 +110,17 @@ $("test").onsubmit = (e) => {
   api(`/api/v1/twitch-events/${$("types").value}/test/`, { method: "POST" }).catch(showError);
 };
 $("refresh").onclick = () => loadHistory().catch(showError);
+$("authorize-button").onclick = async () => {
+  try {
+    const { url } = await api("/api/v1/twitch/authorize", { method: "POST" });
+    location.href = url;
+  } catch (error) { showError(error); }
+};
+
+// A login link (`/#token=...`): the fragment never reaches the server or its
+// logs. Keep the token, then drop it from the address bar and history.
+if (location.hash.startsWith("#token=")) {
+  localStorage.setItem("tau-token", decodeURIComponent(location.hash.slice(7)));
+  history.replaceState(null, "", location.pathname);
+}
 start();
