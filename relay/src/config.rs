@@ -271,36 +271,14 @@ pub fn is_valid_login(login: &str) -> bool {
 
 /// Parses `TAU_EVENTSUB_TYPES` against the catalog.
 fn parse_types(value: &str) -> Result<Vec<(String, String)>, ConfigError> {
-    let catalog = crate::catalog::Catalog::get();
-    let mut types = Vec::new();
-    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if item == "default" {
-            types.extend(
-                catalog
-                    .defaults()
-                    .map(|e| (e.kind.clone(), e.version.clone())),
-            );
-            continue;
-        }
-        let (kind, version) = match item.split_once('@') {
-            Some((kind, version)) => (crate::event::eventsub_type(kind), Some(version)),
-            None => (crate::event::eventsub_type(item), None),
-        };
-        let entry = match version {
-            Some(v) => catalog.find(&kind, v),
-            None => catalog.latest(&kind),
-        }
-        .ok_or_else(|| {
-            bad(
-                "TAU_EVENTSUB_TYPES",
-                format!("unknown EventSub type {item:?}"),
-            )
-        })?;
-        types.push((entry.kind.clone(), entry.version.clone()));
+    let names: Vec<&str> = value.split(',').collect();
+    match tau_eventsub::subscriptions::resolve(&names) {
+        (types, unknown) if unknown.is_empty() => Ok(types),
+        (_, unknown) => Err(bad(
+            "TAU_EVENTSUB_TYPES",
+            format!("unknown EventSub type {:?}", unknown[0]),
+        )),
     }
-    types.sort();
-    types.dedup();
-    Ok(types)
 }
 
 impl RawConfig {

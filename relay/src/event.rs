@@ -30,15 +30,7 @@ pub const SOURCE_EVENTSUB: &str = "EventSub";
 /// `event_source` of test events (the original TAU's value).
 pub const SOURCE_TEST: &str = "TestCall";
 
-/// Converts an EventSub type to TAU's name: every `.` becomes `-`.
-pub fn tau_event_type(eventsub_type: &str) -> String {
-    eventsub_type.replace('.', "-")
-}
-
-/// Converts a TAU event type name back to the EventSub type.
-pub fn eventsub_type(tau_type: &str) -> String {
-    tau_type.replace('-', ".")
-}
+pub use tau_eventsub::names::{eventsub_type, tau_event_type};
 
 /// Formats a timestamp the way TAU clients parse it (RFC 3339, whole seconds).
 pub fn format_created(at: DateTime<Utc>) -> String {
@@ -202,19 +194,6 @@ mod tests {
 
     fn raw(json: &str) -> Box<RawValue> {
         RawValue::from_string(json.to_string()).unwrap()
-    }
-
-    #[test]
-    fn type_names_follow_tau() {
-        assert_eq!(tau_event_type("channel.follow"), "channel-follow");
-        assert_eq!(
-            tau_event_type("channel.channel_points_custom_reward_redemption.add"),
-            "channel-channel_points_custom_reward_redemption-add"
-        );
-        assert_eq!(
-            eventsub_type("channel-hype_train-begin"),
-            "channel.hype_train.begin"
-        );
     }
 
     #[test]

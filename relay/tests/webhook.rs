@@ -44,7 +44,7 @@ async fn every_twitch_example_is_accepted_stored_and_delivered() {
     let mut client = relay.client(serde_json::json!({})).await;
     relay.wait_clients(1).await;
     let examples: serde_json::Map<String, Value> =
-        serde_json::from_str(include_str!("../src/catalog/examples.json")).unwrap();
+        serde_json::from_str(include_str!("../../eventsub/src/data/examples.json")).unwrap();
     let mut sent = Vec::new();
     for (key, list) in &examples {
         let (kind, version) = key.split_once('@').unwrap();

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Regenerate relay/src/catalog/{catalog.json,examples.json} from Twitch's data.
+"""Regenerate eventsub/src/data/{catalog.json,examples.json} from Twitch's data.
 
 Usage (Python 3.11+, stdlib only):
 
-    python3 relay/src/catalog/gen_catalog.py \
+    python3 eventsub/src/data/gen_catalog.py \
         [--examples  /work/shared/reference/data/eventsub-examples.json] \
         [--types-html /work/shared/reference/data/twitch-docs-eventsub-subscription-types.html] \
         [--reference-html /work/shared/reference/data/twitch-docs-eventsub-reference.html] \
-        [--out-dir relay/src/catalog] [--check]
+        [--out-dir eventsub/src/data] [--check]
 
 What it does
 ------------
