@@ -122,7 +122,18 @@ async fn a_ready_deployment_makes_the_channel_ready() {
     }
     let w = World::start("ready", |_| {}).await;
     w.apply_channel("demo", &EVENTS).await;
-    let relay = w.wait_condition("demo", "RelayReady", "False").await;
+    // RelayReady is False from the start ("being created"); wait until the
+    // operator reports the created Deployment's replica count.
+    let relay = eventually(
+        Duration::from_secs(60),
+        "RelayReady=False with 0/1 ready",
+        || async {
+            w.condition("demo", "RelayReady")
+                .await
+                .filter(|c| c.status == "False" && c.message.contains("0/1"))
+        },
+    )
+    .await;
     assert!(relay.message.contains("0/1"), "{}", relay.message);
     assert_eq!(
         w.wait_condition("demo", "Ready", "False").await.reason,
