@@ -25,7 +25,7 @@ pub struct Config {
     #[arg(
         long,
         env = "TAU_RELAY_IMAGE",
-        default_value = "ghcr.io/tau-dev/tau-relay:latest"
+        default_value = concat!("ghcr.io/tau-dev/tau:", env!("CARGO_PKG_VERSION"))
     )]
     pub relay_image: String,
     /// Database URL given to relays whose channel sets none (default: SQLite in the pod).

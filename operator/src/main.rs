@@ -36,7 +36,11 @@ async fn terminated() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Cli::parse().config;
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
+        // Colours only for people; log collectors get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,kube=warn".into()),

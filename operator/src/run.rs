@@ -45,7 +45,11 @@ pub enum RunError {
 
 /// A client from the kubeconfig or in-cluster config, counting every request into `metrics`.
 pub async fn client(metrics: Arc<Metrics>) -> anyhow::Result<Client> {
-    let config = kube::Config::infer().await?;
+    client_from(kube::Config::infer().await?, metrics)
+}
+
+/// A client for an explicit configuration (e.g. a ServiceAccount's kubeconfig).
+pub fn client_from(config: kube::Config, metrics: Arc<Metrics>) -> anyhow::Result<Client> {
     Ok(ClientBuilder::try_from(config)?
         .with_layer(&CountLayer(metrics))
         .build())

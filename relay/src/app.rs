@@ -70,7 +70,12 @@ pub enum BuildError {
 
 /// Opens the store and wires the pipeline (Redis bus if configured).
 pub async fn build(config: Config, secret_key: SecretKey) -> Result<AppState, BuildError> {
-    let store = Store::open(&config.database_url, config.database.clone()).await?;
+    let store = Store::open_instance(
+        &config.database_url,
+        config.database.clone(),
+        &config.instance,
+    )
+    .await?;
     build_on(config, secret_key, store).await
 }
 
@@ -86,6 +91,7 @@ pub async fn build_on(
         Some(url) => Arc::new(
             RedisBus::start(
                 url,
+                &config.instance,
                 config.replica_id.clone(),
                 store.clone(),
                 hub.clone(),

@@ -40,6 +40,10 @@ pub struct RawConfig {
     /// Redis URL; set it to run several replicas that share one event stream.
     #[arg(long, env = "TAU_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Name of this relay fleet (one channel): its Postgres schema and Redis
+    /// channel prefix, so several channels can share one Postgres and Redis.
+    #[arg(long, env = "TAU_INSTANCE", default_value = "tau")]
+    pub instance: String,
     /// This replica's name among its peers (default: the host name, else random).
     #[arg(long, env = "TAU_REPLICA_ID")]
     pub replica_id: Option<String>,
@@ -194,6 +198,8 @@ pub struct Config {
     pub database: DatabaseKind,
     /// Redis URL (contains a password: never log it), if replicas share a bus.
     pub redis_url: Option<String>,
+    /// This fleet's name (Postgres schema, Redis channel prefix).
+    pub instance: String,
     /// This replica's name.
     pub replica_id: String,
     /// Public base URL, without a trailing slash.
@@ -311,6 +317,18 @@ impl RawConfig {
                 ));
             }
         }
+        let instance = self.instance.trim().to_string();
+        let valid_instance = instance.len() <= 63
+            && instance.starts_with(|c: char| c.is_ascii_lowercase())
+            && instance
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid_instance {
+            return Err(bad(
+                "TAU_INSTANCE",
+                format!("{instance:?} must be 1-63 of a-z, 0-9, _ starting with a letter"),
+            ));
+        }
         let replica_id = non_empty(self.replica_id)
             .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -407,6 +425,7 @@ impl RawConfig {
             database_url: self.database_url,
             database,
             redis_url,
+            instance,
             replica_id,
             public_url,
             secret_key,
@@ -431,6 +450,7 @@ impl Config {
             listen: "127.0.0.1:0".into(),
             database_url: "sqlite::memory:".into(),
             redis_url: None,
+            instance: "tau".into(),
             replica_id: Some("test-replica".into()),
             public_url: Some("http://127.0.0.1:8000".into()),
             secret_key: Some("00".repeat(32)),
@@ -540,6 +560,7 @@ mod tests {
                 &["--manage-subscriptions", "maybe"],
                 "TAU_MANAGE_SUBSCRIPTIONS",
             ),
+            (&["--instance", "Has-Dash"], "TAU_INSTANCE"),
         ];
         for (args, var) in cases {
             let err = parse(args).expect_err("must be rejected");

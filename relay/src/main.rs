@@ -148,9 +148,13 @@ async fn wait_for_signal() {
 }
 
 async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
-    let store = Store::open(&config.database_url, config.database.clone())
-        .await
-        .context("cannot open the database (TAU_DATABASE_URL)")?;
+    let store = Store::open_instance(
+        &config.database_url,
+        config.database.clone(),
+        &config.instance,
+    )
+    .await
+    .context("cannot open the database (TAU_DATABASE_URL)")?;
     match command {
         TokenCommand::Create { name } => {
             let new = store.create_token(&name).await?;

@@ -439,3 +439,44 @@ async fn a_socket_event_survives_a_postgres_outage() {
     );
     state.shutdown.cancel();
 }
+
+/// Two channels (instances) on one Postgres and one Redis never see each
+/// other's events: separate schemas and bus channels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_servers_but_not_events() {
+    let Some((pg, redis)) = services("two_instances").await else {
+        return;
+    };
+    let a = Replica::spawn(
+        "a0",
+        &pg.url(),
+        &redis.url(),
+        &[("TAU_INSTANCE", "chan_a".into())],
+    );
+    let a2 = Replica::spawn(
+        "a1",
+        &pg.url(),
+        &redis.url(),
+        &[("TAU_INSTANCE", "chan_a".into())],
+    );
+    let b = Replica::spawn(
+        "b0",
+        &pg.url(),
+        &redis.url(),
+        &[("TAU_INSTANCE", "chan_b".into())],
+    );
+    let on_a2 = Recorder::connect(&a2.addr, None).await;
+    let on_b = Recorder::connect(&b.addr, None).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let http = reqwest::Client::new();
+    let expected = ids("iso", 20);
+    for id in &expected {
+        deliver(&http, &[a.base()], 0, id).await;
+    }
+    on_a2.wait_for(expected.len(), WAIT).await;
+    on_a2.assert_exactly(&expected, "same instance, other replica");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(on_b.count(), 0, "the other instance saw nothing");
+    assert_eq!(b.status().await["events_stored"], 0);
+    assert_eq!(a.status().await["events_stored"], 20);
+}

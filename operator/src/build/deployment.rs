@@ -66,6 +66,10 @@ fn env(tc: &TwitchChannel, config: &Config) -> Vec<EnvVar> {
         plain("TAU_LISTEN", format!("0.0.0.0:{PORT}")),
         plain("TAU_PUBLIC_URL", relay_url(tc)),
         plain("TAU_TRANSPORT", tc.effective_transport().as_str()),
+        plain(
+            "TAU_INSTANCE",
+            super::instance_name(&tc.namespace().unwrap_or_default(), &tc.name_any()),
+        ),
         plain("TAU_RETENTION", tc.spec.retention.clone()),
         plain("TAU_SECRET_KEY_FILE", "/var/lib/tau/secret.key"),
         plain("TAU_LOG_FORMAT", "json"),

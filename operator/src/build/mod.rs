@@ -40,6 +40,34 @@ pub fn child_name(channel: &str) -> String {
     format!("tau-{channel}")
 }
 
+/// The relay fleet's instance name (`TAU_INSTANCE`): its Postgres schema and
+/// Redis channel prefix, so channels sharing the default Postgres and Redis
+/// never see each other's events, tokens or leases. Unique per namespace and
+/// name, within Postgres's 63-byte identifier limit.
+pub fn instance_name(namespace: &str, channel: &str) -> String {
+    // A readable part for people, and a hash of the exact namespace/name:
+    // cleaning alone would map `a-b/c` and `a/b-c` to the same name.
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let hash = format!("{namespace}/{channel}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let mut readable = format!("{}_{}", clean(namespace), clean(channel));
+    readable.truncate(63 - "tc_".len() - 1 - 16);
+    format!("tc_{readable}_{hash:016x}")
+}
+
 /// Labels every child carries.
 pub fn labels(tc: &TwitchChannel) -> BTreeMap<String, String> {
     let name = tc.name_any();
@@ -137,6 +165,35 @@ mod tests {
         assert_eq!(
             channel_selector("demo"),
             "app.kubernetes.io/managed-by=tau-operator,tau.dev/channel=demo"
+        );
+    }
+}
+
+#[cfg(test)]
+mod instance_tests {
+    use super::instance_name;
+
+    #[test]
+    fn instance_names_are_valid_unique_identifiers() {
+        assert!(instance_name("streams", "my-channel").starts_with("tc_streams_my_channel_"));
+        assert_eq!(
+            instance_name("streams", "my-channel"),
+            instance_name("streams", "my-channel"),
+            "stable"
+        );
+        let long = instance_name(&"n".repeat(63), &"c".repeat(50));
+        assert!(long.len() <= 63, "{long}");
+        assert_ne!(long, instance_name(&"n".repeat(63), &"c".repeat(49)));
+        for name in [instance_name("a-b", "c"), instance_name("a", "b-c"), long] {
+            assert!(name.starts_with("tc_"));
+            assert!(name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        }
+        assert_ne!(
+            instance_name("a-b", "c"),
+            instance_name("a", "b-c"),
+            "namespace/name boundary kept apart"
         );
     }
 }

@@ -131,9 +131,22 @@ impl World {
         config.identity = Some(format!("test-{ns}"));
         tune(&mut config);
         let metrics = Arc::new(Metrics::default());
-        let op_client = tau_operator::run::client(metrics.clone())
-            .await
-            .expect("operator client");
+        // The test itself acts as admin (namespaces, CRD, /status patches);
+        // the operator may run with other credentials: TAU_OPERATOR_KUBECONFIG
+        // (the chart's ServiceAccount token, to prove its RBAC is enough).
+        let op_client = match std::env::var_os("TAU_OPERATOR_KUBECONFIG") {
+            Some(path) => {
+                let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                    .expect("TAU_OPERATOR_KUBECONFIG readable");
+                let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                    .await
+                    .expect("TAU_OPERATOR_KUBECONFIG valid");
+                tau_operator::run::client_from(config, metrics.clone()).expect("operator client")
+            }
+            None => tau_operator::run::client(metrics.clone())
+                .await
+                .expect("operator client"),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let stop = CancellationToken::new();
         let (m, s) = (metrics.clone(), stop.clone());

@@ -17,8 +17,10 @@ use tokio_util::sync::CancellationToken;
 use super::{sequencer::Sequencer, Bus};
 use crate::{event::EncodedEvent, hub::Hub, store::Store};
 
-/// The channel every replica publishes to and subscribes on.
-pub const CHANNEL: &str = "tau:events";
+/// The Redis channel of a fleet: every replica publishes to and subscribes on it.
+pub fn channel(instance: &str) -> String {
+    format!("{instance}:events")
+}
 /// Events waiting to be published; overflow is recovered from the store.
 const PUBLISH_QUEUE: usize = 8192;
 /// Wait between reconnect attempts.
@@ -34,6 +36,7 @@ impl RedisBus {
     /// Starts the publisher and subscriber tasks.
     pub async fn start(
         url: &str,
+        instance: &str,
         replica: String,
         store: Store,
         hub: Hub,
@@ -44,11 +47,18 @@ impl RedisBus {
         let (outbox, rx) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(publish_loop(
             client.clone(),
+            channel(instance),
             replica.clone(),
             rx,
             shutdown.clone(),
         ));
-        tokio::spawn(subscribe_loop(client, replica, sequencer.clone(), shutdown));
+        tokio::spawn(subscribe_loop(
+            client,
+            channel(instance),
+            replica,
+            sequencer.clone(),
+            shutdown,
+        ));
         Ok(RedisBus { sequencer, outbox })
     }
 }
@@ -104,6 +114,7 @@ pub fn decode(frame: &[u8]) -> Option<(String, EncodedEvent)> {
 
 async fn publish_loop(
     client: redis::Client,
+    channel: String,
     replica: String,
     mut rx: mpsc::Receiver<Arc<EncodedEvent>>,
     shutdown: CancellationToken,
@@ -126,7 +137,7 @@ async fn publish_loop(
         let frame = encode(&replica, &event);
         let conn = connection.as_mut().expect("connected above");
         let sent: Result<(), redis::RedisError> = redis::cmd("PUBLISH")
-            .arg(CHANNEL)
+            .arg(&channel)
             .arg(frame)
             .query_async(conn)
             .await;
@@ -139,6 +150,7 @@ async fn publish_loop(
 
 async fn subscribe_loop(
     client: redis::Client,
+    channel: String,
     replica: String,
     sequencer: Sequencer,
     shutdown: CancellationToken,
@@ -148,7 +160,7 @@ async fn subscribe_loop(
             return;
         }
         match client.get_async_pubsub().await {
-            Ok(mut pubsub) => match pubsub.subscribe(CHANNEL).await {
+            Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
                 Ok(()) => {
                     tracing::info!("subscribed to the Redis event bus");
                     let mut messages = pubsub.on_message();

@@ -81,8 +81,6 @@ pub struct EventPage {
     pub previous: Option<PageCursor>,
 }
 
-/// Advisory lock key serializing event inserts across replicas (Postgres).
-const EVENTS_LOCK: i64 = 0x7461_7565_7665;
 /// Columns bound per inserted row.
 const INSERT_COLUMNS: usize = 17;
 /// Rows per INSERT statement (17 × 500 binds stays under every backend's limit).
@@ -129,7 +127,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         if self.kind == crate::config::DatabaseKind::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(EVENTS_LOCK)
+                .bind(self.lock_key)
                 .execute(&mut *tx)
                 .await?;
         }

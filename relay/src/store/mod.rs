@@ -54,6 +54,37 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pool: AnyPool,
     kind: DatabaseKind,
+    /// Advisory lock serializing this instance's event inserts (Postgres).
+    lock_key: i64,
+}
+
+/// Instance name when none is configured.
+pub const DEFAULT_INSTANCE: &str = "tau";
+
+/// A stable 63-bit key for `instance` (FNV-1a), for its advisory lock.
+fn lock_key(instance: &str) -> i64 {
+    let hash = instance.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash >> 1) as i64
+}
+
+/// Creates the instance's schema; a replica racing us to it is fine.
+async fn create_schema(url: &str, instance: &str) -> Result<()> {
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::AnyConnection::connect(url).await?;
+    match conn
+        .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{instance}\"").as_str())
+        .await
+    {
+        Ok(_) => {}
+        // Two first starts at once: the loser sees a unique violation.
+        Err(sqlx::Error::Database(e))
+            if e.code().as_deref() == Some("23505") || e.code().as_deref() == Some("42P06") => {}
+        Err(err) => return Err(err.into()),
+    }
+    conn.close().await?;
+    Ok(())
 }
 
 /// Microseconds since the Unix epoch, the stored time unit.
@@ -62,9 +93,20 @@ pub fn now_us() -> i64 {
 }
 
 impl Store {
-    /// Connects, creating the SQLite file if needed, and runs migrations.
+    /// Connects as the default instance (see [`Store::open_instance`]).
     pub async fn open(url: &str, kind: DatabaseKind) -> Result<Store> {
+        Store::open_instance(url, kind, DEFAULT_INSTANCE).await
+    }
+
+    /// Connects, creating the SQLite file if needed, and runs migrations.
+    /// On Postgres, `instance` (validated: `[a-z][a-z0-9_]*`) is the schema
+    /// that holds this relay fleet's tables, so several channels can share
+    /// one database without seeing each other's events, tokens or leases.
+    pub async fn open_instance(url: &str, kind: DatabaseKind, instance: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
+        if kind == DatabaseKind::Postgres {
+            create_schema(url, instance).await?;
+        }
         let mut url = url.to_string();
         let in_memory = url.contains(":memory:");
         if kind == DatabaseKind::Sqlite && !in_memory && !url.contains("mode=") {
@@ -96,12 +138,27 @@ impl Store {
                 })
             });
         }
+        if kind == DatabaseKind::Postgres {
+            let set_path = format!("SET search_path TO \"{instance}\"");
+            pool_options = pool_options.after_connect(move |conn, _| {
+                let set_path = set_path.clone();
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    conn.execute(set_path.as_str()).await?;
+                    Ok(())
+                })
+            });
+        }
         let pool = pool_options.connect_with(options).await?;
         match kind {
             DatabaseKind::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             DatabaseKind::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, kind })
+        Ok(Store {
+            pool,
+            kind,
+            lock_key: lock_key(instance),
+        })
     }
 
     /// An in-memory store for tests.
