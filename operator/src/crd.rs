@@ -61,6 +61,13 @@ pub struct TwitchChannelSpec {
     /// Public HTTPS ingress; required for webhook delivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<IngressSpec>,
+    /// URL a browser reaches the relay at, when it is not the ingress (e.g.
+    /// `http://localhost:8000` through a port-forward on kind). The OAuth
+    /// redirect goes here, so it must match the Twitch app's redirect URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^https?://[^/?#]+$')").message("publicUrl must be a scheme and host, like http://localhost:8000"))]
+    #[schemars(length(max = 253))]
+    pub public_url: Option<String>,
     /// Database URL for the relay (default: the operator's `--default-database-url`,
     /// else an SQLite file in the pod).
     #[serde(default, skip_serializing_if = "Option::is_none")]

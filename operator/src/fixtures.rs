@@ -32,6 +32,7 @@ pub fn channel(name: &str) -> TwitchChannel {
                 class_name: Some("nginx".into()),
                 tls_secret_name: Some(format!("{name}-tls")),
             }),
+            public_url: None,
             database_url: None,
             redis_url: None,
             retention: "30d".into(),

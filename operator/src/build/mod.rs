@@ -113,6 +113,9 @@ pub fn child_meta(tc: &TwitchChannel) -> ObjectMeta {
 
 /// The relay's URL: `https://<host>` behind the ingress, else the Service's DNS name.
 pub fn relay_url(tc: &TwitchChannel) -> String {
+    if let Some(url) = &tc.spec.public_url {
+        return url.trim_end_matches('/').to_string();
+    }
     match &tc.spec.ingress {
         Some(ingress) => format!("https://{}", ingress.host),
         None => format!(
@@ -195,5 +198,29 @@ mod instance_tests {
             instance_name("a", "b-c"),
             "namespace/name boundary kept apart"
         );
+    }
+}
+
+#[cfg(test)]
+mod public_url_tests {
+    use super::relay_url;
+    use crate::crd::TwitchChannel;
+
+    #[test]
+    fn public_url_overrides_the_service_address() {
+        let mut tc: TwitchChannel = crate::fixtures::channel("demo");
+        assert_eq!(
+            relay_url(&tc),
+            "https://demo.tau.example.com",
+            "the ingress by default"
+        );
+        tc.spec.ingress = None;
+        assert_eq!(
+            relay_url(&tc),
+            "http://tau-demo.ns.svc",
+            "else the Service address"
+        );
+        tc.spec.public_url = Some("http://localhost:8000/".into());
+        assert_eq!(relay_url(&tc), "http://localhost:8000");
     }
 }
