@@ -223,11 +223,10 @@ pub fn spawn_twitch(state: &AppState) {
     }
 }
 
-/// Deletes events past the retention age, now and then hourly.
+/// Deletes events past the retention age and abandoned OAuth states, now
+/// and then hourly.
 pub fn spawn_retention(state: &AppState) {
-    let Some(retention) = state.config.retention else {
-        return;
-    };
+    let retention = state.config.retention;
     let (store, shutdown) = (state.store.clone(), state.shutdown.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -236,6 +235,15 @@ pub fn spawn_retention(state: &AppState) {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
+            let stale_states =
+                (chrono::Utc::now() - chrono::Duration::minutes(10)).timestamp_micros();
+            if let Err(err) = store
+                .delete_stale_settings("oauth_state:", stale_states)
+                .await
+            {
+                tracing::warn!(error = %err, "cleaning OAuth states failed");
+            }
+            let Some(retention) = retention else { continue };
             let cutoff = chrono::Utc::now() - retention;
             match store.delete_events_before(cutoff.timestamp_micros()).await {
                 Ok(0) => {}

@@ -28,6 +28,17 @@ impl Store {
         Ok(())
     }
 
+    /// Removes settings named `prefix…` last written before `cutoff_us`
+    /// (e.g. OAuth states of flows nobody finished); returns how many.
+    pub async fn delete_stale_settings(&self, prefix: &str, cutoff_us: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM settings WHERE name LIKE $1 AND updated_us < $2")
+            .bind(format!("{prefix}%"))
+            .bind(cutoff_us)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Removes a setting.
     pub async fn delete_setting(&self, name: &str) -> Result<()> {
         sqlx::query("DELETE FROM settings WHERE name = $1")
@@ -51,5 +62,16 @@ mod tests {
         assert_eq!(store.setting("a").await.unwrap().as_deref(), Some("2"));
         store.delete_setting("a").await.unwrap();
         assert_eq!(store.setting("a").await.unwrap(), None);
+        store.set_setting("oauth_state:x", "1").await.unwrap();
+        store.set_setting("keep", "1").await.unwrap();
+        let later = crate::store::now_us() + 1;
+        assert_eq!(
+            store
+                .delete_stale_settings("oauth_state:", later)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(store.setting("keep").await.unwrap().as_deref(), Some("1"));
     }
 }
