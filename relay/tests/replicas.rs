@@ -252,39 +252,12 @@ async fn a_dead_socket_holder_is_replaced_within_the_keepalive_window() {
     let mut replicas: Vec<Replica> = (0..3)
         .map(|i| Replica::spawn(&format!("h{i}"), &pg.url(), &redis.url(), &env))
         .collect();
-    // The consent page sends the browser to the public URL; we route it to a replica.
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let begin = http
-        .get(format!("{}/twitch/authorize", replicas[0].base()))
-        .header("Authorization", format!("Token {}", fleet::TOKEN))
-        .send()
-        .await
-        .unwrap();
-    let cookie = begin.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let consent = http
-        .get(begin.headers()["location"].to_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let back = consent.headers()["location"]
-        .to_str()
-        .unwrap()
-        .replace(public, &replicas[2].base());
-    let done = http
-        .get(back)
-        .header("Cookie", cookie)
-        .send()
-        .await
-        .unwrap();
+    // Start on one replica; the consent page sends the browser to the public
+    // URL, which we route to another replica (the state is in the shared store).
+    let done = fleet::oauth::walk(&replicas[0].base(), fleet::TOKEN, |back| {
+        back.replace(public, &replicas[2].base())
+    })
+    .await;
     assert_eq!(
         done.status(),
         200,
@@ -374,38 +347,8 @@ async fn a_socket_event_survives_a_postgres_outage() {
     tokio::spawn(tau_relay::app::serve(listener, state.clone()));
     tau_relay::app::spawn_twitch(&state);
     // Authorize through the fake (same flow as a browser).
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let begin = http
-        .get(format!("http://{addr}/twitch/authorize"))
-        .header("Authorization", format!("Token {token}"))
-        .send()
-        .await
-        .unwrap();
-    let cookie = begin.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let consent = http
-        .get(begin.headers()["location"].to_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let back = consent.headers()["location"].to_str().unwrap().to_string();
-    assert_eq!(
-        http.get(back)
-            .header("Cookie", cookie)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let done = fleet::oauth::walk(&format!("http://{addr}"), &token, str::to_string).await;
+    assert_eq!(done.status(), 200);
     let session = fake.wait_for_session(WAIT).await.unwrap();
 
     pg.stop().await;

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{authorize, no_redirects, TestRelay};
+use common::{authorize, oauth::no_redirects, TestRelay};
 use serde_json::{json, Value};
 use tau_fake_twitch::FakeTwitch;
 

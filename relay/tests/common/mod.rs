@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../support/oauth.rs"]
+pub mod oauth;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -193,46 +196,10 @@ impl TestRelay {
     }
 }
 
-pub fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 /// Walks the authorization-code flow as a browser would; returns the callback response.
 pub async fn authorize(relay: &TestRelay) -> reqwest::Response {
-    let http = no_redirects();
-    let start = http
-        .get(format!("{}/twitch/authorize", relay.base))
-        .header("Authorization", format!("Token {}", relay.token))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(start.status(), 303);
-    let cookie = start.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let to_twitch = start.headers()["location"].to_str().unwrap().to_string();
-    assert!(
-        to_twitch.contains("scope=") && to_twitch.contains("state="),
-        "{to_twitch}"
-    );
-    let consent = http.get(&to_twitch).send().await.unwrap();
-    let back = consent.headers()["location"].to_str().unwrap().to_string();
-    assert!(
-        back.starts_with(&format!("{}/twitch-callback/", relay.base)),
-        "{back}"
-    );
-    http.get(back)
-        .header("Cookie", cookie)
-        .send()
-        .await
-        .unwrap()
+    let response = oauth::walk(&relay.base, &relay.token, str::to_string).await;
+    response
 }
 
 /// `{"subscription": {...}, "event": <event>}` as Twitch sends it.

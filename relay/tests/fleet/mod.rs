@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../support/oauth.rs"]
+pub mod oauth;
+
 use std::{
     collections::HashMap,
     io::{BufRead, BufReader},
