@@ -108,8 +108,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if state.store.count_tokens().await? == 0 {
         let new = state.store.create_token("first-start").await?;
         println!(
-            "TAU created your first API token (shown only once; keep it safe):\n\n    {}\n",
-            new.token
+            "TAU created your first API token (shown only once; keep it safe):\n\n    {}\n\nDashboard login link: {}#token={}\n",
+            new.token, dashboard, new.token
         );
     }
     println!(
