@@ -56,11 +56,7 @@ async fn three_replicas_deliver_every_event_once_to_every_client() {
         deliver(&http, &targets, i, id).await;
         deliver(&http, &targets, i + 1, id).await; // Twitch-style resend, elsewhere
     }
-    for (n, client) in clients.iter().enumerate() {
-        client.wait_for(expected.len(), WAIT).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        client.assert_exactly(&expected, &format!("client {n}"));
-    }
+    Recorder::assert_all(&clients.iter().collect::<Vec<_>>(), &expected).await;
 }
 
 /// Scenario 2: SIGKILL one replica mid-stream; its clients reconnect to
@@ -97,11 +93,11 @@ async fn clients_of_a_killed_replica_resume_elsewhere() {
     for (i, id) in expected[100..].iter().enumerate() {
         deliver(&http, &alive, i, id).await;
     }
-    for (n, client) in moved.iter().chain([&survivor]).enumerate() {
-        client.wait_for(expected.len(), WAIT).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        client.assert_exactly(&expected, &format!("client {n}"));
-    }
+    Recorder::assert_all(
+        &moved.iter().chain([&survivor]).collect::<Vec<_>>(),
+        &expected,
+    )
+    .await;
 }
 
 /// Scenario 3: Redis restarts mid-stream. Each replica keeps serving its
@@ -130,11 +126,7 @@ async fn a_redis_restart_loses_nothing() {
     for (i, id) in expected[200..].iter().enumerate() {
         deliver(&http, &targets, i, id).await;
     }
-    for (n, client) in clients.iter().enumerate() {
-        client.wait_for(expected.len(), WAIT).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        client.assert_exactly(&expected, &format!("client {n}"));
-    }
+    Recorder::assert_all(&clients.iter().collect::<Vec<_>>(), &expected).await;
 }
 
 /// Scenario 4: Postgres stops for 5 s mid-stream. Webhooks are answered
@@ -180,11 +172,7 @@ async fn a_postgres_outage_is_503_then_everything_arrives() {
     let mut all = expected.clone();
     all.push("s4-probe".into());
     deliver(&http, &targets, 0, "s4-probe").await;
-    for (n, client) in clients.iter().enumerate() {
-        client.wait_for(all.len(), WAIT).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        client.assert_exactly(&all, &format!("client {n}"));
-    }
+    Recorder::assert_all(&clients.iter().collect::<Vec<_>>(), &all).await;
 }
 
 async fn deliver_once(http: &reqwest::Client, target: &str, message_id: &str) -> u16 {

@@ -95,42 +95,21 @@ async fn history_filters_match_the_original_tau() {
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(
-        count("/api/v1/twitch-events?event_type=channel-raid".into()).await,
-        ["r1"]
-    );
-    assert_eq!(
-        count("/api/v1/twitch-events?event_type=channel.raid".into()).await,
-        ["r1"]
-    );
-    assert_eq!(
-        count("/api/v1/twitch-events?user_id=3".into()).await,
-        ["f3"]
-    );
-    assert_eq!(
-        count("/api/v1/twitch-events?user_name=VIEWER2".into()).await,
-        ["f2"]
-    );
-    assert_eq!(
-        count("/api/v1/twitch-events?user_name=raider".into()).await,
-        ["r1"]
-    );
-    assert_eq!(
-        count("/api/v1/twitch-events?reward_id=reward-1".into()).await,
-        ["p1"]
-    );
-    assert_eq!(
-        count("/api/v1/twitch-events?raid_from=Raider".into()).await,
-        ["r1"]
-    );
-    assert_eq!(
-        count("/api/v1/twitch-events?raid_to=1337".into()).await,
-        ["r1"]
-    );
-    assert_eq!(
-        count("/api/v1/twitch-events?raid_to=nobody".into()).await,
-        Vec::<String>::new()
-    );
+    let cases: &[(&str, &[&str])] = &[
+        ("event_type=channel-raid", &["r1"]),
+        ("event_type=channel.raid", &["r1"]),
+        ("user_id=3", &["f3"]),
+        ("user_name=VIEWER2", &["f2"]),
+        ("user_name=raider", &["r1"]),
+        ("reward_id=reward-1", &["p1"]),
+        ("raid_from=Raider", &["r1"]),
+        ("raid_to=1337", &["r1"]),
+        ("raid_to=nobody", &[]),
+    ];
+    for (query, expected) in cases {
+        let found = count(format!("/api/v1/twitch-events?{query}")).await;
+        assert_eq!(found, *expected, "{query}");
+    }
 }
 
 #[tokio::test]

@@ -41,6 +41,17 @@ async fn current_access_token(relay: &TestRelay) -> String {
     json["access_token"].as_str().unwrap().to_string()
 }
 
+/// A relay subscribed to `channel.cheer` only, authorized, with its session.
+async fn cheer_relay(fake: &FakeTwitch) -> (TestRelay, tau_fake_twitch::SessionInfo) {
+    let relay = TestRelay::start_twitch(fake, |c| {
+        c.eventsub_types = vec![("channel.cheer".into(), "1".into())]
+    })
+    .await;
+    assert_eq!(authorize(&relay).await.status(), 200);
+    let session = connected(fake, 1).await;
+    (relay, session)
+}
+
 /// Default set: 26 types, raids counted twice.
 const DEFAULT_SUBS: usize = 27;
 
@@ -253,12 +264,7 @@ async fn keepalive_silence_means_a_fresh_session() {
 #[tokio::test]
 async fn revocations_are_recorded_and_shown() {
     let fake = FakeTwitch::start().await;
-    let relay = TestRelay::start_twitch(&fake, |c| {
-        c.eventsub_types = vec![("channel.cheer".into(), "1".into())]
-    })
-    .await;
-    authorize(&relay).await;
-    let session = connected(&fake, 1).await;
+    let (relay, session) = cheer_relay(&fake).await;
     fake.revoke(&session.subscription_ids[0], "authorization_revoked")
         .await
         .unwrap();
@@ -281,12 +287,7 @@ async fn revocations_are_recorded_and_shown() {
 #[tokio::test]
 async fn helix_passthrough_forwards_and_refreshes_once_on_401() {
     let fake = FakeTwitch::start().await;
-    let relay = TestRelay::start_twitch(&fake, |c| {
-        c.eventsub_types = vec![("channel.cheer".into(), "1".into())]
-    })
-    .await;
-    authorize(&relay).await;
-    connected(&fake, 1).await;
+    let (relay, _) = cheer_relay(&fake).await;
     let users = relay.get("/api/twitch/helix/users?login=cooler_user").await;
     assert_eq!(users.status(), 200);
     assert!(users.headers().contains_key("ratelimit-remaining"));
@@ -320,12 +321,7 @@ async fn helix_passthrough_forwards_and_refreshes_once_on_401() {
 #[tokio::test]
 async fn a_refused_refresh_means_authorization_needed_not_a_crash() {
     let fake = FakeTwitch::start().await;
-    let relay = TestRelay::start_twitch(&fake, |c| {
-        c.eventsub_types = vec![("channel.cheer".into(), "1".into())]
-    })
-    .await;
-    authorize(&relay).await;
-    connected(&fake, 1).await;
+    let (relay, _) = cheer_relay(&fake).await;
     fake.revoke_refresh_tokens();
     fake.expire_access_token(&current_access_token(&relay).await);
     let response = relay.get("/api/twitch/helix/users?login=cooler_user").await;

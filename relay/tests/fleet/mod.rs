@@ -196,6 +196,17 @@ impl Recorder {
         );
     }
 
+    /// Waits for `expected`, lets stragglers arrive, then asserts each came once.
+    pub async fn assert_all(clients: &[&Recorder], expected: &[String]) {
+        for (n, client) in clients.iter().enumerate() {
+            client
+                .wait_for(expected.len(), Duration::from_secs(30))
+                .await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            client.assert_exactly(expected, &format!("client {n}"));
+        }
+    }
+
     pub fn stop(self) -> Arc<Mutex<Received>> {
         self.task.abort();
         self.received
