@@ -116,6 +116,10 @@ pub struct RawConfig {
         default_value = "wss://eventsub.wss.twitch.tv/ws"
     )]
     pub twitch_eventsub_ws_url: String,
+    /// Overrides of fault-handling timings, `key=duration` comma separated
+    /// (`lease_ttl=6s,lease_renew=2s,...`; see `timings.rs` for every key).
+    #[arg(long, env = "TAU_TIMINGS", default_value = "")]
+    pub timings: String,
 }
 
 /// Where the relay keeps its events and tokens.
@@ -226,6 +230,8 @@ pub struct Config {
     pub manage_subscriptions: bool,
     /// Twitch side.
     pub twitch: TwitchConfig,
+    /// Fault-handling timings (leases, keepalive slack, retries, patience).
+    pub timings: crate::timings::Timings,
 }
 
 impl std::fmt::Debug for Config {
@@ -420,7 +426,11 @@ impl RawConfig {
                 &["ws", "wss"],
             )?,
         };
+        let timings = crate::timings::Timings::default()
+            .with_overrides(&self.timings)
+            .map_err(|reason| bad("TAU_TIMINGS", reason))?;
         Ok(Config {
+            timings,
             listen,
             database_url: self.database_url,
             database,
@@ -470,6 +480,7 @@ impl Config {
             twitch_api_url: "https://api.twitch.tv/helix".into(),
             twitch_auth_url: "https://id.twitch.tv/oauth2".into(),
             twitch_eventsub_ws_url: "wss://eventsub.wss.twitch.tv/ws".into(),
+            timings: String::new(),
         }
         .validate()
         .expect("test config is valid")
@@ -561,6 +572,7 @@ mod tests {
                 "TAU_MANAGE_SUBSCRIPTIONS",
             ),
             (&["--instance", "Has-Dash"], "TAU_INSTANCE"),
+            (&["--timings", "lease_ttl=later"], "TAU_TIMINGS"),
         ];
         for (args, var) in cases {
             let err = parse(args).expect_err("must be rejected");

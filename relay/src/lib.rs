@@ -40,4 +40,5 @@ pub mod ops;
 pub mod secret;
 pub mod status;
 pub mod store;
+pub mod timings;
 pub mod twitch;
