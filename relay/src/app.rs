@@ -95,6 +95,7 @@ pub async fn build_on(
                 config.replica_id.clone(),
                 store.clone(),
                 hub.clone(),
+                &config.timings,
                 shutdown.clone(),
             )
             .await?,

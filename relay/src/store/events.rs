@@ -237,6 +237,25 @@ impl Store {
         rows.iter().map(decode_row).collect()
     }
 
+    /// Up to `limit` events with `after < seq < before` (no upper bound
+    /// without `before`), oldest first: the sequencer's bounded gap read.
+    pub async fn events_between(
+        &self,
+        after: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<StoredRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM events WHERE seq > $1 AND seq < $2 ORDER BY seq ASC LIMIT $3"
+        ))
+        .bind(after)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_row).collect()
+    }
+
     /// One page of events, newest first.
     pub async fn page(
         &self,
