@@ -404,9 +404,8 @@ mod tests {
         // Three failed reads of the gap, then it is filled: 1, 2, 3 in order.
         assert_eq!(receive(&mut rx, 3).await, [1, 2, 3]);
         // The events of the gap arriving late are not delivered again.
-        tx.send(source.rows.lock().unwrap()[&1].clone())
-            .await
-            .unwrap();
+        let e1 = source.rows.lock().unwrap()[&1].clone();
+        tx.send(e1).await.unwrap();
         tx.send(e3).await.unwrap();
         nothing_more(&mut rx).await;
     }
