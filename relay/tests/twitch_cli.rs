@@ -1,9 +1,9 @@
 //! Twitch's own CLI as the webhook peer: every type it generates, a wrong
 //! secret, duplicate resends, revocation, and its verification checks.
 //!
-//! Runs when `TWITCH_CLI` names the binary (`.ci/install-twitch-cli.sh`
-//! installs it when the Go module proxy serves it); otherwise prints why it
-//! was skipped. The CLI exits 0 even on failures, so assertions read its
+//! Runs when `TWITCH_CLI` names the binary (built by the developer from
+//! Twitch's source; `.ci/run` looks in `~/.cache/tau-tools/twitch-cli/`);
+//! otherwise prints why it was skipped. The CLI exits 0 even on failures, so assertions read its
 //! output and what the relay's clients saw.
 
 mod common;
@@ -24,7 +24,7 @@ fn cli() -> Option<PathBuf> {
             use std::io::Write;
             let _ = writeln!(
                 std::io::stderr(),
-                "SKIPPED twitch_cli: TWITCH_CLI is not set (see .ci/install-twitch-cli.sh)"
+                "SKIPPED twitch_cli: TWITCH_CLI is not set (build the Twitch CLI from its source)"
             );
             None
         }
