@@ -57,6 +57,27 @@ pub struct AppState {
     pub shutdown: CancellationToken,
 }
 
+impl AppState {
+    /// The narrow handle Twitch transports ingest through.
+    pub fn ingest(&self) -> crate::ingest::Ingest {
+        crate::ingest::Ingest {
+            writer: self.writer.clone(),
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+            status: self.status.clone(),
+        }
+    }
+
+    /// This replica's leases (socket holder, conduit manager, shards).
+    pub fn leases(&self) -> twitch::lease::Leases {
+        twitch::lease::Leases::new(
+            self.store.clone(),
+            self.config.replica_id.clone(),
+            self.config.timings.clone(),
+        )
+    }
+}
+
 /// Why the relay could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -214,7 +235,7 @@ pub fn spawn_twitch(state: &AppState) {
         .clone()
         .spawn_validation(state.shutdown.clone());
     match state.config.transport {
-        crate::config::Transport::WebSocket => twitch::eventsub_ws::spawn(state.clone()),
+        crate::config::Transport::WebSocket => twitch::websocket::spawn(state.clone()),
         crate::config::Transport::Webhook if !state.config.manage_subscriptions => {
             tracing::info!("webhook subscriptions are managed elsewhere (TAU_MANAGE_SUBSCRIPTIONS=false); only receiving")
         }
