@@ -34,10 +34,11 @@ pub(super) const SHARD_LEASE: &str = "conduit-shard:";
 /// How often the manager re-checks shard count and subscriptions.
 const MANAGE_EVERY: Duration = Duration::from_secs(5);
 
-/// Starts the manager loop and this replica's shard session.
-pub fn spawn(app: AppState) {
+/// Starts the manager loop and this replica's shard session; returns the
+/// token that fires once the shard's socket pipeline is drained.
+pub fn spawn(app: AppState) -> tokio_util::sync::CancellationToken {
     tokio::spawn(manage(app.clone()));
-    super::shard::spawn(app);
+    super::shard::spawn(app)
 }
 
 async fn manage(app: AppState) {

@@ -33,10 +33,13 @@ fn shard_lease(index: usize) -> String {
     format!("{SHARD_LEASE}{index:05}")
 }
 
-/// Starts this replica's shard session; it runs until shutdown.
-pub fn spawn(app: AppState) {
+/// Starts this replica's shard session; it runs until shutdown. Returns
+/// the token that fires once its pipeline is drained.
+pub fn spawn(app: AppState) -> CancellationToken {
     let ctx = socket_ingest(&app);
+    let drained = ctx.pipeline.drained();
     tokio::spawn(socket::run(ctx, ShardSocket { app, shard: None }));
+    drained
 }
 
 /// A shard this replica holds.

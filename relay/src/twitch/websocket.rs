@@ -34,9 +34,12 @@ pub fn socket_ingest(app: &AppState) -> SocketIngest {
 }
 
 /// Starts the user-token WebSocket transport; it runs until shutdown.
-pub fn spawn(app: AppState) {
+/// Returns the token that fires once its pipeline is drained.
+pub fn spawn(app: AppState) -> CancellationToken {
     let ctx = socket_ingest(&app);
+    let drained = ctx.pipeline.drained();
     tokio::spawn(socket::run(ctx, UserSocket { app, lease: None }));
+    drained
 }
 
 /// Binding of the user-token transport: authorization, lease, subscriptions.
