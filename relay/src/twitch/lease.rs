@@ -35,11 +35,11 @@ pub enum LeaseError {
     /// The database says another holder (or a newer fencing number) has it.
     #[error("lease {0} is no longer held by this replica")]
     Lost(String),
-    /// The database could not confirm the lease.
-    #[error("lease {0} could not be verified: {1}")]
-    Unverified(String, #[source] crate::store::StoreError),
-    /// The database did not answer the check in time.
-    #[error("lease {0} could not be verified in time")]
+    /// The database could not be asked.
+    #[error("lease {0}: the store failed: {1}")]
+    Store(String, #[source] crate::store::StoreError),
+    /// The database did not answer in time.
+    #[error("lease {0}: the store did not answer in time")]
     TimedOut(String),
 }
 
@@ -66,22 +66,27 @@ impl Leases {
         self.timings.lease_renew
     }
 
-    /// Takes `name` for this replica if free (or already ours), and keeps renewing it.
+    /// Takes `name` for this replica if free (or already ours), and keeps
+    /// renewing it; `None` if another replica holds it or the store failed
+    /// (logged).
     pub async fn take(&self, name: &str) -> Option<HeldLease> {
+        self.try_take(name).await.unwrap_or_else(|err| {
+            tracing::warn!(lease = name, error = %err, "cannot take the lease");
+            None
+        })
+    }
+
+    /// Like [`Leases::take`], but a store failure is an error rather than
+    /// "held elsewhere" (callers that scan many leases stop at once).
+    pub async fn try_take(&self, name: &str) -> Result<Option<HeldLease>, LeaseError> {
         let ttl = self.timings.lease_ttl.as_micros() as i64;
         let asked = Instant::now();
         let attempt = self.store.acquire_lease(name, &self.holder, ttl);
         let held = match tokio::time::timeout(self.timings.lease_renew, attempt).await {
             Ok(Ok(Some(held))) => held,
-            Ok(Ok(None)) => return None,
-            Ok(Err(err)) => {
-                tracing::warn!(lease = name, error = %err, "cannot take the lease");
-                return None;
-            }
-            Err(_) => {
-                tracing::warn!(lease = name, "taking the lease timed out");
-                return None;
-            }
+            Ok(Ok(None)) => return Ok(None),
+            Ok(Err(err)) => return Err(LeaseError::Store(name.to_string(), err)),
+            Err(_) => return Err(LeaseError::TimedOut(name.to_string())),
         };
         tracing::debug!(lease = name, fencing = held.fencing, "lease held");
         let lease = HeldLease {
@@ -99,7 +104,7 @@ impl Leases {
             lease.lost.clone(),
             lease.stop.clone(),
         ));
-        Some(lease)
+        Ok(Some(lease))
     }
 
     /// Names of unexpired leases starting with `prefix` (e.g. the shards in use).
@@ -191,7 +196,7 @@ impl HeldLease {
                 self.lost.cancel();
                 Err(LeaseError::Lost(self.name.clone()))
             }
-            Ok(Err(err)) => Err(LeaseError::Unverified(self.name.clone(), err)),
+            Ok(Err(err)) => Err(LeaseError::Store(self.name.clone(), err)),
             Err(_) => Err(LeaseError::TimedOut(self.name.clone())),
         }
     }

@@ -57,7 +57,7 @@ pub async fn claim_shard(app: &AppState, session_id: &str) -> Result<Shard, Twit
     let leases = app.leases();
     let mut claimed = None;
     for index in 0..MAX_SHARDS {
-        if let Some(lease) = leases.take(&shard_lease(index)).await {
+        if let Some(lease) = leases.try_take(&shard_lease(index)).await? {
             claimed = Some(Shard { index, lease });
             break;
         }
