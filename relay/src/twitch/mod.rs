@@ -163,3 +163,15 @@ impl Twitch {
             .clone()
     }
 }
+
+/// An application wired to a fake Twitch, for the Twitch side's unit tests.
+#[cfg(test)]
+pub(crate) async fn test_app(fake: &tau_fake_twitch::FakeTwitch) -> crate::app::AppState {
+    let mut config = Config::for_tests();
+    config.twitch.client_id = Some(tau_fake_twitch::FakeTwitch::CLIENT_ID.into());
+    config.twitch.client_secret = Some(tau_fake_twitch::FakeTwitch::CLIENT_SECRET.into());
+    config.twitch.api_url = fake.api_url().parse().expect("fake URL");
+    config.twitch.auth_url = fake.auth_url().parse().expect("fake URL");
+    config.twitch.eventsub_ws_url = fake.eventsub_ws_url().parse().expect("fake URL");
+    crate::app::build_with_store(config, SecretKey::generate(), Store::in_memory().await)
+}

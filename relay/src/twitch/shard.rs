@@ -166,3 +166,39 @@ impl Binding for ShardSocket {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tau_fake_twitch::FakeTwitch;
+
+    use super::*;
+    use crate::twitch::lease::LeaseError;
+
+    /// A replica whose shard lease was taken over must not point the
+    /// successor's shard at its own session: the fencing check refuses
+    /// before any request reaches Twitch.
+    #[tokio::test]
+    async fn a_stale_shard_holder_assigns_nothing() {
+        let fake = FakeTwitch::start().await;
+        let app = crate::twitch::test_app(&fake).await;
+        app.store.set_setting("conduit_id", "c1").await.unwrap();
+        let lease = app.leases().take(&shard_lease(0)).await.unwrap();
+        let shard = Shard { index: 0, lease };
+        app.store
+            .take_over_lease(&shard_lease(0), "another-replica")
+            .await
+            .unwrap();
+        let err = reassign(&app, &shard, "session-1").await.unwrap_err();
+        assert!(
+            matches!(err, TwitchError::Lease(LeaseError::Lost(_))),
+            "{err}"
+        );
+        assert!(
+            fake.requests()
+                .iter()
+                .all(|r| !r.path.contains("conduits/shards")),
+            "no shard assignment was sent"
+        );
+        assert!(shard.lease.lost.is_cancelled(), "the loss is noticed");
+    }
+}

@@ -134,3 +134,41 @@ impl Binding for UserSocket {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tau_fake_twitch::FakeTwitch;
+
+    use super::*;
+    use crate::twitch::lease::LeaseError;
+
+    /// A replica that lost the socket lease creates no subscriptions for
+    /// its session: the fencing check refuses first.
+    #[tokio::test]
+    async fn a_stale_socket_holder_subscribes_nothing() {
+        let fake = FakeTwitch::start().await;
+        let app = crate::twitch::test_app(&fake).await;
+        let lease = app.leases().take(SOCKET_LEASE).await.unwrap();
+        let mut binding = UserSocket {
+            app: app.clone(),
+            lease: Some(lease),
+        };
+        app.store
+            .take_over_lease(SOCKET_LEASE, "another-replica")
+            .await
+            .unwrap();
+        let welcome = Welcome {
+            session_id: "session-1".into(),
+            keepalive: Duration::from_secs(10),
+        };
+        let err = binding.bind(&welcome).await.unwrap_err();
+        assert!(
+            matches!(err, TwitchError::Lease(LeaseError::Lost(_))),
+            "{err}"
+        );
+        assert!(binding.lost().is_cancelled());
+        assert!(fake.requests().is_empty(), "nothing sent to Twitch");
+    }
+}
