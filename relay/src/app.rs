@@ -57,6 +57,27 @@ pub struct AppState {
     pub shutdown: CancellationToken,
 }
 
+impl AppState {
+    /// The narrow handle Twitch transports ingest through.
+    pub fn ingest(&self) -> crate::ingest::Ingest {
+        crate::ingest::Ingest {
+            writer: self.writer.clone(),
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+            status: self.status.clone(),
+        }
+    }
+
+    /// This replica's leases (socket holder, conduit manager, shards).
+    pub fn leases(&self) -> twitch::lease::Leases {
+        twitch::lease::Leases::new(
+            self.store.clone(),
+            self.config.replica_id.clone(),
+            self.config.timings.clone(),
+        )
+    }
+}
+
 /// Why the relay could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -215,14 +236,17 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
     Ok(())
 }
 
-/// Starts the Twitch side: hourly token validation and, for the WebSocket
-/// transport, the EventSub session manager. Does nothing without credentials.
-pub fn spawn_twitch(state: &AppState) {
+/// Starts the Twitch side: hourly token validation and the transport's
+/// background work. Does nothing without credentials. For the socket
+/// transports, returns a token that fires once the socket pipeline has
+/// written (or accounted for) every event it held after shutdown: wait for
+/// it before closing the store.
+pub fn spawn_twitch(state: &AppState) -> Option<CancellationToken> {
     if state.config.twitch.client_id.is_none() || state.config.twitch.client_secret.is_none() {
         tracing::info!(
             "no Twitch credentials (TWITCH_CLIENT_ID/SECRET): test events, replay and history only"
         );
-        return;
+        return None;
     }
     state
         .twitch
@@ -230,12 +254,16 @@ pub fn spawn_twitch(state: &AppState) {
         .clone()
         .spawn_validation(state.shutdown.clone());
     match state.config.transport {
-        crate::config::Transport::WebSocket => twitch::eventsub_ws::spawn(state.clone()),
+        crate::config::Transport::WebSocket => Some(twitch::websocket::spawn(state.clone())),
         crate::config::Transport::Webhook if !state.config.manage_subscriptions => {
-            tracing::info!("webhook subscriptions are managed elsewhere (TAU_MANAGE_SUBSCRIPTIONS=false); only receiving")
+            tracing::info!("webhook subscriptions are managed elsewhere (TAU_MANAGE_SUBSCRIPTIONS=false); only receiving");
+            None
         }
-        crate::config::Transport::Webhook => twitch::app_subs::spawn_webhook(state.clone()),
-        crate::config::Transport::Conduit => twitch::conduit::spawn(state.clone()),
+        crate::config::Transport::Webhook => {
+            twitch::app_subs::spawn_webhook(state.clone());
+            None
+        }
+        crate::config::Transport::Conduit => Some(twitch::conduit::spawn(state.clone())),
     }
 }
 

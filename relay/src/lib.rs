@@ -3,12 +3,15 @@
 //! # Layout
 //! Data flows one way:
 //! ```text
-//! Twitch webhook ─► ingest ─► store ─► bus ─► hub ─► /ws/twitch-events/ clients
+//! Twitch webhook / EventSub WebSocket / conduit shard
+//!     ─► ingest ─► store ─► bus ─► hub ─► /ws/twitch-events/ clients
 //! REST test events / replays ──────────► bus
 //! ```
 //! - [`config`]: the one typed configuration (`TAU_*`, `TWITCH_*`).
-//! - [`ingest`]: verifies and parses Twitch messages; the only module that
-//!   speaks Twitch's wire format. Dedupe key: Twitch's message id.
+//! - [`ingest`]: every Twitch transport (webhook, EventSub WebSocket
+//!   sessions, conduit shards); verifies and parses Twitch messages; the
+//!   only module that speaks Twitch's wire format. Dedupe key: Twitch's
+//!   message id.
 //! - [`store`]: events, tokens, revocations (SQLite embedded; portable SQL);
 //!   [`store::writer`] batches commits and publishes after each commit.
 //! - [`bus`]: carries encoded events to every replica ([`bus::LocalBus`]
@@ -21,8 +24,10 @@
 //! - [`dashboard`]: the embedded web page.
 //! - [`ops`], [`metrics`], [`status`]: health, Prometheus, runtime status.
 //! - [`secret`]: the key that encrypts stored Twitch tokens.
-//! - [`twitch`]: OAuth tokens, Helix, the EventSub WebSocket session manager,
-//!   the OAuth code flow and the Helix passthrough.
+//! - [`twitch`]: Twitch API knowledge: OAuth tokens, Helix, subscriptions,
+//!   leases, conduit management, the OAuth code flow and the Helix
+//!   passthrough.
+//! - [`timings`]: every fault-handling timing (`TAU_TIMINGS`).
 //! - [`app`]: state, router, server loop.
 
 pub mod api;

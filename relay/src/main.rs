@@ -118,7 +118,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     tracing::info!(listen = %listener.local_addr()?, database = ?state.store.kind(), "relay started");
     app::spawn_retention(&state);
-    app::spawn_twitch(&state);
+    let socket_drained = app::spawn_twitch(&state);
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -127,6 +127,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let store = state.store.clone();
     app::serve(listener, state).await?;
+    if let Some(drained) = socket_drained {
+        // Events read from a Twitch socket exist only in memory until stored.
+        let limit = std::time::Duration::from_secs(10);
+        if tokio::time::timeout(limit, drained.cancelled())
+            .await
+            .is_err()
+        {
+            tracing::warn!("socket events still being written at exit");
+        }
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
