@@ -6,6 +6,10 @@
 //! Twitch webhook ─► ingest ─► store ─► bus ─► hub ─► /ws/twitch-events/ clients
 //! REST test events / replays ──────────► bus
 //! ```
+//! - [`access`]: least privilege: token roles, the route table every route
+//!   is registered in with its rule, the guard that enforces it, the Helix
+//!   passthrough policy, and the live token view that closes sockets of
+//!   revoked tokens.
 //! - [`config`]: the one typed configuration (`TAU_*`, `TWITCH_*`).
 //! - [`ingest`]: verifies and parses Twitch messages; the only module that
 //!   speaks Twitch's wire format. Dedupe key: Twitch's message id.
@@ -25,6 +29,7 @@
 //!   the OAuth code flow and the Helix passthrough.
 //! - [`app`]: state, router, server loop.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod bus;

@@ -1,5 +1,6 @@
 //! Token endpoints: the original TAU's `tau-user-token` pair, plus token
-//! management for the dashboard. Tokens are shown only when created.
+//! management (admin only). Token values are shown only when created or
+//! rotated; lists show records (name, role, hash hint), never values.
 
 use axum::{
     extract::{Path, State},
@@ -10,21 +11,31 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::Authenticated;
-use crate::{app::AppState, error::ApiError};
+use crate::{
+    access::{Grant, Role},
+    app::AppState,
+    error::ApiError,
+    event::tau_event_type,
+};
 
 /// `GET /api/v1/tau-user-token/`: the caller's own token (it already has it).
 pub async fn current(auth: Authenticated) -> Json<Value> {
     Json(json!({ "token": auth.token }))
 }
 
-/// `POST /api/v1/tau-user-token/refresh/`: replaces the caller's token.
+/// `POST /api/v1/tau-user-token/refresh/`: replaces the caller's token
+/// (same name and role); the old one stops working and its sockets close.
 pub async fn refresh(
     auth: Authenticated,
     State(app): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let new = app.store.create_token(&auth.record.name).await?;
-    app.store.revoke_token_value(&auth.token).await?;
-    tracing::info!(token = %new.record.hint, "API token rotated");
+    let new = app
+        .store
+        .rotate_token(&auth.record.id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("Invalid token.".into()))?;
+    app.token_watch.refresh().await;
+    tracing::info!(token = %new.record.name, hint = %new.record.hint, "API token rotated");
     Ok(Json(json!({ "token": new.token })))
 }
 
@@ -35,11 +46,62 @@ pub async fn list(_: Authenticated, State(app): State<AppState>) -> Result<Json<
 
 /// Body of `POST /api/v1/tokens`.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateToken {
     name: String,
+    role: Option<String>,
+    event_types: Option<Vec<String>>,
 }
 
-/// `POST /api/v1/tokens {"name"}`: a new token, shown once.
+/// Body of `PATCH /api/v1/tokens/<id>`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateToken {
+    role: Option<String>,
+    event_types: Option<Vec<String>>,
+}
+
+/// Checks a requested role and event-type restriction.
+pub fn grant_from(
+    app: &AppState,
+    role: Option<&str>,
+    event_types: Option<Vec<String>>,
+) -> Result<Grant, ApiError> {
+    let valid = "valid roles: admin, bot, overlay";
+    let role = role.ok_or_else(|| ApiError::BadRequest(format!("role is required ({valid})")))?;
+    let role = Role::parse(role)
+        .ok_or_else(|| ApiError::BadRequest(format!("unknown role {role:?} ({valid})")))?;
+    let event_types = match event_types {
+        None => None,
+        Some(_) if role != Role::Overlay => {
+            return Err(ApiError::BadRequest(
+                "event_types restricts overlay tokens only".into(),
+            ))
+        }
+        Some(names) if names.is_empty() => {
+            return Err(ApiError::BadRequest(
+                "event_types must name at least one type (omit it for all types)".into(),
+            ))
+        }
+        Some(names) => {
+            let mut types = Vec::new();
+            for name in names {
+                let tau = tau_event_type(&name);
+                if !app.catalog.has_tau_type(&tau) {
+                    return Err(ApiError::BadRequest(format!("unknown event type {name:?}")));
+                }
+                if !types.contains(&tau) {
+                    types.push(tau);
+                }
+            }
+            Some(types)
+        }
+    };
+    Ok(Grant { role, event_types })
+}
+
+/// `POST /api/v1/tokens {"name", "role", "event_types"?}`: a new token,
+/// shown once; 409 if the name is taken.
 pub async fn create(
     _: Authenticated,
     State(app): State<AppState>,
@@ -51,23 +113,48 @@ pub async fn create(
             "name must be 1 to 100 characters".into(),
         ));
     }
-    let new = app.store.create_token(name).await?;
-    tracing::info!(token = %new.record.hint, name, "API token created");
+    let grant = grant_from(&app, body.role.as_deref(), body.event_types)?;
+    let new = app.store.create_token(name, &grant).await?;
+    tracing::info!(token = %name, role = %grant.role, hint = %new.record.hint, "API token created");
     Ok((
         StatusCode::CREATED,
         Json(json!({ "token": new.token, "record": new.record })),
     ))
 }
 
-/// `DELETE /api/v1/tokens/<id>`.
+/// `PATCH /api/v1/tokens/<id> {"role", "event_types"?}`: a new grant; the
+/// token's open sockets close so they reconnect under it.
+pub async fn update(
+    _: Authenticated,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateToken>,
+) -> Result<Json<Value>, ApiError> {
+    let grant = grant_from(&app, body.role.as_deref(), body.event_types)?;
+    if !app.store.set_grant(&id, &grant).await? {
+        return Err(ApiError::NotFound(format!("no token {id:?}")));
+    }
+    app.token_watch.refresh().await;
+    tracing::info!(token = %id, role = %grant.role, "API token role changed");
+    let record = app.store.list_tokens().await?.into_iter().find(|t| t.id == id);
+    Ok(Json(json!(record)))
+}
+
+/// `DELETE /api/v1/tokens/<id>`: its open sockets close within a second on
+/// every replica.
 pub async fn revoke(
     _: Authenticated,
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    match app.store.revoke_token(&id).await? {
+    let n = app.store.revoke_token(&id).await?;
+    app.token_watch.refresh().await;
+    match n {
         0 => Err(ApiError::NotFound(format!("no token {id:?}"))),
-        _ => Ok(StatusCode::NO_CONTENT),
+        _ => {
+            tracing::info!(token = %id, "API token revoked");
+            Ok(StatusCode::NO_CONTENT)
+        }
     }
 }
 
@@ -75,6 +162,6 @@ pub async fn revoke(
 /// no user accounts; say how to get a token instead of failing obscurely.
 pub async fn password_login() -> ApiError {
     ApiError::BadRequest(
-        "password login is not supported; create a token with `tau-relay token create` and send `Authorization: Token <token>`".into(),
+        "password login is not supported; create a token with `tau-relay token create --name <name> --role <role>` and send `Authorization: Token <token>`".into(),
     )
 }

@@ -52,21 +52,51 @@ impl Helix {
         body: Option<bytes::Bytes>,
         kind: TokenKind,
     ) -> Result<reqwest::Response> {
-        let client_id = self
-            .config
-            .client_id
-            .as_deref()
-            .ok_or(TwitchError::NotConfigured)?;
         let url = format!(
             "{}/{}",
             self.config.api_url.as_str().trim_end_matches('/'),
             path_and_query.trim_start_matches('/')
         );
+        self.send_to(method, &url, body, kind).await
+    }
+
+    /// Sends a request to the Helix path made of `segments` (each already
+    /// checked to be a plain name) with `query` as is: the URL cannot leave
+    /// the Helix base, whatever the segments hold.
+    pub async fn send_segments(
+        &self,
+        method: Method,
+        segments: &[String],
+        query: Option<&str>,
+        body: Option<bytes::Bytes>,
+        kind: TokenKind,
+    ) -> Result<reqwest::Response> {
+        let mut url = self.config.api_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| TwitchError::Socket("TWITCH_API_URL cannot have a path".into()))?
+            .pop_if_empty()
+            .extend(segments);
+        url.set_query(query.filter(|q| !q.is_empty()));
+        self.send_to(method, url.as_str(), body, kind).await
+    }
+
+    async fn send_to(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<bytes::Bytes>,
+        kind: TokenKind,
+    ) -> Result<reqwest::Response> {
+        let client_id = self
+            .config
+            .client_id
+            .as_deref()
+            .ok_or(TwitchError::NotConfigured)?;
         let mut token = self.token(kind).await?;
         for attempt in 0..2 {
             let mut request = self
                 .http
-                .request(method.clone(), &url)
+                .request(method.clone(), url)
                 .header("Client-Id", client_id)
                 .bearer_auth(&token);
             if let Some(body) = &body {

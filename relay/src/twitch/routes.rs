@@ -1,4 +1,4 @@
-//! The OAuth authorization-code flow and the Helix passthrough.
+//! The OAuth authorization-code flow (the Helix passthrough is `api::helix`).
 //!
 //! `/twitch/authorize` needs a TAU token (so a stranger cannot connect their
 //! own account), sets a one-time `state` in an HttpOnly cookie and in memory,
@@ -9,24 +9,21 @@
 use std::time::Duration;
 
 use axum::{
-    body::Bytes,
-    extract::{Path, Query, RawQuery, State},
-    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
+    extract::{Query, State},
+    http::{header, HeaderMap, HeaderValue},
     response::{Html, IntoResponse, Redirect, Response},
     Json,
 };
 use rand::RngCore;
 use serde::Deserialize;
 
-use super::{helix::TokenKind, subscriptions::scopes_for, TwitchError};
+use super::{subscriptions::scopes_for, TwitchError};
 use crate::{api::Authenticated, app::AppState, error::ApiError, store::now_us};
 
 /// How long an OAuth `state` stays valid.
 const STATE_TTL: Duration = Duration::from_secs(600);
 /// Cookie carrying the state back to the callback.
 const STATE_COOKIE: &str = "tau_oauth_state";
-/// Rate-limit headers Twitch sends and the passthrough returns.
-const PASSED_HEADERS: [&str; 3] = ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"];
 
 fn redirect_uri(app: &AppState) -> String {
     app.config
@@ -199,66 +196,4 @@ pub async fn callback(
         login.replace(['<', '>', '&', '"'], "")
     ))
     .into_response())
-}
-
-/// Paths only an app token can call.
-fn token_kind_for(path: &str, headers: &HeaderMap) -> TokenKind {
-    match headers
-        .get("x-tau-token-type")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some("app") => return TokenKind::App,
-        Some("user") => return TokenKind::User,
-        _ => {}
-    }
-    if path.starts_with("eventsub/conduits") {
-        TokenKind::App
-    } else {
-        TokenKind::User
-    }
-}
-
-/// `/api/twitch/helix/<path>`: any method, forwarded with the stored token.
-pub async fn passthrough(
-    _: Authenticated,
-    State(app): State<AppState>,
-    method: Method,
-    Path(path): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let path_and_query = match query {
-        Some(q) if !q.is_empty() => format!("{path}?{q}"),
-        _ => path.clone(),
-    };
-    let kind = token_kind_for(&path, &headers);
-    let body = (!body.is_empty()).then_some(body);
-    let upstream = app
-        .twitch
-        .helix
-        .send(method, &path_and_query, body, kind)
-        .await?;
-    let status =
-        StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut passed = Vec::new();
-    for name in PASSED_HEADERS {
-        if let Some(value) = upstream
-            .headers()
-            .get(name)
-            .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
-        {
-            passed.push((name, value));
-        }
-    }
-    let bytes = upstream.bytes().await.map_err(TwitchError::from)?;
-    let mut response = if status == StatusCode::NO_CONTENT {
-        status.into_response()
-    } else {
-        (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
-    };
-    for (name, value) in passed {
-        response.headers_mut().insert(name, value);
-    }
-    Ok(response)
 }
