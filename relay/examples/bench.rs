@@ -51,8 +51,13 @@ async fn main() {
     let state = app::build_with_store(config, SecretKey::generate(), store);
     let token = state
         .store
-        .create_token("bench", &tau_relay::access::Grant::role(tau_relay::access::Role::Admin))
-        .await.unwrap().token;
+        .create_token(
+            "bench",
+            &tau_relay::access::Grant::role(tau_relay::access::Role::Admin),
+        )
+        .await
+        .unwrap()
+        .token;
     tokio::spawn(app::serve(listener, state.clone()));
 
     // Clients: each records receive time minus the send time in the event.

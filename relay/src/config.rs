@@ -591,7 +591,10 @@ mod tests {
             ),
             (&["--instance", "Has-Dash"], "TAU_INSTANCE"),
             (&["--timings", "lease_ttl=later"], "TAU_TIMINGS"),
-            (&["--api-token", "tau_fleet_test_token_0123456789"], "TAU_API_TOKEN"),
+            (
+                &["--api-token", "tau_fleet_test_token_0123456789"],
+                "TAU_API_TOKEN",
+            ),
         ];
         for (args, var) in cases {
             let err = parse(args).expect_err("must be rejected");

@@ -143,7 +143,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = app::build(config, key).await.context("cannot start")?;
     if let Some(token) = &state.config.api_token {
         let admin = Grant::role(Role::Admin);
-        state.store.seed_token("TAU_API_TOKEN", token, &admin).await?;
+        state
+            .store
+            .seed_token("TAU_API_TOKEN", token, &admin)
+            .await?;
     }
     let dashboard = state.config.public_url.clone();
     if state.store.count_tokens().await? == 0 {

@@ -41,10 +41,9 @@ async fn token(relay: &TestRelay, role: Role) -> String {
 }
 
 async fn send(relay: &TestRelay, method: &str, path: &str, token: Option<&str>) -> (u16, Value) {
-    let mut request = relay.http.request(
-        method.parse().unwrap(),
-        format!("{}{path}", relay.base),
-    );
+    let mut request = relay
+        .http
+        .request(method.parse().unwrap(), format!("{}{path}", relay.base));
     if let Some(token) = token {
         request = request.header("Authorization", format!("Token {token}"));
     }
@@ -152,10 +151,26 @@ async fn key_routes_need_the_documented_role() {
     };
     let cases = [
         ("GET", "/api/v1/twitch-events", Need::Token(Role::Overlay)),
-        ("GET", "/api/v1/twitch-events/{key}", Need::Token(Role::Overlay)),
-        ("DELETE", "/api/v1/twitch-events/{key}", Need::Token(Role::Admin)),
-        ("POST", "/api/v1/twitch-events/{key}/test", Need::Token(Role::Bot)),
-        ("POST", "/api/v1/twitch-events/{key}/replay", Need::Token(Role::Bot)),
+        (
+            "GET",
+            "/api/v1/twitch-events/{key}",
+            Need::Token(Role::Overlay),
+        ),
+        (
+            "DELETE",
+            "/api/v1/twitch-events/{key}",
+            Need::Token(Role::Admin),
+        ),
+        (
+            "POST",
+            "/api/v1/twitch-events/{key}/test",
+            Need::Token(Role::Bot),
+        ),
+        (
+            "POST",
+            "/api/v1/twitch-events/{key}/replay",
+            Need::Token(Role::Bot),
+        ),
         ("GET", "/api/v1/tokens", Need::Token(Role::Admin)),
         ("POST", "/api/v1/tokens", Need::Token(Role::Admin)),
         ("DELETE", "/api/v1/tokens/{id}", Need::Token(Role::Admin)),
@@ -209,10 +224,14 @@ async fn tokens_have_roles_unique_names_and_hash_hints() {
                 .await
                 .unwrap();
             let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
     };
-    let (status, created) = create(json!({"name": "obs", "role": "overlay", "event_types": ["channel.follow"]})).await;
+    let (status, created) =
+        create(json!({"name": "obs", "role": "overlay", "event_types": ["channel.follow"]})).await;
     assert_eq!(status, 201, "{created}");
     let value = created["token"].as_str().unwrap().to_string();
     assert_eq!(created["record"]["role"], "overlay");
@@ -235,7 +254,10 @@ async fn tokens_have_roles_unique_names_and_hash_hints() {
     assert_eq!(obs["role"], "overlay");
     let hint = obs["hint"].as_str().unwrap();
     assert_eq!(hint.len(), 8);
-    assert!(!value.contains(hint), "the hint is not a piece of the token");
+    assert!(
+        !value.contains(hint),
+        "the hint is not a piece of the token"
+    );
     // Promote it: the record says so, and it can do bot things.
     let id = obs["id"].as_str().unwrap();
     let patched = relay
@@ -282,7 +304,10 @@ async fn a_restricted_overlay_sees_only_its_event_types() {
         .client_raw(&json!({ "token": overlay, "events": ["channel.cheer"] }).to_string())
         .await;
     assert!(matches!(greedy.next(5).await, Frame::Json(v, _) if v["error"].is_string()));
-    assert!(matches!(greedy.next(5).await, Frame::Closed(Some((1008, _)))));
+    assert!(matches!(
+        greedy.next(5).await,
+        Frame::Closed(Some((1008, _)))
+    ));
     // History: only its types, and a hidden event is "not found".
     let cheer = r#"{"user_id":"1","user_login":"a","user_name":"A","bits":5}"#;
     assert_eq!(relay.notify("c1", "channel.cheer", "1", cheer).await, 204);
@@ -319,12 +344,19 @@ async fn revoking_or_demoting_a_token_closes_its_sockets() {
     let store = &relay.state.store;
     let mut tokens = Vec::new();
     for name in ["via-api", "via-store", "demoted", "status"] {
-        let new = store.create_token(name, &Grant::role(Role::Bot)).await.unwrap();
+        let new = store
+            .create_token(name, &Grant::role(Role::Bot))
+            .await
+            .unwrap();
         tokens.push((new.record.id, new.token));
     }
     let mut clients = Vec::new();
     for (_, token) in &tokens[..3] {
-        clients.push(relay.client_raw(&json!({ "token": token }).to_string()).await);
+        clients.push(
+            relay
+                .client_raw(&json!({ "token": token }).to_string())
+                .await,
+        );
     }
     let status_url = format!("{}/ws/tau-status/", relay.base.replace("http://", "ws://"));
     let (ws, _) = tokio_tungstenite::connect_async(&status_url).await.unwrap();
@@ -350,7 +382,10 @@ async fn revoking_or_demoting_a_token_closes_its_sockets() {
         .unwrap();
     assert_eq!(response.status(), 204);
     store.revoke_token("via-store").await.unwrap();
-    store.set_grant(&tokens[2].0, &Grant::role(Role::Overlay)).await.unwrap();
+    store
+        .set_grant(&tokens[2].0, &Grant::role(Role::Overlay))
+        .await
+        .unwrap();
     store.revoke_token("status").await.unwrap();
     let expect = [
         ("via-api", "token revoked"),
@@ -373,7 +408,11 @@ async fn revoking_or_demoting_a_token_closes_its_sockets() {
             }
         }
     }
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     relay.wait_clients(1).await;
     drop(untouched);
 }

@@ -333,8 +333,13 @@ async fn a_socket_event_survives_a_postgres_outage() {
         .unwrap();
     let token = state
         .store
-        .create_token("t", &tau_relay::access::Grant::role(tau_relay::access::Role::Admin))
-        .await.unwrap().token;
+        .create_token(
+            "t",
+            &tau_relay::access::Grant::role(tau_relay::access::Role::Admin),
+        )
+        .await
+        .unwrap()
+        .token;
     tokio::spawn(tau_relay::app::serve(listener, state.clone()));
     tau_relay::app::spawn_twitch(&state);
     // Authorize through the fake (same flow as a browser).

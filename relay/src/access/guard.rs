@@ -54,15 +54,15 @@ pub async fn guard(State(guard): State<GuardState>, mut req: Request, next: Next
             req.extensions_mut().insert(SocketNeed(role));
             next.run(req).await
         }
-        Some(Need::Token(role)) => match authenticate(&guard.app, req.headers().clone(), role, path)
-            .await
-        {
-            Ok(caller) => {
-                req.extensions_mut().insert(caller);
-                next.run(req).await
+        Some(Need::Token(role)) => {
+            match authenticate(&guard.app, req.headers().clone(), role, path).await {
+                Ok(caller) => {
+                    req.extensions_mut().insert(caller);
+                    next.run(req).await
+                }
+                Err(err) => err.into_response(),
             }
-            Err(err) => err.into_response(),
-        },
+        }
     }
 }
 

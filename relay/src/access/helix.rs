@@ -112,7 +112,8 @@ pub fn segments(raw: &str) -> Result<Vec<String>, Refusal> {
 }
 
 fn listed(list: &[(&str, &str)], method: &Method, path: &str) -> bool {
-    list.iter().any(|(m, p)| *m == method.as_str() && *p == path)
+    list.iter()
+        .any(|(m, p)| *m == method.as_str() && *p == path)
 }
 
 fn describe(list: &[(&str, &str)]) -> String {
@@ -167,10 +168,7 @@ pub fn plan(
     if !allowed {
         let need = needs(Role::Admin, role);
         return Err(Refusal::Forbidden(match role {
-            Role::Bot => format!(
-                "{need}; bot tokens may call only: {}",
-                describe(BOT_CALLS)
-            ),
+            Role::Bot => format!("{need}; bot tokens may call only: {}", describe(BOT_CALLS)),
             _ => need,
         }));
     }
@@ -233,13 +231,19 @@ mod tests {
             user(Role::Bot, &get, "eventsub/subscriptions"),
             Err(Refusal::Forbidden(_))
         ));
-        assert!(matches!(user(Role::Overlay, &get, "users"), Err(Refusal::Forbidden(_))));
+        assert!(matches!(
+            user(Role::Overlay, &get, "users"),
+            Err(Refusal::Forbidden(_))
+        ));
         assert_eq!(
             user(Role::Admin, &Method::DELETE, "moderation/bans"),
             Ok(TokenKind::User)
         );
         // Conduits are app-only: admins read them with the app token.
-        assert_eq!(user(Role::Admin, &get, "eventsub/conduits"), Ok(TokenKind::App));
+        assert_eq!(
+            user(Role::Admin, &get, "eventsub/conduits"),
+            Ok(TokenKind::App)
+        );
         assert!(matches!(
             user(Role::Admin, &Method::DELETE, "eventsub/conduits"),
             Err(Refusal::Forbidden(_))
@@ -257,12 +261,18 @@ mod tests {
     #[test]
     fn the_header_alone_never_grants_the_app_token() {
         let app = |role, method: &Method, path| plan(role, method, path, Some("app"));
-        assert!(matches!(app(Role::Bot, &Method::GET, "users"), Err(Refusal::Forbidden(_))));
+        assert!(matches!(
+            app(Role::Bot, &Method::GET, "users"),
+            Err(Refusal::Forbidden(_))
+        ));
         assert!(matches!(
             app(Role::Bot, &Method::GET, "eventsub/subscriptions"),
             Err(Refusal::Forbidden(_))
         ));
-        assert!(matches!(app(Role::Admin, &Method::GET, "users"), Err(Refusal::Forbidden(_))));
+        assert!(matches!(
+            app(Role::Admin, &Method::GET, "users"),
+            Err(Refusal::Forbidden(_))
+        ));
         assert!(matches!(
             app(Role::Admin, &Method::POST, "eventsub/subscriptions"),
             Err(Refusal::Forbidden(_))

@@ -221,8 +221,14 @@ mod tests {
         let shutdown = CancellationToken::new();
         watch.spawn(shutdown.clone());
         let within = Duration::from_secs(1);
-        assert_eq!(tokio::time::timeout(within, lost_a).await.unwrap().unwrap(), REVOKED);
-        assert_eq!(tokio::time::timeout(within, lost_b).await.unwrap().unwrap(), CHANGED);
+        assert_eq!(
+            tokio::time::timeout(within, lost_a).await.unwrap().unwrap(),
+            REVOKED
+        );
+        assert_eq!(
+            tokio::time::timeout(within, lost_b).await.unwrap().unwrap(),
+            CHANGED
+        );
         shutdown.cancel();
     }
 }

@@ -33,8 +33,12 @@ impl FromRequestParts<AppState> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
         // Absent only if a route needing a token was registered as public:
         // a bug, refused rather than served.
-        parts.extensions.get::<Authenticated>().cloned().ok_or_else(|| {
-            ApiError::Unauthorized("Authentication credentials were not provided.".into())
-        })
+        parts
+            .extensions
+            .get::<Authenticated>()
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::Unauthorized("Authentication credentials were not provided.".into())
+            })
     }
 }

@@ -53,7 +53,13 @@ pub async fn passthrough(
     let upstream = app
         .twitch
         .helix
-        .send_segments(method.clone(), &call.segments, uri.query(), body, call.token)
+        .send_segments(
+            method.clone(),
+            &call.segments,
+            uri.query(),
+            body,
+            call.token,
+        )
         .await?;
     let status =
         StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);

@@ -36,60 +36,85 @@ const ADMIN: Need = Need::Token(Role::Admin);
 /// Adds the API routes, each with its rule.
 pub fn routes(t: RouteTable) -> RouteTable {
     let event = "/api/v1/twitch-events/{key}";
-    t.both(Method::GET, "/api/v1/heartbeat", Need::Public, get(heartbeat))
-        .both(Method::GET, "/api/v1/twitch-events", OVERLAY, get(events::list))
-        .both(Method::GET, event, OVERLAY, get(events::get_one))
-        .both(Method::DELETE, event, ADMIN, delete(events::delete_one))
-        .both(Method::PUT, event, ADMIN, put(events::not_editable))
-        .both(Method::PATCH, event, ADMIN, patch(events::not_editable))
-        .both(
-            Method::GET,
-            "/api/v1/twitch-events/{key}/replay",
-            BOT,
-            get(events::replay),
-        )
-        .both(
-            Method::POST,
-            "/api/v1/twitch-events/{key}/replay",
-            BOT,
-            post(events::replay),
-        )
-        .both(
-            Method::POST,
-            "/api/v1/twitch-events/{key}/test",
-            BOT,
-            post(events::test_event),
-        )
-        .both(
-            Method::GET,
-            "/api/v1/twitch/eventsub-subscriptions",
-            BOT,
-            get(catalog::list),
-        )
-        .both(Method::GET, "/api/v1/status", BOT, get(status::status))
-        .both(
-            Method::GET,
-            "/ws/tau-status",
-            Need::Socket(Role::Bot),
-            get(status::status_socket),
-        )
-        .both(Method::GET, "/api/v1/tau-user-token", BOT, get(tokens::current))
-        .both(
-            Method::POST,
-            "/api/v1/tau-user-token/refresh",
-            BOT,
-            post(tokens::refresh),
-        )
-        .both(Method::GET, "/api/v1/tokens", ADMIN, get(tokens::list))
-        .both(Method::POST, "/api/v1/tokens", ADMIN, post(tokens::create))
-        .both(Method::DELETE, "/api/v1/tokens/{id}", ADMIN, delete(tokens::revoke))
-        .both(Method::PATCH, "/api/v1/tokens/{id}", ADMIN, patch(tokens::update))
-        .both(
-            Method::POST,
-            "/api-token-auth",
-            Need::Public,
-            post(tokens::password_login),
-        )
+    t.both(
+        Method::GET,
+        "/api/v1/heartbeat",
+        Need::Public,
+        get(heartbeat),
+    )
+    .both(
+        Method::GET,
+        "/api/v1/twitch-events",
+        OVERLAY,
+        get(events::list),
+    )
+    .both(Method::GET, event, OVERLAY, get(events::get_one))
+    .both(Method::DELETE, event, ADMIN, delete(events::delete_one))
+    .both(Method::PUT, event, ADMIN, put(events::not_editable))
+    .both(Method::PATCH, event, ADMIN, patch(events::not_editable))
+    .both(
+        Method::GET,
+        "/api/v1/twitch-events/{key}/replay",
+        BOT,
+        get(events::replay),
+    )
+    .both(
+        Method::POST,
+        "/api/v1/twitch-events/{key}/replay",
+        BOT,
+        post(events::replay),
+    )
+    .both(
+        Method::POST,
+        "/api/v1/twitch-events/{key}/test",
+        BOT,
+        post(events::test_event),
+    )
+    .both(
+        Method::GET,
+        "/api/v1/twitch/eventsub-subscriptions",
+        BOT,
+        get(catalog::list),
+    )
+    .both(Method::GET, "/api/v1/status", BOT, get(status::status))
+    .both(
+        Method::GET,
+        "/ws/tau-status",
+        Need::Socket(Role::Bot),
+        get(status::status_socket),
+    )
+    .both(
+        Method::GET,
+        "/api/v1/tau-user-token",
+        BOT,
+        get(tokens::current),
+    )
+    .both(
+        Method::POST,
+        "/api/v1/tau-user-token/refresh",
+        BOT,
+        post(tokens::refresh),
+    )
+    .both(Method::GET, "/api/v1/tokens", ADMIN, get(tokens::list))
+    .both(Method::POST, "/api/v1/tokens", ADMIN, post(tokens::create))
+    .both(
+        Method::DELETE,
+        "/api/v1/tokens/{id}",
+        ADMIN,
+        delete(tokens::revoke),
+    )
+    .both(
+        Method::PATCH,
+        "/api/v1/tokens/{id}",
+        ADMIN,
+        patch(tokens::update),
+    )
+    .both(
+        Method::POST,
+        "/api-token-auth",
+        Need::Public,
+        post(tokens::password_login),
+    )
 }
 
 /// `GET /api/v1/heartbeat` (no auth): `{"message": "pong"}`.

@@ -136,7 +136,12 @@ pub async fn update(
     }
     app.token_watch.refresh().await;
     tracing::info!(token = %id, role = %grant.role, "API token role changed");
-    let record = app.store.list_tokens().await?.into_iter().find(|t| t.id == id);
+    let record = app
+        .store
+        .list_tokens()
+        .await?
+        .into_iter()
+        .find(|t| t.id == id);
     Ok(Json(json!(record)))
 }
 

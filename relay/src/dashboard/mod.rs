@@ -19,8 +19,12 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsa
 /// Adds the dashboard routes (public: the page holds no data; it asks
 /// for a token and uses the API like any client).
 pub fn routes(t: RouteTable) -> RouteTable {
-    t.add(Method::GET, "/", Need::Public, get(index))
-        .add(Method::GET, "/dashboard.js", Need::Public, get(script))
+    t.add(Method::GET, "/", Need::Public, get(index)).add(
+        Method::GET,
+        "/dashboard.js",
+        Need::Public,
+        get(script),
+    )
 }
 
 async fn index() -> impl IntoResponse {

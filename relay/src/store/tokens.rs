@@ -340,7 +340,10 @@ mod tests {
         let record = store.authenticate(seed).await.unwrap().unwrap();
         assert_eq!(record.hint.len(), 8);
         assert!(record.hint.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert!(!seed.contains(&record.hint), "hint is not a piece of the token");
+        assert!(
+            !seed.contains(&record.hint),
+            "hint is not a piece of the token"
+        );
         let overlay = Grant {
             role: Role::Overlay,
             event_types: Some(vec!["channel-follow".into()]),
@@ -361,9 +364,15 @@ mod tests {
         let admin = Grant::role(Role::Admin);
         let old = "the-first-seed-value-0123456789abcdef";
         let new = "the-second-seed-value-0123456789abcdef";
-        store.seed_token("TAU_API_TOKEN", old, &admin).await.unwrap();
+        store
+            .seed_token("TAU_API_TOKEN", old, &admin)
+            .await
+            .unwrap();
         let before = store.tokens_revision().await.unwrap();
-        store.seed_token("TAU_API_TOKEN", new, &admin).await.unwrap();
+        store
+            .seed_token("TAU_API_TOKEN", new, &admin)
+            .await
+            .unwrap();
         assert!(store.authenticate(old).await.unwrap().is_none());
         assert!(store.authenticate(new).await.unwrap().is_some());
         assert_eq!(store.count_tokens().await.unwrap(), 1);

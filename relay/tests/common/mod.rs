@@ -82,7 +82,9 @@ impl TestRelay {
         let token = state
             .store
             .create_token("test", &Grant::role(Role::Admin))
-            .await.unwrap().token;
+            .await
+            .unwrap()
+            .token;
         tokio::spawn(app::serve(listener, state.clone()));
         TestRelay {
             base: format!("http://{addr}"),
