@@ -150,14 +150,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let dashboard = state.config.public_url.clone();
     if state.store.count_tokens().await? == 0 {
-        let new = state
+        let created = state
             .store
             .create_token("first-start", &Grant::role(Role::Admin))
-            .await?;
-        println!(
+            .await;
+        let new = match created {
+            // Another replica starting at the same moment made it (and printed it).
+            Err(tau_relay::store::StoreError::Duplicate(_)) => None,
+            other => Some(other?),
+        };
+        if let Some(new) = new {
+            println!(
             "TAU created your first API token (shown only once; keep it safe):\n\n    {}\n\nDashboard login link: {}#token={}\n",
             new.token, dashboard, new.token
         );
+        }
     }
     println!(
         "TAU relay listening on http://{}  dashboard: {dashboard}",

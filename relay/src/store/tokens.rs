@@ -154,7 +154,13 @@ impl Store {
         }
         tx.commit().await?;
         if done.rows_affected() == 0 && self.authenticate(token).await?.is_none() {
-            self.insert_token(name, token, grant).await?;
+            match self.insert_token(name, token, grant).await {
+                // A replica starting at the same moment seeded it first.
+                Err(StoreError::Duplicate(_)) if self.authenticate(token).await?.is_some() => {}
+                other => {
+                    other?;
+                }
+            }
         }
         Ok(())
     }
@@ -327,6 +333,63 @@ mod tests {
         assert_eq!(store.count_tokens().await.unwrap(), 2);
         assert_eq!(store.revoke_token("bot").await.unwrap(), 1);
         assert!(store.authenticate(&new.token).await.unwrap().is_none());
+    }
+
+    /// Migration 0020 on tokens stored before roles: all become admin,
+    /// duplicate names are made unique, hints are re-derived from hashes.
+    #[tokio::test]
+    async fn roles_migration_keeps_old_tokens_working_as_admins() {
+        use sqlx::{any::AnyPoolOptions, Executor, Row};
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        for sql in [
+            include_str!("../../migrations/sqlite/0001_init.sql"),
+            include_str!("../../migrations/sqlite/0002_leases.sql"),
+            include_str!("../../migrations/sqlite/0005_deleted_events.sql"),
+        ] {
+            pool.execute(sql).await.unwrap();
+        }
+        for (id, name, created) in [("a", "cli", 1), ("b", "cli", 2), ("c", "bot", 3)] {
+            sqlx::query("INSERT INTO api_tokens (id, name, token_hash, hint, created_us) VALUES ($1, $2, $3, 'tau_abcd', $4)")
+                .bind(id)
+                .bind(name)
+                .bind(format!("{id}0123456789abcdef"))
+                .bind(created)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.execute(include_str!("../../migrations/sqlite/0020_token_roles.sql"))
+            .await
+            .unwrap();
+        let rows = sqlx::query("SELECT id, name, role, hint FROM api_tokens ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        let got: Vec<(String, String, String, String)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        let row = |id: &str, name: &str, hint: &str| {
+            (
+                id.to_string(),
+                name.to_string(),
+                "admin".to_string(),
+                hint.to_string(),
+            )
+        };
+        assert_eq!(
+            got,
+            [
+                row("a", "cli", "a0123456"),
+                row("b", "cli-b", "b0123456"),
+                row("c", "bot", "c0123456")
+            ]
+        );
     }
 
     #[tokio::test]
