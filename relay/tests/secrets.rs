@@ -18,7 +18,6 @@ use std::{
 };
 
 use common::{authorize, TestRelay};
-use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tau_fake_twitch::FakeTwitch;
 
