@@ -272,6 +272,29 @@ async fn tokens_have_roles_unique_names_and_hash_hints() {
     assert_eq!(patched.json::<Value>().await.unwrap()["role"], "bot");
     let (status, _) = send(&relay, "GET", "/api/v1/status", Some(&value)).await;
     assert_eq!(status, 200);
+    // The last admin can be neither revoked nor demoted through the API.
+    let admin_id = records.iter().find(|r| r["name"] == "test").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/v1/tokens/{admin_id}");
+    let (status, body) = send(&relay, "DELETE", &path, Some(&relay.token)).await;
+    assert_eq!(status, 409, "{body}");
+    let demote = relay
+        .http
+        .patch(format!("{}{path}", relay.base))
+        .header("Authorization", format!("Token {}", relay.token))
+        .json(&json!({"role": "bot"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(demote.status(), 409);
+    assert_eq!(
+        send(&relay, "GET", "/api/v1/tokens", Some(&relay.token))
+            .await
+            .0,
+        200
+    );
 }
 
 #[tokio::test]

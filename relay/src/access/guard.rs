@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::HeaderMap,
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -55,7 +54,13 @@ pub async fn guard(State(guard): State<GuardState>, mut req: Request, next: Next
             next.run(req).await
         }
         Some(Need::Token(role)) => {
-            match authenticate(&guard.app, req.headers().clone(), role, path).await {
+            // Copied out: the request body is not `Sync`, so no reference
+            // to the request may live across the store query.
+            let header = req
+                .headers()
+                .get(axum::http::header::AUTHORIZATION)
+                .map(|v| v.to_str().map(str::to_string).unwrap_or_default());
+            match authenticate(&guard.app, header, role, path).await {
                 Ok(caller) => {
                     req.extensions_mut().insert(caller);
                     next.run(req).await
@@ -66,18 +71,16 @@ pub async fn guard(State(guard): State<GuardState>, mut req: Request, next: Next
     }
 }
 
+/// Checks the `Authorization` header's token and the token's role.
 async fn authenticate(
     app: &AppState,
-    headers: HeaderMap,
+    header: Option<String>,
     need: Role,
     path: String,
 ) -> Result<Authenticated, ApiError> {
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            ApiError::Unauthorized("Authentication credentials were not provided.".into())
-        })?;
+    let header = header.ok_or_else(|| {
+        ApiError::Unauthorized("Authentication credentials were not provided.".into())
+    })?;
     let token = header
         .strip_prefix("Token ")
         .or_else(|| header.strip_prefix("Bearer "))

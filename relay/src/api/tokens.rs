@@ -122,6 +122,19 @@ pub async fn create(
     ))
 }
 
+/// Refuses to leave the relay without an admin token through the API (a
+/// lock-out only `tau-relay token create` on the server could undo).
+async fn keep_an_admin(app: &AppState, id: &str, new_role: Option<Role>) -> Result<(), ApiError> {
+    let target = app.store.token_by_id(id).await?;
+    let demoted = target.is_some_and(|t| t.role == Role::Admin && new_role != Some(Role::Admin));
+    if demoted && app.store.count_admins().await? <= 1 {
+        return Err(ApiError::Conflict(
+            "this is the last admin token: create another admin token first".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `PATCH /api/v1/tokens/<id> {"role", "event_types"?}`: a new grant; the
 /// token's open sockets close so they reconnect under it.
 pub async fn update(
@@ -131,6 +144,7 @@ pub async fn update(
     Json(body): Json<UpdateToken>,
 ) -> Result<Json<Value>, ApiError> {
     let grant = grant_from(&app, body.role.as_deref(), body.event_types)?;
+    keep_an_admin(&app, &id, Some(grant.role)).await?;
     if !app.store.set_grant(&id, &grant).await? {
         return Err(ApiError::NotFound(format!("no token {id:?}")));
     }
@@ -145,14 +159,15 @@ pub async fn update(
     Ok(Json(json!(record)))
 }
 
-/// `DELETE /api/v1/tokens/<id>`: its open sockets close within a second on
-/// every replica.
+/// `DELETE /api/v1/tokens/<id>` (by id only): its open sockets close
+/// within a second on every replica.
 pub async fn revoke(
     _: Authenticated,
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let n = app.store.revoke_token(&id).await?;
+    keep_an_admin(&app, &id, None).await?;
+    let n = app.store.revoke_token_id(&id).await?;
     app.token_watch.refresh().await;
     match n {
         0 => Err(ApiError::NotFound(format!("no token {id:?}"))),

@@ -245,6 +245,18 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Revokes the token with this id; returns whether it existed.
+    pub async fn revoke_token_id(&self, id: &str) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     /// Revokes exactly the given token value.
     pub async fn revoke_token_value(&self, token: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
@@ -299,6 +311,15 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens")
             .fetch_one(&self.pool)
             .await?)
+    }
+
+    /// How many admin tokens exist.
+    pub async fn count_admins(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE role = 'admin'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// The current token revision (changes whenever a token loses power).
