@@ -62,35 +62,20 @@ enum TokenCommand {
     },
 }
 
-/// Parses `--role` and `--event-types` as the REST API does.
+/// Parses `--role` and `--event-types` as the REST API does; the first
+/// token may omit the role (it is admin).
 fn grant(
     role: Option<String>,
     event_types: Option<Vec<String>>,
     first: bool,
 ) -> anyhow::Result<Grant> {
-    let role = match role.as_deref() {
-        None if first => Role::Admin,
+    let role = match role {
+        None if first => "admin".to_string(),
         None => anyhow::bail!("--role is required: admin, bot or overlay"),
-        Some(name) => Role::parse(name)
-            .with_context(|| format!("unknown role {name:?}: admin, bot or overlay"))?,
+        Some(role) => role,
     };
-    let event_types = match event_types {
-        None => None,
-        Some(_) if role != Role::Overlay => {
-            anyhow::bail!("--event-types restricts overlay tokens only")
-        }
-        Some(names) => {
-            let catalog = tau_relay::catalog::Catalog::get();
-            let mut types = Vec::new();
-            for name in names {
-                let tau = tau_relay::event::tau_event_type(name.trim());
-                anyhow::ensure!(catalog.has_tau_type(&tau), "unknown event type {name:?}");
-                types.push(tau);
-            }
-            Some(types)
-        }
-    };
-    Ok(Grant { role, event_types })
+    Grant::requested(Some(&role), event_types, tau_relay::catalog::Catalog::get())
+        .map_err(anyhow::Error::msg)
 }
 
 fn main() -> ExitCode {

@@ -29,6 +29,8 @@ pub mod watch;
 
 use serde::{Deserialize, Serialize};
 
+use crate::{catalog::Catalog, event::tau_event_type};
+
 /// What a token may do; ordered from least to most powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -89,6 +91,43 @@ impl Grant {
         }
     }
 
+    /// Builds a grant from what a person asked for (REST body or CLI
+    /// flags): a role name and, for overlays only, event type names in
+    /// either spelling (`channel.follow`, `channel-follow`), checked against
+    /// the catalog. `Err` says what is wrong, in words.
+    pub fn requested(
+        role: Option<&str>,
+        event_types: Option<Vec<String>>,
+        catalog: &Catalog,
+    ) -> Result<Grant, String> {
+        let valid = "valid roles: admin, bot, overlay";
+        let role = role.ok_or_else(|| format!("role is required ({valid})"))?;
+        let role = Role::parse(role).ok_or_else(|| format!("unknown role {role:?} ({valid})"))?;
+        let event_types = match event_types {
+            None => None,
+            Some(_) if role != Role::Overlay => {
+                return Err("event_types restricts overlay tokens only".into())
+            }
+            Some(names) if names.is_empty() => {
+                return Err("event_types must name at least one type (omit it for all)".into())
+            }
+            Some(names) => {
+                let mut types = Vec::new();
+                for name in names {
+                    let tau = tau_event_type(name.trim());
+                    if !catalog.has_tau_type(&tau) {
+                        return Err(format!("unknown event type {name:?}"));
+                    }
+                    if !types.contains(&tau) {
+                        types.push(tau);
+                    }
+                }
+                Some(types)
+            }
+        };
+        Ok(Grant { role, event_types })
+    }
+
     /// True if events of `tau_type` may reach this token.
     pub fn sees(&self, tau_type: &str) -> bool {
         self.event_types
@@ -130,5 +169,29 @@ mod tests {
         assert!(grant.sees("channel-follow"));
         assert!(!grant.sees("channel-cheer"));
         assert!(Grant::role(Role::Overlay).sees("channel-cheer"));
+    }
+
+    #[test]
+    fn requested_grants_are_checked() {
+        let catalog = Catalog::get();
+        let ask = |role: Option<&str>, types: Option<&[&str]>| {
+            let types = types.map(|t| t.iter().map(|s| s.to_string()).collect());
+            Grant::requested(role, types, catalog)
+        };
+        let follows = ask(Some("overlay"), Some(&["channel.follow", "channel-follow"]));
+        assert_eq!(
+            follows.unwrap().event_types,
+            Some(vec!["channel-follow".into()])
+        );
+        assert_eq!(ask(Some("bot"), None), Ok(Grant::role(Role::Bot)));
+        for (role, types) in [
+            (None, None),
+            (Some("root"), None),
+            (Some("bot"), Some(&["channel.follow"][..])),
+            (Some("overlay"), Some(&[][..])),
+            (Some("overlay"), Some(&["channel.nope"][..])),
+        ] {
+            assert!(ask(role, types).is_err(), "{role:?} {types:?}");
+        }
     }
 }

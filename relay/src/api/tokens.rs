@@ -15,7 +15,6 @@ use crate::{
     access::{Grant, Role},
     app::AppState,
     error::ApiError,
-    event::tau_event_type,
 };
 
 /// `GET /api/v1/tau-user-token/`: the caller's own token (it already has it).
@@ -61,43 +60,13 @@ pub struct UpdateToken {
     event_types: Option<Vec<String>>,
 }
 
-/// Checks a requested role and event-type restriction.
-pub fn grant_from(
+/// The grant a request asks for, or a 400 saying what is wrong.
+fn grant_from(
     app: &AppState,
     role: Option<&str>,
     event_types: Option<Vec<String>>,
 ) -> Result<Grant, ApiError> {
-    let valid = "valid roles: admin, bot, overlay";
-    let role = role.ok_or_else(|| ApiError::BadRequest(format!("role is required ({valid})")))?;
-    let role = Role::parse(role)
-        .ok_or_else(|| ApiError::BadRequest(format!("unknown role {role:?} ({valid})")))?;
-    let event_types = match event_types {
-        None => None,
-        Some(_) if role != Role::Overlay => {
-            return Err(ApiError::BadRequest(
-                "event_types restricts overlay tokens only".into(),
-            ))
-        }
-        Some(names) if names.is_empty() => {
-            return Err(ApiError::BadRequest(
-                "event_types must name at least one type (omit it for all types)".into(),
-            ))
-        }
-        Some(names) => {
-            let mut types = Vec::new();
-            for name in names {
-                let tau = tau_event_type(&name);
-                if !app.catalog.has_tau_type(&tau) {
-                    return Err(ApiError::BadRequest(format!("unknown event type {name:?}")));
-                }
-                if !types.contains(&tau) {
-                    types.push(tau);
-                }
-            }
-            Some(types)
-        }
-    };
-    Ok(Grant { role, event_types })
+    Grant::requested(role, event_types, app.catalog).map_err(ApiError::BadRequest)
 }
 
 /// `POST /api/v1/tokens {"name", "role", "event_types"?}`: a new token,
