@@ -273,10 +273,8 @@ async fn tokens_have_roles_unique_names_and_hash_hints() {
     let (status, _) = send(&relay, "GET", "/api/v1/status", Some(&value)).await;
     assert_eq!(status, 200);
     // The last admin can be neither revoked nor demoted through the API.
-    let admin_id = records.iter().find(|r| r["name"] == "test").unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let admin = relay.state.store.authenticate(&relay.token).await.unwrap();
+    let admin_id = admin.unwrap().id;
     let path = format!("/api/v1/tokens/{admin_id}");
     let (status, body) = send(&relay, "DELETE", &path, Some(&relay.token)).await;
     assert_eq!(status, 409, "{body}");

@@ -214,6 +214,38 @@ mod tests {
         }
     }
 
+    /// Random paths over the characters that matter (dots, slashes,
+    /// percent signs, backslashes, colons): whatever is accepted yields a
+    /// URL exactly one level of plain segments under the Helix base.
+    #[test]
+    fn accepted_paths_never_leave_the_helix_base() {
+        use rand::{Rng, SeedableRng};
+        let base = url::Url::parse("https://api.twitch.tv/helix").unwrap();
+        let alphabet: Vec<char> = "./%2eEfF5c\\:ab_-?#@ ".chars().collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let len = rng.gen_range(0..12);
+            let raw: String = (0..len)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
+            let Ok(parts) = segments(&raw) else {
+                continue;
+            };
+            accepted += 1;
+            let url = crate::twitch::helix::helix_url(&base, &parts, None).unwrap();
+            assert_eq!(url.host_str(), Some("api.twitch.tv"), "{raw:?}");
+            assert_eq!(url.path(), format!("/helix/{raw}"), "{raw:?}");
+            assert!(
+                parts
+                    .iter()
+                    .all(|p| p != "." && p != ".." && !p.contains('%')),
+                "{raw:?}"
+            );
+        }
+        assert!(accepted > 100, "the generator also makes valid paths");
+    }
+
     #[test]
     fn roles_get_their_calls_and_tokens() {
         let get = Method::GET;

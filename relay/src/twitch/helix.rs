@@ -18,6 +18,19 @@ pub enum TokenKind {
     App,
 }
 
+/// `base` (the Helix base URL) extended by `segments`, each added as one
+/// path segment (the `url` crate percent-encodes what a segment may not
+/// hold), with `query` as is.
+pub fn helix_url(base: &url::Url, segments: &[String], query: Option<&str>) -> Result<url::Url> {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|()| TwitchError::Socket("TWITCH_API_URL cannot have a path".into()))?
+        .pop_if_empty()
+        .extend(segments);
+    url.set_query(query.filter(|q| !q.is_empty()));
+    Ok(url)
+}
+
 /// Helix client; cheap to clone.
 #[derive(Clone)]
 pub struct Helix {
@@ -71,12 +84,7 @@ impl Helix {
         body: Option<bytes::Bytes>,
         kind: TokenKind,
     ) -> Result<reqwest::Response> {
-        let mut url = self.config.api_url.clone();
-        url.path_segments_mut()
-            .map_err(|()| TwitchError::Socket("TWITCH_API_URL cannot have a path".into()))?
-            .pop_if_empty()
-            .extend(segments);
-        url.set_query(query.filter(|q| !q.is_empty()));
+        let url = helix_url(&self.config.api_url, segments, query)?;
         self.send_to(method, url.as_str(), body, kind).await
     }
 

@@ -81,7 +81,11 @@ impl TestRelay {
         let state = app::build_with_store(config, SecretKey::generate(), store);
         let token = state
             .store
-            .create_token("test", &Grant::role(Role::Admin))
+            // Unique: a test may start several relays on one database.
+            .create_token(
+                &format!("test-{}", uuid::Uuid::new_v4()),
+                &Grant::role(Role::Admin),
+            )
             .await
             .unwrap()
             .token;
