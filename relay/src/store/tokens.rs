@@ -10,9 +10,10 @@
 //! The displayed *hint* is the first 8 hex characters of that hash, never
 //! of the token itself (a prefix of a short seed would give it away).
 //!
-//! Every change that takes power away (revoke, new role, new seed) bumps
-//! the `api_tokens_revision` setting in the same transaction; each replica
-//! polls it ([`crate::access::watch`]) to close the sockets of that token.
+//! Every change (create, revoke, new role, new value) bumps the
+//! `api_tokens_revision` setting in the same transaction; each replica
+//! polls it ([`crate::access::watch`]) to close the sockets of a token that
+//! lost power.
 
 use rand::RngCore;
 use serde::Serialize;
@@ -25,7 +26,7 @@ use crate::access::{Grant, Role};
 
 /// Prefix that makes TAU tokens recognisable to secret scanners.
 const TOKEN_PREFIX: &str = "tau_";
-/// Settings key bumped whenever a token loses power (or disappears).
+/// Settings key bumped whenever the token table changes.
 pub const TOKENS_REVISION: &str = "api_tokens_revision";
 /// Hex characters of the hash shown as the hint (32 bits: enough to tell
 /// tokens apart, useless for guessing one).
@@ -183,6 +184,10 @@ impl Store {
         if taken.is_some() {
             return Err(StoreError::Duplicate(name.to_string()));
         }
+        // The revision moves on creation too, so every replica's token
+        // view soon holds the new token (its sockets are then judged
+        // against a view that knows it).
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO api_tokens (id, name, role, event_types, token_hash, hint, created_us) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -194,12 +199,14 @@ impl Store {
         .bind(&digest)
         .bind(&record.hint)
         .bind(record.created_us)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|err| match unique_violation(&err) {
             true => StoreError::Duplicate(name.to_string()),
             false => err.into(),
         })?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
         Ok(record)
     }
 
@@ -322,7 +329,7 @@ impl Store {
         )
     }
 
-    /// The current token revision (changes whenever a token loses power).
+    /// The current token revision (changes whenever the token table does).
     pub async fn tokens_revision(&self) -> Result<Option<String>> {
         self.setting(TOKENS_REVISION).await
     }
