@@ -358,13 +358,14 @@ async fn a_restricted_overlay_sees_only_its_event_types() {
 }
 
 /// Revoked through the API (this replica) or in the store by someone else
-/// (another replica, the CLI): the sockets close with 1008 within a second.
+/// (another replica, the CLI), demoted, or rotated: the sockets close with
+/// 1008 within a second.
 #[tokio::test]
 async fn revoking_or_demoting_a_token_closes_its_sockets() {
     let relay = TestRelay::start().await;
     let store = &relay.state.store;
     let mut tokens = Vec::new();
-    for name in ["via-api", "via-store", "demoted", "status"] {
+    for name in ["via-api", "via-store", "demoted", "status", "rotated"] {
         let new = store
             .create_token(name, &Grant::role(Role::Bot))
             .await
@@ -372,7 +373,7 @@ async fn revoking_or_demoting_a_token_closes_its_sockets() {
         tokens.push((new.record.id, new.token));
     }
     let mut clients = Vec::new();
-    for (_, token) in &tokens[..3] {
+    for (_, token) in tokens[..3].iter().chain(&tokens[4..]) {
         clients.push(
             relay
                 .client_raw(&json!({ "token": token }).to_string())
@@ -388,9 +389,9 @@ async fn revoking_or_demoting_a_token_closes_its_sockets() {
         status.ws.send(hello.into()).await.unwrap();
     }
     assert!(matches!(status.next(5).await, Frame::Json(v, _) if v["version"].is_string()));
-    relay.wait_clients(3).await;
-    let untouched = relay.client(json!({})).await;
     relay.wait_clients(4).await;
+    let untouched = relay.client(json!({})).await;
+    relay.wait_clients(5).await;
 
     let started = tokio::time::Instant::now();
     let id = &tokens[0].0;
@@ -408,10 +409,19 @@ async fn revoking_or_demoting_a_token_closes_its_sockets() {
         .await
         .unwrap();
     store.revoke_token("status").await.unwrap();
+    let rotated = relay
+        .http
+        .post(format!("{}/api/v1/tau-user-token/refresh/", relay.base))
+        .header("Authorization", format!("Token {}", tokens[4].1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 200);
     let expect = [
         ("via-api", "token revoked"),
         ("via-store", "token revoked"),
         ("demoted", "token permissions changed"),
+        ("rotated", "token revoked"),
     ];
     for (client, (name, reason)) in clients.iter_mut().zip(expect) {
         match client.next(2).await {

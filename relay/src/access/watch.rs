@@ -15,37 +15,45 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
 
-use super::Grant;
-use crate::store::Store;
+use crate::store::{ApiToken, Store};
 
 /// How often each replica checks the token revision ("within a second").
 pub const POLL: Duration = Duration::from_millis(500);
 
-/// Why a socket is being closed: its token is gone.
+/// Why a socket is being closed: its token is gone, or its value was
+/// rotated (the value the socket proved is no longer valid).
 pub const REVOKED: &str = "token revoked";
 /// Why a socket is being closed: its token's role or event types changed.
 pub const CHANGED: &str = "token permissions changed; reconnect";
 
-/// Which tokens exist, with their grants, as last read from the store.
+/// Which tokens exist, as last read from the store.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// False until the first read: nothing is judged before it.
     loaded: bool,
-    /// Token id → its grant.
-    grants: HashMap<String, Grant>,
+    /// Token id → its record.
+    tokens: HashMap<String, ApiToken>,
+}
+
+/// Why a socket that authenticated as `held` must close, given the token's
+/// record `now` (`None`: it no longer exists). The hint (from the hash)
+/// tells a rotated value apart from the one the socket proved.
+fn judge(now: Option<&ApiToken>, held: &ApiToken) -> Option<&'static str> {
+    match now {
+        None => Some(REVOKED),
+        Some(now) if now.hint != held.hint => Some(REVOKED),
+        Some(now) if now.grant() != held.grant() => Some(CHANGED),
+        Some(_) => None,
+    }
 }
 
 impl Snapshot {
-    /// Why a socket opened with token `id` under `granted` must close now.
-    pub fn verdict(&self, id: &str, granted: &Grant) -> Option<&'static str> {
+    /// Why a socket that authenticated as `held` must close now, if it must.
+    pub fn verdict(&self, held: &ApiToken) -> Option<&'static str> {
         if !self.loaded {
             return None;
         }
-        match self.grants.get(id) {
-            None => Some(REVOKED),
-            Some(grant) if grant != granted => Some(CHANGED),
-            Some(_) => None,
-        }
+        judge(self.tokens.get(&held.id), held)
     }
 }
 
@@ -86,10 +94,10 @@ impl TokenWatch {
     async fn load(&self, seen: &mut Option<Option<String>>, revision: Option<String>) {
         match self.store.list_tokens().await {
             Ok(tokens) => {
-                let grants = tokens.iter().map(|t| (t.id.clone(), t.grant())).collect();
+                let tokens = tokens.into_iter().map(|t| (t.id.clone(), t)).collect();
                 self.tx.send_replace(Arc::new(Snapshot {
                     loaded: true,
-                    grants,
+                    tokens,
                 }));
                 *seen = Some(revision);
             }
@@ -127,8 +135,9 @@ impl TokenWatch {
         });
     }
 
-    /// Resolves (with the close reason) once token `id` no longer has
-    /// exactly `granted`; never resolves while it does.
+    /// Resolves (with the close reason) once the token a socket
+    /// authenticated as (`held`) is revoked, rotated or given another
+    /// grant; never resolves while it stands.
     ///
     /// The watching runs in its own task: a socket polls this future only
     /// between its other work, and a store query suspended there would hold
@@ -136,13 +145,12 @@ impl TokenWatch {
     /// Dropping the future stops the task.
     pub fn lost(
         &self,
-        id: String,
-        granted: Grant,
+        held: ApiToken,
     ) -> impl std::future::Future<Output = &'static str> + Send + 'static {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let this = self.clone();
         let task = tokio::spawn(async move {
-            let _ = tx.send(this.watch(id, granted).await);
+            let _ = tx.send(this.watch(held).await);
         });
         let stop = AbortOnDrop(task.abort_handle());
         async move {
@@ -157,15 +165,17 @@ impl TokenWatch {
     /// [`TokenWatch::lost`]'s task. A snapshot older than the token (loaded
     /// before it was created) could look like a revocation, so every
     /// verdict is confirmed against the store first.
-    async fn watch(&self, id: String, granted: Grant) -> &'static str {
+    async fn watch(&self, held: ApiToken) -> &'static str {
         let mut rx = self.tx.subscribe();
         loop {
-            let verdict = rx.borrow_and_update().verdict(&id, &granted);
+            let verdict = rx.borrow_and_update().verdict(&held);
             if verdict.is_some() {
-                match self.store.token_by_id(&id).await {
-                    Ok(None) => return REVOKED,
-                    Ok(Some(token)) if token.grant() != granted => return CHANGED,
-                    Ok(Some(_)) => {}
+                match self.store.token_by_id(&held.id).await {
+                    Ok(now) => {
+                        if let Some(why) = judge(now.as_ref(), &held) {
+                            return why;
+                        }
+                    }
                     Err(err) => tracing::warn!(error = %err, "confirming a token change failed"),
                 }
             }
@@ -190,45 +200,45 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::access::Role;
+    use crate::access::{Grant, Role};
 
     #[tokio::test]
-    async fn revoking_or_demoting_resolves_lost() {
+    async fn revoking_demoting_or_rotating_resolves_lost() {
         let store = Store::in_memory().await;
         let watch = TokenWatch::new(store.clone());
         let admin = Grant::role(Role::Admin);
-        let a = store.create_token("a", &admin).await.unwrap().record;
-        let b = store.create_token("b", &admin).await.unwrap().record;
+        let mut held = Vec::new();
+        for name in ["a", "b", "c", "d"] {
+            held.push(store.create_token(name, &admin).await.unwrap().record);
+        }
         watch.refresh().await;
-        let lost_a = tokio::spawn({
-            let watch = watch.clone();
-            async move { watch.lost(a.id, admin.clone()).await }
-        });
-        let lost_b = tokio::spawn({
-            let watch = watch.clone();
-            let admin = Grant::role(Role::Admin);
-            async move { watch.lost(b.id.clone(), admin).await }
-        });
+        let losses: Vec<_> = held
+            .iter()
+            .map(|t| tokio::spawn(watch.lost(t.clone())))
+            .collect();
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!lost_a.is_finished() && !lost_b.is_finished());
+        assert!(losses.iter().all(|l| !l.is_finished()));
         store.revoke_token("a").await.unwrap();
-        let bob = store.list_tokens().await.unwrap().remove(0);
         store
-            .set_grant(&bob.id, &Grant::role(Role::Overlay))
+            .set_grant(&held[1].id, &Grant::role(Role::Overlay))
             .await
             .unwrap();
-        // The poller (not a local refresh) notices both changes.
+        store.rotate_token(&held[2].id).await.unwrap();
+        // The poller (not a local refresh) notices every change.
         let shutdown = CancellationToken::new();
         watch.spawn(shutdown.clone());
         let within = Duration::from_secs(1);
-        assert_eq!(
-            tokio::time::timeout(within, lost_a).await.unwrap().unwrap(),
-            REVOKED
-        );
-        assert_eq!(
-            tokio::time::timeout(within, lost_b).await.unwrap().unwrap(),
-            CHANGED
-        );
+        let mut losses = losses.into_iter();
+        for expected in [REVOKED, CHANGED, REVOKED] {
+            let lost = losses.next().unwrap();
+            assert_eq!(
+                tokio::time::timeout(within, lost).await.unwrap().unwrap(),
+                expected
+            );
+        }
+        let untouched = losses.next().unwrap();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert!(!untouched.is_finished(), "d stands");
         shutdown.cancel();
     }
 }

@@ -106,7 +106,7 @@ async fn serve_status(socket: WebSocket, app: AppState, need: Role) {
         Some(record) => return close(&mut sink, &needs(need, record.role)).await,
         None => return close(&mut sink, "invalid or missing token").await,
     };
-    let lost = app.token_watch.lost(record.id.clone(), record.grant());
+    let lost = app.token_watch.lost(record);
     tokio::pin!(lost);
     let mut last = String::new();
     let mut changes = app.status.watch();

@@ -116,7 +116,7 @@ async fn serve(socket: WebSocket, app: AppState, need: crate::access::Role) {
     // Subscribe before reading the store so nothing falls between the two.
     let live = app.hub.subscribe();
     app.metrics.clients_connected.inc();
-    let lost = Box::pin(app.token_watch.lost(token.id.clone(), token.grant()));
+    let lost = Box::pin(app.token_watch.lost(token));
     let mut session = Session {
         lost,
         sink,
