@@ -210,6 +210,7 @@ pub fn router(state: AppState) -> Router {
             access::guard::guard,
         ))
         .with_state(state)
+        .layer(axum::middleware::from_fn(crate::hygiene::headers))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))

@@ -24,6 +24,7 @@
 //! - [`api`]: REST under `/api/v1` (TAU's paths and shapes).
 //! - [`dashboard`]: the embedded web page.
 //! - [`ops`], [`metrics`], [`status`]: health, Prometheus, runtime status.
+//! - [`hygiene`]: headers on every response (`no-store`, `nosniff`, ...).
 //! - [`secret`]: the key that encrypts stored Twitch tokens.
 //! - [`twitch`]: OAuth tokens, Helix, the EventSub WebSocket session manager,
 //!   the OAuth code flow and the Helix passthrough.
@@ -39,6 +40,7 @@ pub mod dashboard;
 pub mod error;
 pub mod event;
 pub mod hub;
+pub mod hygiene;
 pub mod ingest;
 pub mod metrics;
 pub mod ops;

@@ -49,6 +49,19 @@ async fn send(relay: &TestRelay, method: &str, path: &str, token: Option<&str>) 
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
+    // Every answer, of every route, success or error: nothing cached, sniffed or framed.
+    for (name, value) in [
+        ("cache-control", "no-store"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(
+            response.headers().get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "{method} {path}: {name}"
+        );
+    }
     let body = response.json().await.unwrap_or(Value::Null);
     (status, body)
 }
