@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    access::{self, guard::GuardState, routes::RouteTable, watch::TokenWatch},
     api,
     bus::{redis::RedisBus, Bus, LocalBus},
     catalog::Catalog,
@@ -55,6 +56,8 @@ pub struct AppState {
     pub twitch: Arc<Twitch>,
     /// Fires once on shutdown.
     pub shutdown: CancellationToken,
+    /// Live view of API tokens (closes sockets of revoked tokens).
+    pub token_watch: TokenWatch,
 }
 
 impl AppState {
@@ -150,7 +153,10 @@ fn assemble(
 ) -> AppState {
     let writer = EventWriter::spawn(store.clone(), bus.clone());
     let twitch = Arc::new(Twitch::new(&config, store.clone(), secret_key.clone()));
+    let token_watch = TokenWatch::new(store.clone());
+    token_watch.spawn(shutdown.clone());
     AppState {
+        token_watch,
         twitch,
         config: Arc::new(config),
         store,
@@ -165,44 +171,67 @@ fn assemble(
     }
 }
 
-/// Routes `path` and `path/` to the same handler (TAU's trailing slash is optional).
-pub(crate) fn both<S: Clone + Send + Sync + 'static>(
-    router: Router<S>,
-    path: &str,
-    method: axum::routing::MethodRouter<S>,
-) -> Router<S> {
-    let trimmed = path.trim_end_matches('/');
-    router
-        .route(trimmed, method.clone())
-        .route(&format!("{trimmed}/"), method)
-}
-
-/// Every route of the relay.
-pub fn router(state: AppState) -> Router {
-    let mut r = Router::new()
-        .route(
+/// Every route of the relay, each with its access rule (see [`access`]).
+pub fn routes() -> RouteTable {
+    use crate::access::{routes::Need, Role};
+    use axum::http::Method;
+    let admin = Need::Token(Role::Admin);
+    let t = RouteTable::new()
+        .add(
+            Method::POST,
             "/twitch/eventsub",
+            Need::Public,
             post(webhook::eventsub_webhook).layer(DefaultBodyLimit::max(webhook::MAX_BODY)),
         )
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics));
-    r = both(r, "/ws/twitch-events", get(hub::websocket_route));
-    r = r
-        .route("/twitch/authorize", get(twitch::routes::authorize))
-        .route("/twitch-callback/", get(twitch::routes::callback))
-        .route("/twitch-callback", get(twitch::routes::callback))
-        .route(
+        .add(Method::GET, "/healthz", Need::Public, get(ops::healthz))
+        .add(Method::GET, "/readyz", Need::Public, get(ops::readyz))
+        .add(Method::GET, "/metrics", Need::Public, get(ops::metrics))
+        .both(
+            Method::GET,
+            "/ws/twitch-events",
+            Need::Socket(Role::Overlay),
+            get(hub::websocket_route),
+        )
+        .add(
+            Method::GET,
+            "/twitch/authorize",
+            admin,
+            get(twitch::routes::authorize),
+        )
+        .both(
+            Method::GET,
+            "/twitch-callback",
+            Need::Public,
+            get(twitch::routes::callback),
+        )
+        .add(
+            Method::POST,
             "/api/v1/twitch/authorize",
+            admin,
             post(twitch::routes::authorize_json),
         )
-        .route(
+        .any(
             "/api/twitch/helix/{*path}",
-            axum::routing::any(twitch::routes::passthrough),
+            Need::Token(Role::Bot),
+            axum::routing::any(api::helix::passthrough),
         );
-    r = api::routes(r);
-    r = dashboard::routes(r);
-    r.with_state(state)
+    dashboard::routes(api::routes(t))
+}
+
+/// The router: [`routes`] behind the access guard.
+pub fn router(state: AppState) -> Router {
+    let (router, rules) = routes().into_parts();
+    let guard = GuardState {
+        app: state.clone(),
+        rules: Arc::new(rules),
+    };
+    router
+        .route_layer(axum::middleware::from_fn_with_state(
+            guard,
+            access::guard::guard,
+        ))
+        .with_state(state)
+        .layer(axum::middleware::from_fn(crate::hygiene::headers))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))

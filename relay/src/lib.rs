@@ -7,6 +7,10 @@
 //!     ─► ingest ─► store ─► bus ─► hub ─► /ws/twitch-events/ clients
 //! REST test events / replays ──────────► bus
 //! ```
+//! - [`access`]: least privilege: token roles, the route table every route
+//!   is registered in with its rule, the guard that enforces it, the Helix
+//!   passthrough policy, and the live token view that closes sockets of
+//!   revoked tokens.
 //! - [`config`]: the one typed configuration (`TAU_*`, `TWITCH_*`).
 //! - [`ingest`]: every Twitch transport (webhook, EventSub WebSocket
 //!   sessions, conduit shards); verifies and parses Twitch messages; the
@@ -23,6 +27,7 @@
 //! - [`api`]: REST under `/api/v1` (TAU's paths and shapes).
 //! - [`dashboard`]: the embedded web page.
 //! - [`ops`], [`metrics`], [`status`]: health, Prometheus, runtime status.
+//! - [`hygiene`]: headers on every response (`no-store`, `nosniff`, ...).
 //! - [`secret`]: the key that encrypts stored Twitch tokens.
 //! - [`twitch`]: Twitch API knowledge: OAuth tokens, Helix, subscriptions,
 //!   leases, conduit management, the OAuth code flow and the Helix
@@ -30,6 +35,7 @@
 //! - [`timings`]: every fault-handling timing (`TAU_TIMINGS`).
 //! - [`app`]: state, router, server loop.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod bus;
@@ -39,6 +45,7 @@ pub mod dashboard;
 pub mod error;
 pub mod event;
 pub mod hub;
+pub mod hygiene;
 pub mod ingest;
 pub mod metrics;
 pub mod ops;
