@@ -95,6 +95,7 @@ pub async fn build_on(
                 config.replica_id.clone(),
                 store.clone(),
                 hub.clone(),
+                &config.timings,
                 shutdown.clone(),
             )
             .await?,
@@ -181,6 +182,21 @@ pub fn router(state: AppState) -> Router {
     r = api::routes(r);
     r = dashboard::routes(r);
     r.with_state(state)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+}
+
+/// The backstop for a bug: a handler that panics answers 500 with TAU's
+/// error shape and a log line, and the server keeps serving.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    crate::error::ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }
 
 /// Serves until `state.shutdown` fires, then gives clients time to close.

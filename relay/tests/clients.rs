@@ -164,38 +164,88 @@ async fn since_resumes_with_no_gap_and_no_duplicate_at_the_seam() {
     assert!(client.quiet_for(300).await, "nothing after the last event");
 }
 
-/// A client that stops reading is cut off; a reading client on the same
-/// relay gets every event.
-#[tokio::test]
-async fn a_slow_client_is_disconnected_and_never_slows_the_others() {
-    let relay = TestRelay::start_with(|c| c.client_queue = 64).await;
+/// A client that stops reading is cut off with 1013 naming the event to
+/// resume after (it sees the close once it reads again), never slows a
+/// reading client, and resuming from that id gives it the rest exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_client_gets_1013_with_its_resume_point_and_never_slows_the_others() {
+    let relay = TestRelay::start_with(|c| {
+        c.client_queue = 64;
+        c.timings.client_write_timeout = Duration::from_secs(2);
+    })
+    .await;
     let mut fast = relay.client(json!({})).await;
-    let slow = relay.client(json!({})).await;
+    let mut slow = relay.client(json!({})).await;
     relay.wait_clients(2).await;
-    let payload = format!(r#"{{"message":"{}"}}"#, "x".repeat(64 * 1024));
-    const N: usize = 1000;
+    let padding = "x".repeat(32 * 1024);
+    let event =
+        format!(r#"{{"user_id":"1","user_login":"a","user_name":"A","padding":"{padding}"}}"#);
+    const N: usize = 600;
+    let expected: Vec<String> = (0..N).map(|i| format!("s{i:04}")).collect();
     let reader = tokio::spawn(async move {
-        let mut got = 0;
-        while got < N {
-            let (frame, _) = fast.event().await;
-            assert_eq!(frame["origin"], "test");
-            got += 1;
+        let mut got = Vec::new();
+        while got.len() < N {
+            got.push(
+                fast.event().await.0["event_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
         }
-        (got, fast)
+        got
     });
-    for _ in 0..N {
-        let r = relay
-            .post("/api/v1/twitch-events/channel-chat-message/test", &payload)
-            .await;
-        assert_eq!(r.status(), 200);
+    for id in &expected {
+        assert_eq!(relay.notify(id, "channel.follow", "2", &event).await, 204);
     }
-    let (got, _fast) = reader.await.unwrap();
-    assert_eq!(got, N);
-    // A writer blocked on a full socket is cut off by the 10 s write timeout.
-    relay.wait_clients_for(1, Duration::from_secs(20)).await;
-    let metrics = &relay.state.metrics;
-    assert_eq!(metrics.slow_clients_disconnected.get(), 1);
-    drop(slow);
+    assert_eq!(
+        reader.await.unwrap(),
+        expected,
+        "the reading client got everything"
+    );
+    let metrics = relay.state.metrics.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while metrics.slow_clients_disconnected.get() < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stuck client never cut off"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The stuck client reads again: a prefix of the events, then 1013.
+    let mut received: Vec<(String, String)> = Vec::new();
+    let reason = loop {
+        match slow.next(10).await {
+            Frame::Json(frame, _) => received.push((
+                frame["event_id"].as_str().unwrap().to_string(),
+                frame["id"].as_str().unwrap().to_string(),
+            )),
+            Frame::Closed(Some((1013, reason))) => break reason,
+            other => panic!(
+                "expected close 1013, got {other:?} after {}",
+                received.len()
+            ),
+        }
+    };
+    assert!(received.len() < N, "the client was cut off before the end");
+    let ids: Vec<_> = received.iter().map(|(e, _)| e.clone()).collect();
+    assert_eq!(ids, expected[..ids.len()], "a prefix, in order");
+    let (_, last_id) = received.last().expect("some events before the close");
+    assert!(
+        reason.ends_with(&format!("resume with since={last_id}")),
+        "reason {reason:?} names the last event received ({last_id})"
+    );
+    let mut resumed = relay.client(json!({"since": last_id})).await;
+    let mut rest = Vec::new();
+    while ids.len() + rest.len() < N {
+        rest.push(
+            resumed.event().await.0["event_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(rest, expected[ids.len()..]);
+    assert!(resumed.quiet_for(300).await, "nothing twice");
 }
 
 #[tokio::test]
@@ -240,4 +290,45 @@ async fn shutdown_closes_clients_with_1001() {
         }
         other => panic!("expected close 1001, got {other:?}"),
     }
+}
+
+/// A client resuming after an event that was deleted since (REST delete or
+/// retention) continues from the next stored event instead of being refused.
+#[tokio::test]
+async fn since_a_deleted_event_resumes_from_the_next_stored_one() {
+    let relay = TestRelay::start().await;
+    for id in ["k0", "k1", "k2", "k3"] {
+        assert_eq!(relay.notify(id, "channel.follow", "2", FOLLOW).await, 204);
+    }
+    let page: Value = relay
+        .get("/api/v1/twitch-events")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id_of = |event_id: &str| {
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event_id"] == event_id)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (cursor, next) = (id_of("k1"), id_of("k2"));
+    for id in [&cursor, &next] {
+        let deleted = relay
+            .http
+            .delete(format!("{}/api/v1/twitch-events/{id}", relay.base))
+            .header("Authorization", format!("Token {}", relay.token))
+            .send()
+            .await
+            .unwrap();
+        assert!(deleted.status().is_success(), "{}", deleted.status());
+    }
+    let mut client = relay.client(json!({"since": cursor})).await;
+    assert_eq!(client.event().await.0["event_id"], "k3");
+    assert!(client.quiet_for(300).await);
 }

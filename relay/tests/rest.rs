@@ -70,13 +70,11 @@ async fn history_pages_newest_first_with_working_links() {
         .replace("http://127.0.0.1:8000", "");
     let back: Value = relay.get(&prev).await.json().await.unwrap();
     assert_eq!(ids(&back), ["p1", "r1", "f4"]);
-    assert_eq!(
-        relay
-            .get("/api/v1/twitch-events?cursor=garbage")
-            .await
-            .status(),
-        400
-    );
+    // Garbage, and a cursor whose first character is multibyte (it once panicked).
+    for cursor in ["garbage", "w6kx", "8J-YgA"] {
+        let path = format!("/api/v1/twitch-events?cursor={cursor}");
+        assert_eq!(relay.get(&path).await.status(), 400, "{cursor}");
+    }
 }
 
 #[tokio::test]

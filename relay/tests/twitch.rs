@@ -349,3 +349,59 @@ async fn a_refused_refresh_means_authorization_needed_not_a_crash() {
     let status: Value = relay.get("/api/v1/status").await.json().await.unwrap();
     assert_eq!(status["twitch"]["user_token"]["state"], "valid");
 }
+
+/// Many requests find the token expired at once: one refresh, no moment of
+/// "authorization needed", every request served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_401s_share_one_refresh() {
+    let fake = FakeTwitch::start().await;
+    let (relay, _) = cheer_relay(&fake).await;
+    let refreshes = |fake: &FakeTwitch| {
+        fake.requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/token"))
+            .count()
+    };
+    let before = refreshes(&fake);
+    fake.expire_access_token(&current_access_token(&relay).await);
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let relay = relay.clone();
+            tokio::spawn(async move {
+                relay
+                    .get("/api/twitch/helix/users?login=cooler_user")
+                    .await
+                    .status()
+            })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap(), 200);
+    }
+    assert_eq!(refreshes(&fake), before + 1, "exactly one refresh");
+    let status: Value = relay.get("/api/v1/status").await.json().await.unwrap();
+    assert_eq!(status["twitch"]["user_token"]["state"], "valid");
+}
+
+/// The hourly validation racing a refresh never writes the older token back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_racing_a_refresh_keeps_the_newer_token() {
+    let fake = FakeTwitch::start().await;
+    let (relay, _) = cheer_relay(&fake).await;
+    let tokens = relay.state.twitch.tokens.clone();
+    for round in 0..10 {
+        let stale = current_access_token(&relay).await;
+        let validating = {
+            let tokens = tokens.clone();
+            tokio::spawn(async move { tokens.validate_user().await })
+        };
+        let refreshed = tokens.refresh_user(&stale).await.unwrap();
+        validating.await.unwrap().unwrap();
+        assert_ne!(refreshed, stale);
+        assert_eq!(
+            current_access_token(&relay).await,
+            refreshed,
+            "round {round}: the stored token is the refreshed one"
+        );
+    }
+}

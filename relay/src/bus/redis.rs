@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{sequencer::Sequencer, Bus};
-use crate::{event::EncodedEvent, hub::Hub, store::Store};
+use crate::{event::EncodedEvent, hub::Hub, store::Store, timings::Timings};
 
 /// The Redis channel of a fleet: every replica publishes to and subscribes on it.
 pub fn channel(instance: &str) -> String {
@@ -40,10 +40,11 @@ impl RedisBus {
         replica: String,
         store: Store,
         hub: Hub,
+        timings: &Timings,
         shutdown: CancellationToken,
     ) -> Result<RedisBus, redis::RedisError> {
         let client = redis::Client::open(url)?;
-        let sequencer = Sequencer::start(store, hub, shutdown.clone()).await;
+        let sequencer = Sequencer::start(store, hub, timings, shutdown.clone());
         let (outbox, rx) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(publish_loop(
             client.clone(),

@@ -28,12 +28,15 @@ use crate::{app::AppState, event::EncodedEvent};
 const READ_BUFFER: usize = 4 * 1024;
 /// Bytes buffered before a write is pushed to the socket.
 const WRITE_BUFFER: usize = 16 * 1024;
-/// Hard cap on buffered outgoing bytes per client.
-const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+/// Unflushed bytes after which the session waits for the socket to drain
+/// (with the client write timeout) before feeding more.
+const FLUSH_AT: usize = 256 * 1024;
+/// Hard cap on buffered outgoing bytes per client: [`FLUSH_AT`] plus the
+/// largest event (webhook bodies are at most 1 MiB) still leaves room for
+/// the close frame that tells a stuck client where to resume.
+const MAX_WRITE_BUFFER: usize = 2 * 1024 * 1024;
 /// Largest frame a client may send (the handshake is tiny).
 const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
-/// A write that cannot complete in this time marks the client as stuck.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Stored events read per query while resuming.
 const RESUME_PAGE: i64 = 500;
 /// Close code for policy failures (bad token).
@@ -71,6 +74,10 @@ struct Session {
     last_seq: i64,
     /// TAU id of that event, offered as the resume point when we drop a client.
     last_id: Option<Uuid>,
+    /// Bytes fed since the socket last drained.
+    unflushed: usize,
+    /// A write that cannot complete in this time marks the client as stuck.
+    write_timeout: Duration,
 }
 
 async fn serve(socket: WebSocket, app: AppState) {
@@ -86,7 +93,7 @@ async fn serve(socket: WebSocket, app: AppState) {
             tracing::info!(reason = %message, "websocket client rejected");
             let body = serde_json::json!({ "error": message }).to_string();
             let _ = sink.send(Message::Text(body.into())).await;
-            let _ = close(&mut sink, CLOSE_POLICY, &message).await;
+            let _ = close(&mut sink, CLOSE_POLICY, &message, HANDSHAKE_TIMEOUT).await;
             return;
         }
     };
@@ -99,11 +106,15 @@ async fn serve(socket: WebSocket, app: AppState) {
         types,
         last_seq: 0,
         last_id: None,
+        unflushed: 0,
+        write_timeout: app.config.timings.client_write_timeout,
     };
     let end = session.run(live, since_seq, &mut stream).await;
     app.metrics.clients_connected.dec();
     if let End::Close(code, reason) = end {
-        let _ = close(&mut session.sink, code, &reason).await;
+        // A stuck client gets the close frame if it reads again within the
+        // write timeout; everything fed before it (up to the resume id) too.
+        let _ = close(&mut session.sink, code, &reason, session.write_timeout).await;
     }
 }
 
@@ -118,7 +129,12 @@ async fn first_text(stream: &mut SplitStream<WebSocket>) -> Option<String> {
     None
 }
 
-async fn close(sink: &mut Sink, code: u16, reason: &str) -> Result<(), axum::Error> {
+async fn close(
+    sink: &mut Sink,
+    code: u16,
+    reason: &str,
+    patience: Duration,
+) -> Result<(), axum::Error> {
     // A close reason may carry at most 123 bytes.
     let mut reason = reason.to_string();
     while reason.len() > 123 {
@@ -128,7 +144,7 @@ async fn close(sink: &mut Sink, code: u16, reason: &str) -> Result<(), axum::Err
         code,
         reason: Utf8Bytes::from(reason),
     };
-    tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Close(Some(frame))))
+    tokio::time::timeout(patience, sink.send(Message::Close(Some(frame))))
         .await
         .unwrap_or(Ok(()))
 }
@@ -256,14 +272,19 @@ impl Session {
                 return Ok(());
             }
         }
+        let size = event.payload.len();
         match tokio::time::timeout(
-            WRITE_TIMEOUT,
+            self.write_timeout,
             self.sink.feed(Message::Text(event.payload.clone())),
         )
         .await
         {
             Ok(Ok(())) => {
                 self.app.metrics.events_delivered.inc();
+                self.unflushed += size;
+                if self.unflushed >= FLUSH_AT {
+                    self.flush().await?;
+                }
                 Ok(())
             }
             Ok(Err(err)) => Err(self.write_failed(err)),
@@ -281,15 +302,18 @@ impl Session {
     }
 
     async fn flush(&mut self) -> Result<(), End> {
-        match tokio::time::timeout(WRITE_TIMEOUT, self.sink.flush()).await {
-            Ok(Ok(())) => Ok(()),
+        match tokio::time::timeout(self.write_timeout, self.sink.flush()).await {
+            Ok(Ok(())) => {
+                self.unflushed = 0;
+                Ok(())
+            }
             Ok(Err(err)) => Err(self.write_failed(err)),
             Err(_) => Err(self.stuck()),
         }
     }
 
     async fn send_now(&mut self, message: Message) -> Result<(), End> {
-        match tokio::time::timeout(WRITE_TIMEOUT, self.sink.send(message)).await {
+        match tokio::time::timeout(self.write_timeout, self.sink.send(message)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => Err(self.write_failed(err)),
             Err(_) => Err(self.stuck()),
@@ -301,20 +325,35 @@ impl Session {
         tracing::warn!(
             "websocket client stopped reading (write buffer full or stalled); disconnected"
         );
-        End::Gone
+        End::Close(
+            CLOSE_TRY_AGAIN,
+            format!(
+                "client stopped reading for {}s{}",
+                self.write_timeout.as_secs(),
+                self.resume_hint()
+            ),
+        )
+    }
+
+    /// `; resume with since=<id>` naming the last event fed to the socket
+    /// (everything up to it precedes the close frame).
+    fn resume_hint(&self) -> String {
+        match self.last_id {
+            Some(id) => format!("; resume with since={id}"),
+            None => String::new(),
+        }
     }
 
     fn too_slow(&self, missed: u64) -> End {
         self.app.metrics.events_dropped.inc_by(missed);
         self.app.metrics.slow_clients_disconnected.inc();
         tracing::warn!(missed, "websocket client too slow; disconnected");
-        let hint = match self.last_id {
-            Some(id) => format!("; resume with since={id}"),
-            None => String::new(),
-        };
         End::Close(
             CLOSE_TRY_AGAIN,
-            format!("client too slow: {missed} events behind{hint}"),
+            format!(
+                "client too slow: {missed} events behind{}",
+                self.resume_hint()
+            ),
         )
     }
 }

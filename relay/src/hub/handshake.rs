@@ -68,7 +68,8 @@ pub async fn accept(text: &str, store: &Store, catalog: &Catalog) -> Result<Acce
                 Ok(Some(seq)) => Some(seq),
                 Ok(None) => {
                     return Err(format!(
-                        "unknown \"since\" event {id} (deleted or never stored)"
+                        "unknown \"since\" event {id}: never stored here, or deleted longer \
+                         ago than the retention period; reconnect without \"since\""
                     ))
                 }
                 Err(err) => {

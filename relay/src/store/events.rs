@@ -60,11 +60,14 @@ impl PageCursor {
     /// Parses [`PageCursor::encode`]'s output.
     pub fn decode(text: &str) -> Option<PageCursor> {
         let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
-        let (kind, seq) = raw.split_at(1);
-        let seq = seq.parse().ok()?;
+        // By character, not byte: the text is the caller's and may start
+        // with a multibyte character.
+        let mut chars = raw.chars();
+        let kind = chars.next()?;
+        let seq = chars.as_str().parse().ok()?;
         match kind {
-            "b" => Some(PageCursor::Before(seq)),
-            "a" => Some(PageCursor::After(seq)),
+            'b' => Some(PageCursor::Before(seq)),
+            'a' => Some(PageCursor::After(seq)),
             _ => None,
         }
     }
@@ -208,21 +211,45 @@ impl Store {
         row.as_ref().map(decode_row).transpose()
     }
 
-    /// Deletes one event; true if it existed.
+    /// Deletes one event, leaving a tombstone with its position; true if it existed.
     pub async fn delete_event(&self, id: Uuid) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM events WHERE id = $1")
+        let mut tx = self.pool.begin().await?;
+        let seq: Option<i64> = sqlx::query_scalar("DELETE FROM events WHERE id = $1 RETURNING seq")
             .bind(id.to_string())
-            .execute(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
-        Ok(done.rows_affected() > 0)
+        if let Some(seq) = seq {
+            sqlx::query(
+                "INSERT INTO deleted_events (id, seq, deleted_us) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id.to_string())
+            .bind(seq)
+            .bind(super::now_us())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(seq.is_some())
     }
 
-    /// Position of the event with TAU id `id`.
+    /// Position of the event with TAU id `id`, stored or deleted (a
+    /// tombstone keeps a deleted event's position for resuming after it).
     pub async fn seq_of(&self, id: Uuid) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT seq FROM events WHERE id = $1")
-            .bind(id.to_string())
+        let id = id.to_string();
+        let stored: Option<i64> = sqlx::query_scalar("SELECT seq FROM events WHERE id = $1")
+            .bind(&id)
             .fetch_optional(&self.pool)
-            .await?)
+            .await?;
+        if stored.is_some() {
+            return Ok(stored);
+        }
+        Ok(
+            sqlx::query_scalar("SELECT seq FROM deleted_events WHERE id = $1")
+                .bind(&id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Up to `limit` events after position `seq`, oldest first (client resume).
@@ -231,6 +258,25 @@ impl Store {
             "SELECT {COLUMNS} FROM events WHERE seq > $1 ORDER BY seq ASC LIMIT $2"
         ))
         .bind(seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    /// Up to `limit` events with `after < seq < before` (no upper bound
+    /// without `before`), oldest first: the sequencer's bounded gap read.
+    pub async fn events_between(
+        &self,
+        after: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<StoredRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM events WHERE seq > $1 AND seq < $2 ORDER BY seq ASC LIMIT $3"
+        ))
+        .bind(after)
+        .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -312,12 +358,29 @@ impl Store {
         })
     }
 
-    /// Deletes events created before `cutoff_us`; returns how many.
+    /// Deletes events created before `cutoff_us`, leaving tombstones (so
+    /// clients can still resume after them), and drops tombstones older
+    /// than the cutoff; returns how many events were deleted.
     pub async fn delete_events_before(&self, cutoff_us: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO deleted_events (id, seq, deleted_us) \
+             SELECT id, seq, $2 FROM events WHERE created_us < $1 \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(cutoff_us)
+        .bind(super::now_us())
+        .execute(&mut *tx)
+        .await?;
         let done = sqlx::query("DELETE FROM events WHERE created_us < $1")
             .bind(cutoff_us)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM deleted_events WHERE deleted_us < $1")
+            .bind(cutoff_us)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
@@ -420,6 +483,10 @@ pub(crate) mod tests {
             assert_eq!(PageCursor::decode(&c.encode()), Some(c));
         }
         assert_eq!(PageCursor::decode("!!"), None);
+        // "w6kx" decodes to "é1": a multibyte first character once panicked.
+        assert_eq!(PageCursor::decode("w6kx"), None);
+        assert_eq!(PageCursor::decode(""), None);
+        assert_eq!(PageCursor::decode(&URL_SAFE_NO_PAD.encode("b")), None);
         assert_eq!(PageCursor::decode(&URL_SAFE_NO_PAD.encode("x1")), None);
     }
 
@@ -433,5 +500,32 @@ pub(crate) mod tests {
         let cutoff = (Utc::now() - chrono::Duration::days(30)).timestamp_micros();
         assert_eq!(store.delete_events_before(cutoff).await.unwrap(), 1);
         assert_eq!(store.count_events().await.unwrap(), 1);
+        // The deleted event's position outlives it, for resuming after it.
+        assert!(store.seq_of(old.id.unwrap()).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_deleted_event_keeps_its_position_for_resume() {
+        let store = Store::in_memory().await;
+        let events: Vec<_> = (0..3)
+            .map(|i| twitch_event(&format!("d{i}"), "channel-follow", "{}"))
+            .collect();
+        let mut seqs = vec![];
+        for e in &events {
+            seqs.push(insert(&store, e).await.unwrap());
+        }
+        let middle = events[1].id.unwrap();
+        assert!(store.delete_event(middle).await.unwrap());
+        assert!(!store.delete_event(middle).await.unwrap());
+        assert_eq!(store.seq_of(middle).await.unwrap(), Some(seqs[1]));
+        let after: Vec<_> = store
+            .events_after(seqs[1], 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(after, [seqs[2]]);
+        assert_eq!(store.seq_of(Uuid::new_v4()).await.unwrap(), None);
     }
 }

@@ -129,10 +129,14 @@ impl Store {
             (DatabaseKind::Postgres, _) => pool_options.max_connections(8),
         };
         if kind == DatabaseKind::Sqlite {
+            // `synchronous = FULL`: a commit is on disk (WAL fsynced) before
+            // the webhook answers 2xx, so an acknowledged event survives an
+            // OS crash or power loss (Twitch will not resend it). The writer
+            // batches events, so one fsync covers a whole batch.
             pool_options = pool_options.after_connect(|conn, _| {
                 Box::pin(async move {
                     use sqlx::Executor;
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
                         .await?;
                     Ok(())
                 })

@@ -28,6 +28,21 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a setting only if it still holds `expected` (compare and
+    /// set); false if another writer changed it first.
+    pub async fn replace_setting(&self, name: &str, expected: &str, value: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE settings SET value = $3, updated_us = $4 WHERE name = $1 AND value = $2",
+        )
+        .bind(name)
+        .bind(expected)
+        .bind(value)
+        .bind(now_us())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Removes settings named `prefix…` last written before `cutoff_us`
     /// (e.g. OAuth states of flows nobody finished); returns how many.
     pub async fn delete_stale_settings(&self, prefix: &str, cutoff_us: i64) -> Result<u64> {
@@ -60,6 +75,9 @@ mod tests {
         store.set_setting("a", "1").await.unwrap();
         store.set_setting("a", "2").await.unwrap();
         assert_eq!(store.setting("a").await.unwrap().as_deref(), Some("2"));
+        assert!(!store.replace_setting("a", "1", "3").await.unwrap());
+        assert!(store.replace_setting("a", "2", "3").await.unwrap());
+        assert_eq!(store.setting("a").await.unwrap().as_deref(), Some("3"));
         store.delete_setting("a").await.unwrap();
         assert_eq!(store.setting("a").await.unwrap(), None);
         store.set_setting("oauth_state:x", "1").await.unwrap();

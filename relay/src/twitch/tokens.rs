@@ -4,6 +4,14 @@
 //! relay's secret key. Refresh tokens rotate: the new one is stored each
 //! time. An invalid refresh token turns the state into "authorization
 //! needed" (shown in status and the dashboard) instead of failing loops.
+//!
+//! Several tasks (and replicas) may find the token expired at once. In a
+//! process, refreshes are single-flight: one request, the others reuse its
+//! result. Across replicas, every write of a refreshed or validated token is
+//! a compare-and-set on the stored value, so an older token never
+//! overwrites a newer one, and a replica whose refresh loses the race to a
+//! peer (Twitch rotated the refresh token) waits briefly for the peer's
+//! token instead of declaring the authorization lost.
 
 use std::time::Duration;
 
@@ -18,6 +26,9 @@ use crate::{config::TwitchConfig, secret::SecretKey, store::Store};
 const USER_TOKEN_SETTING: &str = "twitch_user_token";
 /// Refresh a user token this long before it expires.
 const REFRESH_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
+/// After a refused refresh, how long to look for a token a peer replica
+/// refreshed at the same moment (its save may still be in flight).
+const PEER_REFRESH_WAIT: Duration = Duration::from_secs(2);
 
 /// The broadcaster's tokens and what Twitch said about them.
 #[derive(Clone, Serialize, Deserialize)]
@@ -89,6 +100,8 @@ pub struct TokenManager {
     state: std::sync::Mutex<UserTokenState>,
     /// The access token whose refresh Twitch refused, if any.
     refused: std::sync::Mutex<Option<String>>,
+    /// Held while refreshing: one refresh request at a time in this process.
+    refreshing: Mutex<()>,
 }
 
 fn status_error(status: reqwest::StatusCode, body: &str) -> TwitchError {
@@ -118,6 +131,7 @@ impl TokenManager {
             app: Mutex::new(None),
             state: std::sync::Mutex::new(UserTokenState::Missing),
             refused: std::sync::Mutex::new(None),
+            refreshing: Mutex::new(()),
         }
     }
 
@@ -193,6 +207,11 @@ impl TokenManager {
     /// Reads the user token from the shared store (not a local cache:
     /// another replica may have refreshed and rotated it).
     async fn load_user(&self) -> Result<Option<UserToken>> {
+        Ok(self.load_user_sealed().await?.map(|(token, _)| token))
+    }
+
+    /// The stored token and its sealed text (the compare-and-set key).
+    async fn load_user_sealed(&self) -> Result<Option<(UserToken, String)>> {
         let Some(sealed) = self.store.setting(USER_TOKEN_SETTING).await? else {
             return Ok(None);
         };
@@ -211,16 +230,46 @@ impl TokenManager {
         {
             *state = UserTokenState::Valid;
         }
-        Ok(Some(token))
+        Ok(Some((token, sealed)))
     }
 
-    async fn save_user(&self, token: &UserToken) -> Result<()> {
+    /// Stores a token: unconditionally for a new authorization
+    /// (`expected = None`), else only over the stored text `expected`.
+    /// False if another writer replaced it first.
+    async fn save_user(&self, token: &UserToken, expected: Option<&str>) -> Result<bool> {
         let json = serde_json::to_string(token).expect("token serializes");
-        self.store
-            .set_setting(USER_TOKEN_SETTING, &self.key.seal(&json))
-            .await?;
-        self.set_state(UserTokenState::Valid);
-        Ok(())
+        let sealed = self.key.seal(&json);
+        let saved = match expected {
+            None => {
+                self.store.set_setting(USER_TOKEN_SETTING, &sealed).await?;
+                true
+            }
+            Some(expected) => {
+                self.store
+                    .replace_setting(USER_TOKEN_SETTING, expected, &sealed)
+                    .await?
+            }
+        };
+        if saved {
+            self.set_state(UserTokenState::Valid);
+        }
+        Ok(saved)
+    }
+
+    /// A token newer than `stale` that a peer stored within `wait`, if any.
+    async fn peer_token(&self, stale: &str, wait: Duration) -> Result<Option<String>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(latest) = self.load_user().await? {
+                if latest.access_token != stale {
+                    return Ok(Some(latest.access_token));
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The user token's public facts, if any.
@@ -246,8 +295,10 @@ impl TokenManager {
     /// Refreshes the user token unless another task already replaced `stale`.
     pub async fn refresh_user(&self, stale: &str) -> Result<String> {
         let (id, secret) = self.credentials()?;
-        let current = self
-            .load_user()
+        // Single flight: whoever waited here finds the token already new.
+        let _flight = self.refreshing.lock().await;
+        let (current, current_sealed) = self
+            .load_user_sealed()
             .await?
             .ok_or(TwitchError::AuthorizationNeeded)?;
         if current.access_token != stale {
@@ -264,11 +315,10 @@ impl TokenManager {
         let response = match response {
             Ok(r) => r,
             Err(TwitchError::Status { status, message }) if status == 400 || status == 401 => {
-                // A peer replica may have refreshed (and rotated) it first.
-                if let Some(latest) = self.load_user().await? {
-                    if latest.access_token != current.access_token {
-                        return Ok(latest.access_token);
-                    }
+                // A peer replica may have refreshed (and rotated) it first;
+                // its save may still be on the way.
+                if let Some(latest) = self.peer_token(stale, PEER_REFRESH_WAIT).await? {
+                    return Ok(latest);
                 }
                 *self.refused.lock().expect("token state lock") =
                     Some(current.access_token.clone());
@@ -294,9 +344,21 @@ impl TokenManager {
             user_id: current.user_id,
             login: current.login,
         };
-        self.save_user(&token).await?;
-        tracing::info!("refreshed the Twitch user token");
-        Ok(token.access_token)
+        let mut expected = current_sealed;
+        loop {
+            if self.save_user(&token, Some(&expected)).await? {
+                tracing::info!("refreshed the Twitch user token");
+                return Ok(token.access_token);
+            }
+            // Someone wrote first. A peer's refresh wins (every replica then
+            // agrees on one token); a validation of the stale token is
+            // simply written over.
+            match self.load_user_sealed().await? {
+                Some((latest, _)) if latest.access_token != stale => return Ok(latest.access_token),
+                Some((_, sealed)) => expected = sealed,
+                None => return Err(TwitchError::AuthorizationNeeded),
+            }
+        }
     }
 
     /// Exchanges an authorization code for tokens and stores them.
@@ -322,7 +384,7 @@ impl TokenManager {
         let validated = self.validate_access(&token.access_token).await?;
         token.user_id = validated.user_id;
         token.login = validated.login;
-        self.save_user(&token).await?;
+        self.save_user(&token, None).await?;
         tracing::info!(login = ?token.login, scopes = ?token.scopes, "broadcaster authorized TAU");
         Ok(token)
     }
@@ -346,7 +408,7 @@ impl TokenManager {
     /// Validates the user token (Twitch requires it at start and hourly);
     /// a 401 triggers a refresh.
     pub async fn validate_user(&self) -> Result<()> {
-        let Some(token) = self.load_user().await? else {
+        let Some((token, sealed)) = self.load_user_sealed().await? else {
             return Ok(());
         };
         match self.validate_access(&token.access_token).await {
@@ -358,7 +420,12 @@ impl TokenManager {
                 }
                 updated.user_id = v.user_id.or(updated.user_id);
                 updated.login = v.login.or(updated.login);
-                self.save_user(&updated).await
+                // Only over the token we validated: a refresh that landed
+                // meanwhile is newer and must not be overwritten.
+                if !self.save_user(&updated, Some(&sealed)).await? {
+                    tracing::debug!("user token changed while validating; kept the newer one");
+                }
+                Ok(())
             }
             Err(TwitchError::Status { status: 401, .. }) => {
                 self.refresh_user(&token.access_token).await.map(|_| ())
