@@ -169,13 +169,7 @@ impl Replica {
     /// CPU time (user + system) the process has used so far, from
     /// /proc/<pid>/stat.
     pub fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .expect("read /proc/<pid>/stat");
-        // Fields after "(comm)": state is field 3, utime 14, stime 15.
-        let after = &stat[stat.rfind(')').expect("stat has (comm)") + 1..];
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second() as f64)
+        cpu_time(self.pid())
     }
 
     pub fn base(&self) -> String {
@@ -199,6 +193,17 @@ impl Drop for Replica {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// CPU time (user + system) process `pid` has used so far, from
+/// /proc/<pid>/stat.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
+    // Fields after "(comm)": state is field 3, utime 14, stime 15.
+    let after = &stat[stat.rfind(')').expect("stat has (comm)") + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second() as f64)
 }
 
 /// `getconf CLK_TCK` (the unit of /proc/<pid>/stat times), once.
