@@ -332,3 +332,53 @@ async fn since_a_deleted_event_resumes_from_the_next_stored_one() {
     assert_eq!(client.event().await.0["event_id"], "k3");
     assert!(client.quiet_for(300).await);
 }
+
+/// A client that resumed with `since` and is dropped as too slow before
+/// anything newer reached it is told to resume from its own `since`: a
+/// 1013 names a resume point whenever the client has one. (The fault suite
+/// found this: after a Postgres outage the backlog flooded the ring before
+/// resumed sessions read their first live event, and their 1013 named none.)
+#[tokio::test]
+async fn a_resumed_client_dropped_before_its_first_event_is_told_its_since() {
+    let relay = TestRelay::start_with(|c| c.client_queue = 16).await;
+    for i in 0..3 {
+        let id = format!("r{i}");
+        assert_eq!(relay.notify(&id, "channel.follow", "2", FOLLOW).await, 204);
+    }
+    let page: Value = relay
+        .get("/api/v1/twitch-events?page_size=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let since = page["results"][0]["id"].as_str().unwrap().to_string();
+    let mut client = relay.client(json!({ "since": since })).await;
+    relay.wait_clients(1).await;
+    // Let the session finish resuming (nothing newer) and wait on the ring.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // More live events than the ring holds, all before the session reads one.
+    for seq in 1_000_000..1_000_040 {
+        relay
+            .state
+            .hub
+            .dispatch(std::sync::Arc::new(tau_relay::event::EncodedEvent {
+                seq: Some(seq),
+                id: Some(uuid::Uuid::new_v4()),
+                event_type: "channel-follow".into(),
+                payload: "{}".into(),
+            }));
+    }
+    let mut last = since.clone();
+    let reason = loop {
+        match client.next(10).await {
+            // Only if the session was still resuming: then it names these.
+            Frame::Json(frame, _) => last = frame["id"].as_str().unwrap_or_default().to_string(),
+            Frame::Closed(Some((1013, reason))) => break reason,
+            other => panic!("expected close 1013, got {other:?}"),
+        }
+    };
+    assert!(
+        reason.ends_with(&format!("resume with since={last}")),
+        "reason {reason:?} names the client's resume point {last}"
+    );
+}

@@ -87,7 +87,11 @@ async fn serve(socket: WebSocket, app: AppState) {
         Ok(None) => return,
         Err(_) => Err("no token received within 10 seconds".into()),
     };
-    let Accepted { types, since_seq } = match accepted {
+    let Accepted {
+        types,
+        since_seq,
+        since_id,
+    } = match accepted {
         Ok(accepted) => accepted,
         Err(message) => {
             tracing::info!(reason = %message, "websocket client rejected");
@@ -105,7 +109,8 @@ async fn serve(socket: WebSocket, app: AppState) {
         app: app.clone(),
         types,
         last_seq: 0,
-        last_id: None,
+        // A client dropped before anything new reached it resumes where it asked to.
+        last_id: since_id,
         unflushed: 0,
         write_timeout: app.config.timings.client_write_timeout,
     };

@@ -27,6 +27,9 @@ pub struct Accepted {
     pub types: Option<HashSet<String>>,
     /// Resume after this stored position, if given.
     pub since_seq: Option<i64>,
+    /// The TAU id the client resumes after: its resume point until a newer
+    /// event is sent, so a 1013 close before that still names it.
+    pub since_id: Option<Uuid>,
 }
 
 /// Validates the first frame. `Err` is the message sent to the client.
@@ -59,13 +62,13 @@ pub async fn accept(text: &str, store: &Store, catalog: &Catalog) -> Result<Acce
             Some(types)
         }
     };
-    let since_seq = match hello.since {
-        None => None,
+    let (since_seq, since_id) = match hello.since {
+        None => (None, None),
         Some(id) => {
             let uuid = Uuid::parse_str(&id)
                 .map_err(|_| "\"since\" must be an event id (UUID)".to_string())?;
             match store.seq_of(uuid).await {
-                Ok(Some(seq)) => Some(seq),
+                Ok(Some(seq)) => (Some(seq), Some(uuid)),
                 Ok(None) => {
                     return Err(format!(
                         "unknown \"since\" event {id}: never stored here, or deleted longer \
@@ -79,5 +82,9 @@ pub async fn accept(text: &str, store: &Store, catalog: &Catalog) -> Result<Acce
             }
         }
     };
-    Ok(Accepted { types, since_seq })
+    Ok(Accepted {
+        types,
+        since_seq,
+        since_id,
+    })
 }
