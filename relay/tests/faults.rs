@@ -17,16 +17,17 @@
 //! - every webhook answered 2xx is stored (Twitch forgets what we ack);
 //! - every client receives every stored event exactly once, in store
 //!   (`seq`) order, across its reconnects with `since` (bots count on it);
+//! - a 1013 ("too slow") close names the client's true resume point;
 //! - afterwards, at idle, no replica spins: little CPU, and Postgres sees
-//!   only a handful of transactions per second (a looping gap query shows
-//!   up as thousands).
+//!   only a handful of transactions per second (a sequencer looping on a
+//!   gap read shows up as a busy core and a hundred or more).
 //!
 //! Every wait is bounded; a failure names the client, what it missed (with
 //! store positions) and where its order diverged. Relay logs go to a temp
 //! directory printed on failure (kept after a pass too with
 //! `TAU_FAULTS_KEEP_LOGS=1`). Both profiles run under
 //! `TAU_REQUIRE_SERVICES=1` in `cargo test --workspace` (CI's `.ci/run`),
-//! one at a time (together they take about two and a half minutes);
+//! one at a time (together they take about three minutes);
 //! without Postgres/Redis binaries they skip with a printed reason.
 
 mod fleet;
@@ -864,10 +865,23 @@ impl Report {
             .filter(|(_, id)| !seen.contains_key(id.as_str()))
             .collect();
         if !missing.is_empty() {
+            // Skipped (a hole before events that did arrive) or stalled (a tail).
+            let newest = self
+                .received
+                .iter()
+                .filter_map(|id| position.get(id.as_str()).copied())
+                .max();
+            let skipped = missing
+                .iter()
+                .filter(|(p, _)| newest.is_some_and(|n| *p < n))
+                .count();
             failures.push(format!(
-                "{who} lost {} of {} stored events; first (store position, id): {:?}; last: {:?}",
+                "{who} lost {} of {} stored events ({skipped} skipped before its newest \
+                 received, store position {newest:?}; {} never arrived after it); \
+                 first (store position, id): {:?}; last: {:?}",
                 missing.len(),
                 stored.len(),
+                missing.len() - skipped,
                 &missing[..missing.len().min(8)],
                 missing.last().unwrap()
             ));
