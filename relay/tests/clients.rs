@@ -171,7 +171,7 @@ async fn since_resumes_with_no_gap_and_no_duplicate_at_the_seam() {
 async fn a_stuck_client_gets_1013_with_its_resume_point_and_never_slows_the_others() {
     let relay = TestRelay::start_with(|c| {
         c.client_queue = 64;
-        c.timings.client_write_timeout = Duration::from_secs(2);
+        c.timings.client_write_timeout = Duration::from_secs(3);
     })
     .await;
     let mut fast = relay.client(json!({})).await;
@@ -194,6 +194,34 @@ async fn a_stuck_client_gets_1013_with_its_resume_point_and_never_slows_the_othe
         }
         got
     });
+    // The stuck client reads again as soon as the relay cuts it off (it has
+    // the write timeout to take the close frame): a prefix, then 1013.
+    let metrics = relay.state.metrics.clone();
+    let stuck = tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while metrics.slow_clients_disconnected.get() < 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "stuck client never cut off"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut received: Vec<(String, String)> = Vec::new();
+        let reason = loop {
+            match slow.next(10).await {
+                Frame::Json(frame, _) => received.push((
+                    frame["event_id"].as_str().unwrap().to_string(),
+                    frame["id"].as_str().unwrap().to_string(),
+                )),
+                Frame::Closed(Some((1013, reason))) => break reason,
+                other => panic!(
+                    "expected close 1013, got {other:?} after {}",
+                    received.len()
+                ),
+            }
+        };
+        (received, reason)
+    });
     for id in &expected {
         assert_eq!(relay.notify(id, "channel.follow", "2", &event).await, 204);
     }
@@ -202,30 +230,7 @@ async fn a_stuck_client_gets_1013_with_its_resume_point_and_never_slows_the_othe
         expected,
         "the reading client got everything"
     );
-    let metrics = relay.state.metrics.clone();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while metrics.slow_clients_disconnected.get() < 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stuck client never cut off"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // The stuck client reads again: a prefix of the events, then 1013.
-    let mut received: Vec<(String, String)> = Vec::new();
-    let reason = loop {
-        match slow.next(10).await {
-            Frame::Json(frame, _) => received.push((
-                frame["event_id"].as_str().unwrap().to_string(),
-                frame["id"].as_str().unwrap().to_string(),
-            )),
-            Frame::Closed(Some((1013, reason))) => break reason,
-            other => panic!(
-                "expected close 1013, got {other:?} after {}",
-                received.len()
-            ),
-        }
-    };
+    let (received, reason) = stuck.await.unwrap();
     assert!(received.len() < N, "the client was cut off before the end");
     let ids: Vec<_> = received.iter().map(|(e, _)| e.clone()).collect();
     assert_eq!(ids, expected[..ids.len()], "a prefix, in order");
@@ -331,4 +336,54 @@ async fn since_a_deleted_event_resumes_from_the_next_stored_one() {
     let mut client = relay.client(json!({"since": cursor})).await;
     assert_eq!(client.event().await.0["event_id"], "k3");
     assert!(client.quiet_for(300).await);
+}
+
+/// A client that resumed with `since` and is dropped as too slow before
+/// anything newer reached it is told to resume from its own `since`: a
+/// 1013 names a resume point whenever the client has one. (The fault suite
+/// found this: after a Postgres outage the backlog flooded the ring before
+/// resumed sessions read their first live event, and their 1013 named none.)
+#[tokio::test]
+async fn a_resumed_client_dropped_before_its_first_event_is_told_its_since() {
+    let relay = TestRelay::start_with(|c| c.client_queue = 16).await;
+    for i in 0..3 {
+        let id = format!("r{i}");
+        assert_eq!(relay.notify(&id, "channel.follow", "2", FOLLOW).await, 204);
+    }
+    let page: Value = relay
+        .get("/api/v1/twitch-events?page_size=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let since = page["results"][0]["id"].as_str().unwrap().to_string();
+    let mut client = relay.client(json!({ "since": since })).await;
+    relay.wait_clients(1).await;
+    // Let the session finish resuming (nothing newer) and wait on the ring.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // More live events than the ring holds, all before the session reads one.
+    for seq in 1_000_000..1_000_040 {
+        relay
+            .state
+            .hub
+            .dispatch(std::sync::Arc::new(tau_relay::event::EncodedEvent {
+                seq: Some(seq),
+                id: Some(uuid::Uuid::new_v4()),
+                event_type: "channel-follow".into(),
+                payload: "{}".into(),
+            }));
+    }
+    let mut last = since.clone();
+    let reason = loop {
+        match client.next(10).await {
+            // Only if the session was still resuming: then it names these.
+            Frame::Json(frame, _) => last = frame["id"].as_str().unwrap_or_default().to_string(),
+            Frame::Closed(Some((1013, reason))) => break reason,
+            other => panic!("expected close 1013, got {other:?}"),
+        }
+    };
+    assert!(
+        reason.ends_with(&format!("resume with since={last}")),
+        "reason {reason:?} names the client's resume point {last}"
+    );
 }

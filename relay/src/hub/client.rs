@@ -103,6 +103,7 @@ async fn serve(socket: WebSocket, app: AppState, need: crate::access::Role) {
         types,
         since_seq,
         token,
+        since_id,
     } = match accepted {
         Ok(accepted) => accepted,
         Err(message) => {
@@ -123,7 +124,8 @@ async fn serve(socket: WebSocket, app: AppState, need: crate::access::Role) {
         app: app.clone(),
         types,
         last_seq: 0,
-        last_id: None,
+        // A client dropped before anything new reached it resumes where it asked to.
+        last_id: since_id,
         unflushed: 0,
         write_timeout: app.config.timings.client_write_timeout,
     };

@@ -36,6 +36,9 @@ pub struct Accepted {
     pub since_seq: Option<i64>,
     /// The token's record at the handshake (its grant is watched after).
     pub token: ApiToken,
+    /// The TAU id the client resumes after: its resume point until a newer
+    /// event is sent, so a 1013 close before that still names it.
+    pub since_id: Option<Uuid>,
 }
 
 /// Validates the first frame. `Err` is the message sent to the client.
@@ -84,13 +87,13 @@ pub async fn accept(
             .as_ref()
             .map(|t| t.iter().cloned().collect())
     });
-    let since_seq = match hello.since {
-        None => None,
+    let (since_seq, since_id) = match hello.since {
+        None => (None, None),
         Some(id) => {
             let uuid = Uuid::parse_str(&id)
                 .map_err(|_| "\"since\" must be an event id (UUID)".to_string())?;
             match store.seq_of(uuid).await {
-                Ok(Some(seq)) => Some(seq),
+                Ok(Some(seq)) => (Some(seq), Some(uuid)),
                 Ok(None) => {
                     return Err(format!(
                         "unknown \"since\" event {id}: never stored here, or deleted longer \
@@ -108,5 +111,6 @@ pub async fn accept(
         types,
         since_seq,
         token: record,
+        since_id,
     })
 }
