@@ -46,11 +46,15 @@ impl RedisBus {
         let client = redis::Client::open(url)?;
         let sequencer = Sequencer::start(store, hub, timings, shutdown.clone());
         let (outbox, rx) = mpsc::channel(PUBLISH_QUEUE);
+        // A frozen or unreachable Redis must not hang a loop: every connect
+        // and command is bounded (events it misses come from the database).
+        let patience = timings.connect_timeout;
         tokio::spawn(publish_loop(
             client.clone(),
             channel(instance),
             replica.clone(),
             rx,
+            patience,
             shutdown.clone(),
         ));
         tokio::spawn(subscribe_loop(
@@ -58,6 +62,7 @@ impl RedisBus {
             channel(instance),
             replica,
             sequencer.clone(),
+            patience,
             shutdown,
         ));
         Ok(RedisBus { sequencer, outbox })
@@ -71,6 +76,15 @@ impl Bus for RedisBus {
             tracing::warn!("Redis publish queue full; other replicas will catch up stored events from the database");
         }
     }
+}
+
+/// The error for a Redis call that did not answer in time.
+fn timed_out(what: &'static str) -> redis::RedisError {
+    redis::RedisError::from((
+        redis::ErrorKind::IoError,
+        "Redis did not answer in time",
+        what.to_string(),
+    ))
 }
 
 /// Encodes a bus frame.
@@ -118,6 +132,7 @@ async fn publish_loop(
     channel: String,
     replica: String,
     mut rx: mpsc::Receiver<Arc<EncodedEvent>>,
+    patience: Duration,
     shutdown: CancellationToken,
 ) {
     let mut connection: Option<redis::aio::MultiplexedConnection> = None;
@@ -127,7 +142,9 @@ async fn publish_loop(
             event = rx.recv() => match event { Some(e) => e, None => return },
         };
         if connection.is_none() {
-            match client.get_multiplexed_async_connection().await {
+            let connected =
+                tokio::time::timeout(patience, client.get_multiplexed_async_connection()).await;
+            match connected.unwrap_or_else(|_| Err(timed_out("connect"))) {
                 Ok(c) => connection = Some(c),
                 Err(err) => {
                     tracing::warn!(error = %err, "Redis unavailable; event not published (stored events are caught up from the database)");
@@ -137,11 +154,11 @@ async fn publish_loop(
         }
         let frame = encode(&replica, &event);
         let conn = connection.as_mut().expect("connected above");
-        let sent: Result<(), redis::RedisError> = redis::cmd("PUBLISH")
-            .arg(&channel)
-            .arg(frame)
-            .query_async(conn)
-            .await;
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(&channel).arg(frame);
+        let sent = tokio::time::timeout(patience, publish.query_async::<()>(conn))
+            .await
+            .unwrap_or_else(|_| Err(timed_out("PUBLISH")));
         if let Err(err) = sent {
             tracing::warn!(error = %err, "Redis publish failed; reconnecting");
             connection = None;
@@ -154,14 +171,21 @@ async fn subscribe_loop(
     channel: String,
     replica: String,
     sequencer: Sequencer,
+    patience: Duration,
     shutdown: CancellationToken,
 ) {
     loop {
         if shutdown.is_cancelled() {
             return;
         }
-        match client.get_async_pubsub().await {
-            Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
+        let connected = tokio::time::timeout(patience, client.get_async_pubsub())
+            .await
+            .unwrap_or_else(|_| Err(timed_out("connect")));
+        match connected {
+            Ok(mut pubsub) => match tokio::time::timeout(patience, pubsub.subscribe(&channel))
+                .await
+                .unwrap_or_else(|_| Err(timed_out("SUBSCRIBE")))
+            {
                 Ok(()) => {
                     tracing::info!("subscribed to the Redis event bus");
                     let mut messages = pubsub.on_message();
