@@ -49,7 +49,15 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = app::build_with_store(config, SecretKey::generate(), store);
-    let token = state.store.create_token("bench").await.unwrap().token;
+    let token = state
+        .store
+        .create_token(
+            "bench",
+            &tau_relay::access::Grant::role(tau_relay::access::Role::Admin),
+        )
+        .await
+        .unwrap()
+        .token;
     tokio::spawn(app::serve(listener, state.clone()));
 
     // Clients: each records receive time minus the send time in the event.

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    access::{self, guard::GuardState, routes::RouteTable, watch::TokenWatch},
     api,
     bus::{redis::RedisBus, Bus, LocalBus},
     catalog::Catalog,
@@ -55,6 +56,29 @@ pub struct AppState {
     pub twitch: Arc<Twitch>,
     /// Fires once on shutdown.
     pub shutdown: CancellationToken,
+    /// Live view of API tokens (closes sockets of revoked tokens).
+    pub token_watch: TokenWatch,
+}
+
+impl AppState {
+    /// The narrow handle Twitch transports ingest through.
+    pub fn ingest(&self) -> crate::ingest::Ingest {
+        crate::ingest::Ingest {
+            writer: self.writer.clone(),
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+            status: self.status.clone(),
+        }
+    }
+
+    /// This replica's leases (socket holder, conduit manager, shards).
+    pub fn leases(&self) -> twitch::lease::Leases {
+        twitch::lease::Leases::new(
+            self.store.clone(),
+            self.config.replica_id.clone(),
+            self.config.timings.clone(),
+        )
+    }
 }
 
 /// Why the relay could not be built.
@@ -129,7 +153,10 @@ fn assemble(
 ) -> AppState {
     let writer = EventWriter::spawn(store.clone(), bus.clone());
     let twitch = Arc::new(Twitch::new(&config, store.clone(), secret_key.clone()));
+    let token_watch = TokenWatch::new(store.clone());
+    token_watch.spawn(shutdown.clone());
     AppState {
+        token_watch,
         twitch,
         config: Arc::new(config),
         store,
@@ -144,44 +171,67 @@ fn assemble(
     }
 }
 
-/// Routes `path` and `path/` to the same handler (TAU's trailing slash is optional).
-pub(crate) fn both<S: Clone + Send + Sync + 'static>(
-    router: Router<S>,
-    path: &str,
-    method: axum::routing::MethodRouter<S>,
-) -> Router<S> {
-    let trimmed = path.trim_end_matches('/');
-    router
-        .route(trimmed, method.clone())
-        .route(&format!("{trimmed}/"), method)
-}
-
-/// Every route of the relay.
-pub fn router(state: AppState) -> Router {
-    let mut r = Router::new()
-        .route(
+/// Every route of the relay, each with its access rule (see [`access`]).
+pub fn routes() -> RouteTable {
+    use crate::access::{routes::Need, Role};
+    use axum::http::Method;
+    let admin = Need::Token(Role::Admin);
+    let t = RouteTable::new()
+        .add(
+            Method::POST,
             "/twitch/eventsub",
+            Need::Public,
             post(webhook::eventsub_webhook).layer(DefaultBodyLimit::max(webhook::MAX_BODY)),
         )
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics));
-    r = both(r, "/ws/twitch-events", get(hub::websocket_route));
-    r = r
-        .route("/twitch/authorize", get(twitch::routes::authorize))
-        .route("/twitch-callback/", get(twitch::routes::callback))
-        .route("/twitch-callback", get(twitch::routes::callback))
-        .route(
+        .add(Method::GET, "/healthz", Need::Public, get(ops::healthz))
+        .add(Method::GET, "/readyz", Need::Public, get(ops::readyz))
+        .add(Method::GET, "/metrics", Need::Public, get(ops::metrics))
+        .both(
+            Method::GET,
+            "/ws/twitch-events",
+            Need::Socket(Role::Overlay),
+            get(hub::websocket_route),
+        )
+        .add(
+            Method::GET,
+            "/twitch/authorize",
+            admin,
+            get(twitch::routes::authorize),
+        )
+        .both(
+            Method::GET,
+            "/twitch-callback",
+            Need::Public,
+            get(twitch::routes::callback),
+        )
+        .add(
+            Method::POST,
             "/api/v1/twitch/authorize",
+            admin,
             post(twitch::routes::authorize_json),
         )
-        .route(
+        .any(
             "/api/twitch/helix/{*path}",
-            axum::routing::any(twitch::routes::passthrough),
+            Need::Token(Role::Bot),
+            axum::routing::any(api::helix::passthrough),
         );
-    r = api::routes(r);
-    r = dashboard::routes(r);
-    r.with_state(state)
+    dashboard::routes(api::routes(t))
+}
+
+/// The router: [`routes`] behind the access guard.
+pub fn router(state: AppState) -> Router {
+    let (router, rules) = routes().into_parts();
+    let guard = GuardState {
+        app: state.clone(),
+        rules: Arc::new(rules),
+    };
+    router
+        .route_layer(axum::middleware::from_fn_with_state(
+            guard,
+            access::guard::guard,
+        ))
+        .with_state(state)
+        .layer(axum::middleware::from_fn(crate::hygiene::headers))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
@@ -215,14 +265,17 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
     Ok(())
 }
 
-/// Starts the Twitch side: hourly token validation and, for the WebSocket
-/// transport, the EventSub session manager. Does nothing without credentials.
-pub fn spawn_twitch(state: &AppState) {
+/// Starts the Twitch side: hourly token validation and the transport's
+/// background work. Does nothing without credentials. For the socket
+/// transports, returns a token that fires once the socket pipeline has
+/// written (or accounted for) every event it held after shutdown: wait for
+/// it before closing the store.
+pub fn spawn_twitch(state: &AppState) -> Option<CancellationToken> {
     if state.config.twitch.client_id.is_none() || state.config.twitch.client_secret.is_none() {
         tracing::info!(
             "no Twitch credentials (TWITCH_CLIENT_ID/SECRET): test events, replay and history only"
         );
-        return;
+        return None;
     }
     state
         .twitch
@@ -230,12 +283,16 @@ pub fn spawn_twitch(state: &AppState) {
         .clone()
         .spawn_validation(state.shutdown.clone());
     match state.config.transport {
-        crate::config::Transport::WebSocket => twitch::eventsub_ws::spawn(state.clone()),
+        crate::config::Transport::WebSocket => Some(twitch::websocket::spawn(state.clone())),
         crate::config::Transport::Webhook if !state.config.manage_subscriptions => {
-            tracing::info!("webhook subscriptions are managed elsewhere (TAU_MANAGE_SUBSCRIPTIONS=false); only receiving")
+            tracing::info!("webhook subscriptions are managed elsewhere (TAU_MANAGE_SUBSCRIPTIONS=false); only receiving");
+            None
         }
-        crate::config::Transport::Webhook => twitch::app_subs::spawn_webhook(state.clone()),
-        crate::config::Transport::Conduit => twitch::conduit::spawn(state.clone()),
+        crate::config::Transport::Webhook => {
+            twitch::app_subs::spawn_webhook(state.clone());
+            None
+        }
+        crate::config::Transport::Conduit => Some(twitch::conduit::spawn(state.clone())),
     }
 }
 
@@ -268,4 +325,37 @@ pub fn spawn_retention(state: &AppState) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, http::Request};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_in_taus_error_shape() {
+        let app = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    panic!("bug");
+                    #[allow(unreachable_code)]
+                    ""
+                }),
+            )
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                panic_response,
+            ));
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 500);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], br#"{"detail":"internal error"}"#);
+    }
 }

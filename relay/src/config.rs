@@ -21,6 +21,10 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// Shortest `TAU_API_TOKEN` accepted: 32 characters of a random value
+/// carry well over 128 bits, out of reach of guessing.
+pub const MIN_SEEDED_TOKEN: usize = 32;
+
 fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         var,
@@ -56,7 +60,8 @@ pub struct RawConfig {
     /// File the generated secret key is kept in when TAU_SECRET_KEY is unset.
     #[arg(long, env = "TAU_SECRET_KEY_FILE", default_value = "tau-secret.key")]
     pub secret_key_file: PathBuf,
-    /// An API token to accept (seeded, hashed, on start); for non-interactive setups.
+    /// An admin API token to accept (seeded, hashed, on start; at least 32
+    /// characters); for non-interactive setups.
     #[arg(long, env = "TAU_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
     /// How long events are kept (e.g. `30d`, `12h`; `0` keeps them forever).
@@ -426,6 +431,19 @@ impl RawConfig {
                 &["ws", "wss"],
             )?,
         };
+        let api_token = non_empty(self.api_token);
+        if let Some(token) = &api_token {
+            // Stored as an unsalted SHA-256 (see store::tokens): safe only
+            // for a token too long to guess or look up in a dictionary.
+            if token.chars().count() < MIN_SEEDED_TOKEN {
+                return Err(bad(
+                    "TAU_API_TOKEN",
+                    format!(
+                        "must be at least {MIN_SEEDED_TOKEN} characters (use `tau-relay token create` or a random value)"
+                    ),
+                ));
+            }
+        }
         let timings = crate::timings::Timings::default()
             .with_overrides(&self.timings)
             .map_err(|reason| bad("TAU_TIMINGS", reason))?;
@@ -440,7 +458,7 @@ impl RawConfig {
             public_url,
             secret_key,
             secret_key_file: self.secret_key_file,
-            api_token: non_empty(self.api_token),
+            api_token,
             retention,
             client_queue,
             ws_ping_interval,
@@ -573,6 +591,10 @@ mod tests {
             ),
             (&["--instance", "Has-Dash"], "TAU_INSTANCE"),
             (&["--timings", "lease_ttl=later"], "TAU_TIMINGS"),
+            (
+                &["--api-token", "tau_fleet_test_token_0123456789"],
+                "TAU_API_TOKEN",
+            ),
         ];
         for (args, var) in cases {
             let err = parse(args).expect_err("must be rejected");

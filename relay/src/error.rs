@@ -21,12 +21,15 @@ pub enum ApiError {
     /// 401: missing or invalid TAU token.
     #[error("{0}")]
     Unauthorized(String),
-    /// 403: authenticated but refused (e.g. bad webhook signature).
+    /// 403: authenticated but refused (role too weak, bad webhook signature).
     #[error("{0}")]
     Forbidden(String),
     /// 404: no such thing.
     #[error("{0}")]
     NotFound(String),
+    /// 409: the request conflicts with what exists (e.g. a taken name).
+    #[error("{0}")]
+    Conflict(String),
     /// 405: the method is not offered here.
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -40,7 +43,10 @@ pub enum ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
-        ApiError::Internal(err.into())
+        match err {
+            StoreError::Duplicate(_) => ApiError::Conflict(err.to_string()),
+            err => ApiError::Internal(err.into()),
+        }
     }
 }
 
@@ -52,6 +58,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

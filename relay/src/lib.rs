@@ -3,12 +3,19 @@
 //! # Layout
 //! Data flows one way:
 //! ```text
-//! Twitch webhook ─► ingest ─► store ─► bus ─► hub ─► /ws/twitch-events/ clients
+//! Twitch webhook / EventSub WebSocket / conduit shard
+//!     ─► ingest ─► store ─► bus ─► hub ─► /ws/twitch-events/ clients
 //! REST test events / replays ──────────► bus
 //! ```
+//! - [`access`]: least privilege: token roles, the route table every route
+//!   is registered in with its rule, the guard that enforces it, the Helix
+//!   passthrough policy, and the live token view that closes sockets of
+//!   revoked tokens.
 //! - [`config`]: the one typed configuration (`TAU_*`, `TWITCH_*`).
-//! - [`ingest`]: verifies and parses Twitch messages; the only module that
-//!   speaks Twitch's wire format. Dedupe key: Twitch's message id.
+//! - [`ingest`]: every Twitch transport (webhook, EventSub WebSocket
+//!   sessions, conduit shards); verifies and parses Twitch messages; the
+//!   only module that speaks Twitch's wire format. Dedupe key: Twitch's
+//!   message id.
 //! - [`store`]: events, tokens, revocations (SQLite embedded; portable SQL);
 //!   [`store::writer`] batches commits and publishes after each commit.
 //! - [`bus`]: carries encoded events to every replica ([`bus::LocalBus`]
@@ -20,11 +27,15 @@
 //! - [`api`]: REST under `/api/v1` (TAU's paths and shapes).
 //! - [`dashboard`]: the embedded web page.
 //! - [`ops`], [`metrics`], [`status`]: health, Prometheus, runtime status.
+//! - [`hygiene`]: headers on every response (`no-store`, `nosniff`, ...).
 //! - [`secret`]: the key that encrypts stored Twitch tokens.
-//! - [`twitch`]: OAuth tokens, Helix, the EventSub WebSocket session manager,
-//!   the OAuth code flow and the Helix passthrough.
+//! - [`twitch`]: Twitch API knowledge: OAuth tokens, Helix, subscriptions,
+//!   leases, conduit management, the OAuth code flow and the Helix
+//!   passthrough.
+//! - [`timings`]: every fault-handling timing (`TAU_TIMINGS`).
 //! - [`app`]: state, router, server loop.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod bus;
@@ -34,6 +45,7 @@ pub mod dashboard;
 pub mod error;
 pub mod event;
 pub mod hub;
+pub mod hygiene;
 pub mod ingest;
 pub mod metrics;
 pub mod ops;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tau_relay::{
+    access::{Grant, Role},
     app,
     config::{Config, LogFormat, RawConfig},
     secret::SecretKey,
@@ -40,17 +41,41 @@ enum Command {
 enum TokenCommand {
     /// Create a token and print it (shown only this once).
     Create {
-        /// A label to recognise it by.
-        #[arg(long, default_value = "cli")]
+        /// A label to recognise it by (unique).
+        #[arg(long)]
         name: String,
+        /// admin, bot or overlay (required unless this is the first token,
+        /// which is admin).
+        #[arg(long)]
+        role: Option<String>,
+        /// Overlay tokens only: the event types it may receive, comma
+        /// separated (default: all).
+        #[arg(long, value_delimiter = ',')]
+        event_types: Option<Vec<String>>,
     },
     /// List tokens (never their values).
     List,
     /// Revoke tokens by id, name or hint.
     Revoke {
-        /// Id, name or hint (first characters) of the token.
+        /// Id, name or hint of the token.
         which: String,
     },
+}
+
+/// Parses `--role` and `--event-types` as the REST API does; the first
+/// token may omit the role (it is admin).
+fn grant(
+    role: Option<String>,
+    event_types: Option<Vec<String>>,
+    first: bool,
+) -> anyhow::Result<Grant> {
+    let role = match role {
+        None if first => "admin".to_string(),
+        None => anyhow::bail!("--role is required: admin, bot or overlay"),
+        Some(role) => role,
+    };
+    Grant::requested(Some(&role), event_types, tau_relay::catalog::Catalog::get())
+        .map_err(anyhow::Error::msg)
 }
 
 fn main() -> ExitCode {
@@ -102,15 +127,29 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (TAU_LISTEN)", config.listen))?;
     let state = app::build(config, key).await.context("cannot start")?;
     if let Some(token) = &state.config.api_token {
-        state.store.seed_token("TAU_API_TOKEN", token).await?;
+        let admin = Grant::role(Role::Admin);
+        state
+            .store
+            .seed_token("TAU_API_TOKEN", token, &admin)
+            .await?;
     }
     let dashboard = state.config.public_url.clone();
     if state.store.count_tokens().await? == 0 {
-        let new = state.store.create_token("first-start").await?;
-        println!(
+        let created = state
+            .store
+            .create_token("first-start", &Grant::role(Role::Admin))
+            .await;
+        let new = match created {
+            // Another replica starting at the same moment made it (and printed it).
+            Err(tau_relay::store::StoreError::Duplicate(_)) => None,
+            other => Some(other?),
+        };
+        if let Some(new) = new {
+            println!(
             "TAU created your first API token (shown only once; keep it safe):\n\n    {}\n\nDashboard login link: {}#token={}\n",
             new.token, dashboard, new.token
         );
+        }
     }
     println!(
         "TAU relay listening on http://{}  dashboard: {dashboard}",
@@ -118,7 +157,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     tracing::info!(listen = %listener.local_addr()?, database = ?state.store.kind(), "relay started");
     app::spawn_retention(&state);
-    app::spawn_twitch(&state);
+    let socket_drained = app::spawn_twitch(&state);
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -127,6 +166,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let store = state.store.clone();
     app::serve(listener, state).await?;
+    if let Some(drained) = socket_drained {
+        // Events read from a Twitch socket exist only in memory until stored.
+        let limit = std::time::Duration::from_secs(10);
+        if tokio::time::timeout(limit, drained.cancelled())
+            .await
+            .is_err()
+        {
+            tracing::warn!("socket events still being written at exit");
+        }
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -156,18 +205,29 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
     .await
     .context("cannot open the database (TAU_DATABASE_URL)")?;
     match command {
-        TokenCommand::Create { name } => {
-            let new = store.create_token(&name).await?;
+        TokenCommand::Create {
+            name,
+            role,
+            event_types,
+        } => {
+            let first = store.count_tokens().await? == 0;
+            let grant = grant(role, event_types, first)?;
+            let new = store.create_token(name.trim(), &grant).await?;
             println!("{}", new.token);
         }
         TokenCommand::List => {
             for t in store.list_tokens().await? {
                 let created =
                     chrono::DateTime::from_timestamp_micros(t.created_us).unwrap_or_default();
+                let types = t
+                    .event_types
+                    .map(|types| format!("  events {}", types.join(",")))
+                    .unwrap_or_default();
                 println!(
-                    "{}  {:<20} {}…  created {}",
+                    "{}  {:<20} {:<7} hash {}  created {}{types}",
                     t.id,
                     t.name,
+                    t.role,
                     t.hint,
                     created.format("%Y-%m-%d %H:%M")
                 );

@@ -25,6 +25,10 @@ pub struct ReasonLabel {
 pub struct Metrics {
     /// New events stored and published, by source.
     pub events_ingested: Family<SourceLabel, Counter>,
+    /// Events received from Twitch but never stored (socket buffer full,
+    /// store down past the patience, shutdown), by source; each is also
+    /// logged with its message id.
+    pub events_lost: Family<SourceLabel, Counter>,
     /// Twitch resends recognised by message id and dropped.
     pub events_duplicate: Counter,
     /// Frames written to client sockets.
@@ -47,6 +51,11 @@ impl Metrics {
             "events_ingested",
             "Events stored and published",
             self.events_ingested.clone(),
+        );
+        registry.register(
+            "events_lost",
+            "Events received from Twitch but never stored",
+            self.events_lost.clone(),
         );
         registry.register(
             "events_duplicate",

@@ -30,6 +30,8 @@ fn a_bad_variable_is_one_line_naming_it_and_exit_code_2() {
         ("TAU_DATABASE_URL", "mysql://nope"),
         ("TWITCH_WEBHOOK_SECRET", "short"),
         ("TAU_RETENTION", "someday"),
+        // 31 characters: too short to store as an unsalted hash.
+        ("TAU_API_TOKEN", "tau_fleet_test_token_0123456789"),
     ] {
         let output = relay(&dir).env(var, value).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{var}");
@@ -56,8 +58,48 @@ fn token_commands_create_list_and_revoke() {
     assert!(token.starts_with("tau_"));
     let list =
         String::from_utf8(relay(&dir).args(["token", "list"]).output().unwrap().stdout).unwrap();
-    assert!(list.contains("bot"));
+    assert!(
+        list.contains("bot") && list.contains("admin"),
+        "the first token is admin: {list}"
+    );
     assert!(!list.contains(&token), "list never shows token values");
+    assert!(!list.contains(&token[..8]), "nor a piece of them");
+    let no_role = relay(&dir)
+        .args(["token", "create", "--name", "obs"])
+        .output()
+        .unwrap();
+    assert!(!no_role.status.success(), "later tokens need --role");
+    assert!(String::from_utf8_lossy(&no_role.stderr).contains("--role"));
+    let overlay = relay(&dir)
+        .args([
+            "token",
+            "create",
+            "--name",
+            "obs",
+            "--role",
+            "overlay",
+            "--event-types",
+            "channel.follow,channel-cheer",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        overlay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&overlay.stderr)
+    );
+    let duplicate = relay(&dir)
+        .args(["token", "create", "--name", "obs", "--role", "bot"])
+        .output()
+        .unwrap();
+    assert!(!duplicate.status.success(), "names are unique");
+    let list =
+        String::from_utf8(relay(&dir).args(["token", "list"]).output().unwrap().stdout).unwrap();
+    let obs = list.lines().find(|l| l.contains("obs")).unwrap();
+    assert!(
+        obs.contains("overlay") && obs.contains("channel-follow,channel-cheer"),
+        "{obs}"
+    );
     let revoke = relay(&dir)
         .args(["token", "revoke", "bot"])
         .output()
@@ -65,7 +107,7 @@ fn token_commands_create_list_and_revoke() {
     assert!(revoke.status.success());
     let list =
         String::from_utf8(relay(&dir).args(["token", "list"]).output().unwrap().stdout).unwrap();
-    assert!(!list.contains("bot"));
+    assert!(!list.contains(" bot "));
     assert!(!relay(&dir)
         .args(["token", "revoke", "bot"])
         .output()

@@ -331,7 +331,15 @@ async fn a_socket_event_survives_a_postgres_outage() {
     let state = tau_relay::app::build_on(config, tau_relay::secret::SecretKey::generate(), store)
         .await
         .unwrap();
-    let token = state.store.create_token("t").await.unwrap().token;
+    let token = state
+        .store
+        .create_token(
+            "t",
+            &tau_relay::access::Grant::role(tau_relay::access::Role::Admin),
+        )
+        .await
+        .unwrap()
+        .token;
     tokio::spawn(tau_relay::app::serve(listener, state.clone()));
     tau_relay::app::spawn_twitch(&state);
     // Authorize through the fake (same flow as a browser).

@@ -1,9 +1,10 @@
-//! Twitch's own CLI as the webhook peer: every type it generates, a wrong
-//! secret, duplicate resends, revocation, and its verification checks.
+//! Twitch's own CLI as the webhook peer (every type it generates, a wrong
+//! secret, duplicate resends, revocation, its verification checks) and as
+//! the EventSub WebSocket peer (close reasons, keepalive silence, reconnect).
 //!
-//! Runs when `TWITCH_CLI` names the binary (`.ci/install-twitch-cli.sh`
-//! installs it when the Go module proxy serves it); otherwise prints why it
-//! was skipped. The CLI exits 0 even on failures, so assertions read its
+//! Runs when `TWITCH_CLI` names the binary (built by the developer from
+//! Twitch's source; `.ci/run` looks in `~/.cache/tau-tools/twitch-cli/`);
+//! otherwise prints why it was skipped. The CLI exits 0 even on failures, so assertions read its
 //! output and what the relay's clients saw.
 
 mod common;
@@ -24,7 +25,7 @@ fn cli() -> Option<PathBuf> {
             use std::io::Write;
             let _ = writeln!(
                 std::io::stderr(),
-                "SKIPPED twitch_cli: TWITCH_CLI is not set (see .ci/install-twitch-cli.sh)"
+                "SKIPPED twitch_cli: TWITCH_CLI is not set (build the Twitch CLI from its source)"
             );
             None
         }
@@ -208,8 +209,9 @@ async fn wait_session(relay: &TestRelay, previous: Option<&str>, subs: usize) ->
 
 /// The CLI's mock EventSub WebSocket server (`-S`: subscribe within 10 s or
 /// 4003) as the relay's socket and subscription endpoint: subscribe in time,
-/// deliver triggered events, survive every close reason and a reconnect
-/// without losing or duplicating an event.
+/// deliver triggered events, survive every close reason, keepalive silence
+/// (`event websocket keepalive --enabled=false`: pings go on, keepalives
+/// stop) and a reconnect without losing or duplicating an event.
 #[tokio::test]
 async fn the_twitch_cli_websocket_server_suite_passes() {
     let Some(cli) = cli() else { return };
@@ -316,6 +318,40 @@ async fn the_twitch_cli_websocket_server_suite_passes() {
         run(&cli, &home, ws_trigger("channel.cheer")).await;
         expect_event(client.event().await.0, "channel.cheer");
     }
+
+    // Keepalive silence: the CLI stops `session_keepalive` on the session
+    // but keeps pinging it; the relay must notice within the keepalive
+    // window (10 s) plus its slack and start a fresh, subscribed session.
+    let out = run(
+        &cli,
+        &home,
+        [
+            "event",
+            "websocket",
+            "keepalive",
+            "--session",
+            &session,
+            "--enabled=false",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    )
+    .await;
+    assert!(
+        !out.contains("Error") && !out.contains('✗'),
+        "keepalive off: {out}"
+    );
+    let silenced = std::time::Instant::now();
+    session = wait_session(&relay, Some(&session), types.len()).await;
+    let took = silenced.elapsed();
+    let limit = std::time::Duration::from_secs(10) + relay.state.config.timings.keepalive_slack;
+    assert!(
+        took <= limit + std::time::Duration::from_secs(5),
+        "fresh session only {took:?} after keepalives stopped"
+    );
+    run(&cli, &home, ws_trigger("channel.cheer")).await;
+    expect_event(client.event().await.0, "channel.cheer");
 
     // Reconnect: the relay moves to the new URL; subscriptions carry over.
     let out = run(

@@ -22,7 +22,8 @@ use crate::crd::TwitchChannel;
 pub const KEY_WEBHOOK_SECRET: &str = "webhook-secret";
 /// Key: the relay's token-encryption key, 64 hex chars (relay `TAU_SECRET_KEY`).
 pub const KEY_SECRET_KEY: &str = "secret-key";
-/// Key: an initial API token for bots (relay `TAU_API_TOKEN`).
+/// Key: the relay's initial **admin** API token (relay `TAU_API_TOKEN`);
+/// bots and overlays get their own, weaker tokens from it.
 pub const KEY_API_TOKEN: &str = "api-token";
 /// Key: the database URL (relay `TAU_DATABASE_URL`).
 pub const KEY_DATABASE_URL: &str = "database-url";

@@ -66,7 +66,7 @@ fn page_url(app: &AppState, query: &ListQuery, cursor: PageCursor) -> String {
 
 /// `GET /api/v1/twitch-events`: newest first, `{next, previous, results}`.
 pub async fn list(
-    _: Authenticated,
+    auth: Authenticated,
     State(app): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -93,6 +93,7 @@ pub async fn list(
         reward_id: query.reward_id.clone(),
         raid_from: query.raid_from.clone(),
         raid_to: query.raid_to.clone(),
+        allowed_types: auth.record.event_types.clone(),
     };
     let page = app.store.page(&filter, cursor, limit).await?;
     Ok(Json(json!({
@@ -115,13 +116,17 @@ async fn load(app: &AppState, key: &str) -> Result<TauEvent, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no event with id {id}")))
 }
 
-/// `GET /api/v1/twitch-events/<id>`.
+/// `GET /api/v1/twitch-events/<id>` (a restricted token sees only its types).
 pub async fn get_one(
-    _: Authenticated,
+    auth: Authenticated,
     State(app): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(load(&app, &key).await?.to_json()))
+    let event = load(&app, &key).await?;
+    if !auth.record.grant().sees(&event.event_type) {
+        return Err(ApiError::NotFound(format!("no event with id {key}")));
+    }
+    Ok(Json(event.to_json()))
 }
 
 /// `DELETE /api/v1/twitch-events/<id>`.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::{
     extract::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        State,
+        Extension, State,
     },
     response::Response,
     Json,
@@ -14,7 +14,12 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
 use super::Authenticated;
-use crate::{app::AppState, error::ApiError, event::format_created};
+use crate::{
+    access::{guard::SocketNeed, needs, Role},
+    app::AppState,
+    error::ApiError,
+    event::format_created,
+};
 
 /// How many recent revocations the status shows.
 const RECENT_REVOCATIONS: i64 = 20;
@@ -60,14 +65,30 @@ const STATUS_POLL: Duration = Duration::from_secs(2);
 
 /// `GET /ws/tau-status/`: `{"token"}` first, then the status document
 /// whenever it changes. Authenticated like every socket (the original
-/// leaked bot tokens on an unauthenticated sibling).
-pub async fn status_socket(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+/// leaked bot tokens on an unauthenticated sibling); closed with 1008 when
+/// the token is revoked or its grant changes.
+pub async fn status_socket(
+    State(app): State<AppState>,
+    Extension(SocketNeed(need)): Extension<SocketNeed>,
+    ws: WebSocketUpgrade,
+) -> Response {
     ws.read_buffer_size(4096)
         .max_message_size(16 * 1024)
-        .on_upgrade(move |socket| serve_status(socket, app))
+        .on_upgrade(move |socket| serve_status(socket, app, need))
 }
 
-async fn serve_status(socket: WebSocket, app: AppState) {
+async fn close(sink: &mut futures_util::stream::SplitSink<WebSocket, Message>, reason: &str) {
+    let _ = sink
+        .send(Message::Text(json!({ "error": reason }).to_string().into()))
+        .await;
+    let frame = CloseFrame {
+        code: 1008,
+        reason: reason.into(),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+}
+
+async fn serve_status(socket: WebSocket, app: AppState, need: Role) {
     let (mut sink, mut stream) = socket.split();
     let first = tokio::time::timeout(crate::hub::HANDSHAKE_TIMEOUT, stream.next()).await;
     let token = match first {
@@ -76,25 +97,17 @@ async fn serve_status(socket: WebSocket, app: AppState) {
             .and_then(|v| v["token"].as_str().map(str::to_string)),
         _ => None,
     };
-    let authorized = match token {
-        Some(token) => matches!(app.store.authenticate(&token).await, Ok(Some(_))),
-        None => false,
+    let record = match token {
+        Some(token) => app.store.authenticate(&token).await.ok().flatten(),
+        None => None,
     };
-    if !authorized {
-        let _ = sink
-            .send(Message::Text(
-                json!({"error": "invalid or missing token"})
-                    .to_string()
-                    .into(),
-            ))
-            .await;
-        let frame = CloseFrame {
-            code: 1008,
-            reason: "invalid or missing token".into(),
-        };
-        let _ = sink.send(Message::Close(Some(frame))).await;
-        return;
-    }
+    let record = match record {
+        Some(record) if record.role.covers(need) => record,
+        Some(record) => return close(&mut sink, &needs(need, record.role)).await,
+        None => return close(&mut sink, "invalid or missing token").await,
+    };
+    let lost = app.token_watch.lost(record);
+    tokio::pin!(lost);
     let mut last = String::new();
     let mut changes = app.status.watch();
     let mut poll = tokio::time::interval(STATUS_POLL);
@@ -116,6 +129,7 @@ async fn serve_status(socket: WebSocket, app: AppState) {
                 let _ = sink.send(Message::Close(Some(CloseFrame { code: 1001, reason: "server shutting down".into() }))).await;
                 return;
             }
+            why = &mut lost => return close(&mut sink, why).await,
             _ = changes.changed() => {}
             _ = poll.tick() => {}
             frame = stream.next() => match frame {

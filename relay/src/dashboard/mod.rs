@@ -3,18 +3,28 @@
 //! It talks to the same REST and websocket API as bots do, with a token the
 //! user pastes once (kept in the browser's localStorage).
 
-use axum::{http::header, response::IntoResponse, routing::get, Router};
+use axum::{
+    http::{header, Method},
+    response::IntoResponse,
+    routing::get,
+};
 
-use crate::app::AppState;
+use crate::access::routes::{Need, RouteTable};
 
 const INDEX: &str = include_str!("index.html");
 const SCRIPT: &str = include_str!("dashboard.js");
 /// Scripts only from this origin; no inline script.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; frame-ancestors 'none'";
 
-/// Adds the dashboard routes.
-pub fn routes(r: Router<AppState>) -> Router<AppState> {
-    r.route("/", get(index)).route("/dashboard.js", get(script))
+/// Adds the dashboard routes (public: the page holds no data; it asks
+/// for a token and uses the API like any client).
+pub fn routes(t: RouteTable) -> RouteTable {
+    t.add(Method::GET, "/", Need::Public, get(index)).add(
+        Method::GET,
+        "/dashboard.js",
+        Need::Public,
+        get(script),
+    )
 }
 
 async fn index() -> impl IntoResponse {

@@ -1,15 +1,18 @@
 //! One client socket: handshake, optional resume, live events, ping/pong.
 //!
+//! The socket closes with 1008 when its token is revoked or its grant
+//! changes ([`crate::access::watch`]), within a second on every replica.
+//!
 //! Resume (`since`) subscribes to live events *before* reading the store,
 //! then skips live events at or below the last stored position sent: no
 //! gap and no duplicate at the seam.
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use axum::{
     extract::{
         ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
-        State,
+        Extension, State,
     },
     response::Response,
 };
@@ -21,7 +24,7 @@ use tokio::sync::broadcast::{self, error::TryRecvError};
 use uuid::Uuid;
 
 use super::handshake::{self, Accepted, HANDSHAKE_TIMEOUT};
-use crate::{app::AppState, event::EncodedEvent};
+use crate::{access::guard::SocketNeed, app::AppState, event::EncodedEvent};
 
 /// Socket read buffer: clients send almost nothing, so keep it small
 /// (tungstenite's default is 128 KiB per connection, eagerly allocated).
@@ -47,13 +50,17 @@ const CLOSE_AWAY: u16 = 1001;
 const CLOSE_TRY_AGAIN: u16 = 1013;
 
 /// `GET /ws/twitch-events/`: upgrades with explicit buffer sizes.
-pub async fn websocket_route(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub async fn websocket_route(
+    State(app): State<AppState>,
+    Extension(SocketNeed(need)): Extension<SocketNeed>,
+    ws: WebSocketUpgrade,
+) -> Response {
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, app))
+        .on_upgrade(move |socket| serve(socket, app, need))
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -66,8 +73,13 @@ enum End {
     Close(u16, String),
 }
 
+/// Resolves with a close reason once the session's token loses power.
+type Lost = Pin<Box<dyn Future<Output = &'static str> + Send>>;
+
 struct Session {
     sink: Sink,
+    /// Fires when the token is revoked or its grant changes.
+    lost: Lost,
     app: AppState,
     types: Option<std::collections::HashSet<String>>,
     /// Highest stored position handled (sent or filtered out).
@@ -80,10 +92,10 @@ struct Session {
     write_timeout: Duration,
 }
 
-async fn serve(socket: WebSocket, app: AppState) {
+async fn serve(socket: WebSocket, app: AppState, need: crate::access::Role) {
     let (mut sink, mut stream) = socket.split();
     let accepted = match tokio::time::timeout(HANDSHAKE_TIMEOUT, first_text(&mut stream)).await {
-        Ok(Some(text)) => handshake::accept(&text, &app.store, app.catalog).await,
+        Ok(Some(text)) => handshake::accept(&text, &app.store, app.catalog, need).await,
         Ok(None) => return,
         Err(_) => Err("no token received within 10 seconds".into()),
     };
@@ -91,6 +103,7 @@ async fn serve(socket: WebSocket, app: AppState) {
         types,
         since_seq,
         since_id,
+        token,
     } = match accepted {
         Ok(accepted) => accepted,
         Err(message) => {
@@ -104,7 +117,9 @@ async fn serve(socket: WebSocket, app: AppState) {
     // Subscribe before reading the store so nothing falls between the two.
     let live = app.hub.subscribe();
     app.metrics.clients_connected.inc();
+    let lost = Box::pin(app.token_watch.lost(token));
     let mut session = Session {
+        lost,
         sink,
         app: app.clone(),
         types,
@@ -187,6 +202,10 @@ impl Session {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return Err(End::Close(CLOSE_AWAY, "server shutting down".into())),
+                why = &mut self.lost => {
+                    tracing::info!(reason = why, "websocket client closed: its token lost power");
+                    return Err(End::Close(CLOSE_POLICY, why.into()));
+                }
                 frame = stream.next() => match frame {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Err(End::Gone),
                     // Pongs, and anything else a client sends, prove it is alive.

@@ -1,22 +1,50 @@
-//! Ingest: the only place that speaks Twitch's wire format.
+//! Ingest: the only place that speaks Twitch's wire format, and the home of
+//! every Twitch transport.
 //!
-//! Each transport (webhook here; EventSub WebSocket and conduit shards
-//! later) parses its envelope and calls [`ingest_notification`] or
-//! [`ingest_revocation`], so dedupe, storage and publication are one path.
+//! - [`webhook`]: `POST /twitch/eventsub` (acknowledged only once stored).
+//! - [`socket`]: EventSub WebSocket sessions, for the user-token transport
+//!   and as conduit shards (no acknowledgements: a pipeline holds events
+//!   while the store is down).
+//!
+//! Each transport parses its envelope and hands events to an [`Ingest`]
+//! handle ([`Ingest::notification`], [`Ingest::revocation`]), so dedupe,
+//! storage and publication are one path. The handle carries only what
+//! ingest needs (writer, store for revocations, metrics, status board), not
+//! the whole application state.
 
 pub mod signature;
+pub mod socket;
 pub mod webhook;
+
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::{
-    app::AppState,
     event::{tau_event_type, EventIndex, Origin, TauEvent, SOURCE_EVENTSUB},
-    metrics::SourceLabel,
-    store::{now_us, writer::WriteOutcome, Revocation, StoreError},
+    metrics::{Metrics, SourceLabel},
+    status::StatusBoard,
+    store::{
+        now_us,
+        writer::{EventWriter, WriteOutcome},
+        Revocation, Store, StoreError,
+    },
 };
+
+/// What every transport needs to ingest: cheap to clone.
+#[derive(Clone)]
+pub struct Ingest {
+    /// Batching event writer (store, then publish).
+    pub writer: EventWriter,
+    /// The store, for revocations.
+    pub store: Store,
+    /// Counters for ingested, duplicate and lost events.
+    pub metrics: Arc<Metrics>,
+    /// Last event and last revocation, for status pages.
+    pub status: Arc<StatusBoard>,
+}
 
 /// The parts of Twitch's `subscription` object TAU uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -39,7 +67,7 @@ pub struct SubscriptionInfo {
 
 /// A notification body: `{"subscription": ..., "event": ...}`; the event
 /// stays raw so it is stored byte for byte.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct NotificationBody {
     /// The subscription it belongs to.
     pub subscription: SubscriptionInfo,
@@ -87,70 +115,72 @@ impl IncomingNotification {
     }
 }
 
-/// Stores, deduplicates and publishes one Twitch notification.
-pub async fn ingest_notification(
-    app: &AppState,
-    message_id: &str,
-    body: NotificationBody,
-    source: &'static str,
-) -> Result<WriteOutcome, StoreError> {
-    let index = EventIndex::from_event_data(&body.event);
-    let event = TauEvent {
-        id: Some(Uuid::new_v4()),
-        event_id: message_id.to_string(),
-        event_type: tau_event_type(&body.subscription.kind),
-        version: body.subscription.version,
-        event_source: SOURCE_EVENTSUB.to_string(),
-        event_data: body.event,
-        created: chrono::Utc::now(),
-        origin: Origin::Twitch,
-    };
-    let event_type = event.event_type.clone();
-    let outcome = app.writer.write(event, index).await?;
-    match outcome {
-        WriteOutcome::Stored(_) => {
-            app.metrics
-                .events_ingested
-                .get_or_create(&SourceLabel { source })
-                .inc();
-            app.status.event_received();
-            tracing::debug!(message_id, event_type, source, "event stored");
+impl Ingest {
+    /// Stores, deduplicates and publishes one Twitch notification.
+    pub async fn notification(
+        &self,
+        message_id: &str,
+        body: NotificationBody,
+        source: &'static str,
+    ) -> Result<WriteOutcome, StoreError> {
+        let index = EventIndex::from_event_data(&body.event);
+        let event = TauEvent {
+            id: Some(Uuid::new_v4()),
+            event_id: message_id.to_string(),
+            event_type: tau_event_type(&body.subscription.kind),
+            version: body.subscription.version,
+            event_source: SOURCE_EVENTSUB.to_string(),
+            event_data: body.event,
+            created: chrono::Utc::now(),
+            origin: Origin::Twitch,
+        };
+        let event_type = event.event_type.clone();
+        let outcome = self.writer.write(event, index).await?;
+        match outcome {
+            WriteOutcome::Stored(_) => {
+                self.metrics
+                    .events_ingested
+                    .get_or_create(&SourceLabel { source })
+                    .inc();
+                self.status.event_received();
+                tracing::debug!(message_id, event_type, source, "event stored");
+            }
+            WriteOutcome::Duplicate => {
+                self.metrics.events_duplicate.inc();
+                tracing::debug!(message_id, event_type, source, "duplicate message ignored");
+            }
         }
-        WriteOutcome::Duplicate => {
-            app.metrics.events_duplicate.inc();
-            tracing::debug!(message_id, event_type, source, "duplicate message ignored");
-        }
+        Ok(outcome)
     }
-    Ok(outcome)
-}
 
-/// Records a revocation (once per message id) and logs it.
-pub async fn ingest_revocation(
-    app: &AppState,
-    message_id: &str,
-    subscription: &SubscriptionInfo,
-) -> Result<(), StoreError> {
-    let transport = subscription.transport["method"]
-        .as_str()
-        .unwrap_or("unknown")
-        .to_string();
-    let revocation = Revocation {
-        message_id: message_id.to_string(),
-        subscription_id: subscription.id.clone(),
-        subscription_type: subscription.kind.clone(),
-        version: subscription.version.clone(),
-        status: subscription.status.clone(),
-        transport,
-        received_us: now_us(),
-    };
-    if app.store.record_revocation(&revocation).await? {
-        tracing::warn!(
-            subscription_id = %revocation.subscription_id,
-            subscription_type = %revocation.subscription_type,
-            reason = %revocation.status,
-            "Twitch revoked a subscription"
-        );
-        app.status.revoked(revocation);
+    /// Records a revocation (once per message id) and logs it.
+    pub async fn revocation(
+        &self,
+        message_id: &str,
+        subscription: &SubscriptionInfo,
+    ) -> Result<(), StoreError> {
+        let transport = subscription.transport["method"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string();
+        let revocation = Revocation {
+            message_id: message_id.to_string(),
+            subscription_id: subscription.id.clone(),
+            subscription_type: subscription.kind.clone(),
+            version: subscription.version.clone(),
+            status: subscription.status.clone(),
+            transport,
+            received_us: now_us(),
+        };
+        if self.store.record_revocation(&revocation).await? {
+            tracing::warn!(
+                subscription_id = %revocation.subscription_id,
+                subscription_type = %revocation.subscription_type,
+                reason = %revocation.status,
+                "Twitch revoked a subscription"
+            );
+            self.status.revoked(revocation);
+        }
+        Ok(())
     }
-    Ok(())
 }

@@ -12,9 +12,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{
-    ingest_notification, ingest_revocation, signature, IncomingNotification, SubscriptionInfo,
-};
+use super::{signature, IncomingNotification, SubscriptionInfo};
 use crate::{app::AppState, error::ApiError, metrics::ReasonLabel};
 
 /// Largest body accepted (Twitch's notifications are a few KiB).
@@ -102,8 +100,9 @@ pub async fn eventsub_webhook(
                 tracing::warn!(message_id = id, "webhook body malformed: {why}");
                 ApiError::BadRequest(format!("malformed notification: {why}"))
             })?;
+            let ingest = app.ingest();
             for (event_id, event) in events {
-                ingest_notification(&app, &event_id, event, "webhook").await.map_err(|err| {
+                ingest.notification(&event_id, event, "webhook").await.map_err(|err| {
                     tracing::error!(message_id = id, error = %err, "notification not stored; answering 503 so Twitch retries");
                     ApiError::Unavailable("event could not be stored; retry later".into())
                 })?;
@@ -113,7 +112,7 @@ pub async fn eventsub_webhook(
         "revocation" => {
             let revocation: RevocationBody =
                 serde_json::from_slice(&body).map_err(|e| malformed(id, "revocation", e))?;
-            ingest_revocation(&app, id, &revocation.subscription).await.map_err(|err| {
+            app.ingest().revocation(id, &revocation.subscription).await.map_err(|err| {
                 tracing::error!(message_id = id, error = %err, "revocation not recorded; answering 503");
                 ApiError::Unavailable("revocation could not be recorded; retry later".into())
             })?;

@@ -26,6 +26,8 @@ pub struct StoredRow {
 pub struct EventFilter {
     /// TAU type name, exact.
     pub event_type: Option<String>,
+    /// Only these TAU types (a restricted token's grant); `None`: any.
+    pub allowed_types: Option<Vec<String>>,
     /// `user_id` or raider id.
     pub user_id: Option<String>,
     /// Login or display name, case-insensitive.
@@ -303,6 +305,15 @@ impl Store {
         };
         if let Some(t) = &filter.event_type {
             push(&mut sql, "event_type = ?", &[t]);
+        }
+        if let Some(types) = &filter.allowed_types {
+            if types.is_empty() {
+                sql.push_str(" AND 1 = 0");
+            } else {
+                let marks = vec!["?"; types.len()].join(", ");
+                let values: Vec<&str> = types.iter().map(String::as_str).collect();
+                push(&mut sql, &format!("event_type IN ({marks})"), &values);
+            }
         }
         if let Some(v) = &filter.user_id {
             push(&mut sql, "user_id = ?", &[v]);

@@ -22,7 +22,7 @@ use sqlx::{
 pub use events::{EventFilter, EventPage, PageCursor, StoredRow};
 pub use leases::Lease;
 pub use revocations::Revocation;
-pub use tokens::{ApiToken, NewToken};
+pub use tokens::{ApiToken, NewToken, TOKENS_REVISION};
 
 use crate::config::DatabaseKind;
 
@@ -44,6 +44,9 @@ pub enum StoreError {
     /// The batching writer has stopped (shutdown).
     #[error("event writer is not running")]
     WriterGone,
+    /// A unique name is already taken (e.g. an API token's name).
+    #[error("the name {0:?} is already taken")]
+    Duplicate(String),
 }
 
 /// Result alias of this layer.

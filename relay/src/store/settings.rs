@@ -54,6 +54,16 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Removes a setting and returns its value, in one statement: of two
+    /// callers racing for it, exactly one gets it (one-time values).
+    pub async fn take_setting(&self, name: &str) -> Result<Option<String>> {
+        let row = sqlx::query("DELETE FROM settings WHERE name = $1 RETURNING value")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get::<String, _>(0)))
+    }
+
     /// Removes a setting.
     pub async fn delete_setting(&self, name: &str) -> Result<()> {
         sqlx::query("DELETE FROM settings WHERE name = $1")
@@ -78,6 +88,9 @@ mod tests {
         assert!(!store.replace_setting("a", "1", "3").await.unwrap());
         assert!(store.replace_setting("a", "2", "3").await.unwrap());
         assert_eq!(store.setting("a").await.unwrap().as_deref(), Some("3"));
+        assert_eq!(store.take_setting("a").await.unwrap().as_deref(), Some("3"));
+        assert_eq!(store.take_setting("a").await.unwrap(), None, "taken once");
+        store.set_setting("a", "4").await.unwrap();
         store.delete_setting("a").await.unwrap();
         assert_eq!(store.setting("a").await.unwrap(), None);
         store.set_setting("oauth_state:x", "1").await.unwrap();

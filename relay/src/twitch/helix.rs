@@ -18,6 +18,19 @@ pub enum TokenKind {
     App,
 }
 
+/// `base` (the Helix base URL) extended by `segments`, each added as one
+/// path segment (the `url` crate percent-encodes what a segment may not
+/// hold), with `query` as is.
+pub fn helix_url(base: &url::Url, segments: &[String], query: Option<&str>) -> Result<url::Url> {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|()| TwitchError::Socket("TWITCH_API_URL cannot have a path".into()))?
+        .pop_if_empty()
+        .extend(segments);
+    url.set_query(query.filter(|q| !q.is_empty()));
+    Ok(url)
+}
+
 /// Helix client; cheap to clone.
 #[derive(Clone)]
 pub struct Helix {
@@ -52,21 +65,46 @@ impl Helix {
         body: Option<bytes::Bytes>,
         kind: TokenKind,
     ) -> Result<reqwest::Response> {
-        let client_id = self
-            .config
-            .client_id
-            .as_deref()
-            .ok_or(TwitchError::NotConfigured)?;
         let url = format!(
             "{}/{}",
             self.config.api_url.as_str().trim_end_matches('/'),
             path_and_query.trim_start_matches('/')
         );
+        self.send_to(method, &url, body, kind).await
+    }
+
+    /// Sends a request to the Helix path made of `segments` (each already
+    /// checked to be a plain name) with `query` as is: the URL cannot leave
+    /// the Helix base, whatever the segments hold.
+    pub async fn send_segments(
+        &self,
+        method: Method,
+        segments: &[String],
+        query: Option<&str>,
+        body: Option<bytes::Bytes>,
+        kind: TokenKind,
+    ) -> Result<reqwest::Response> {
+        let url = helix_url(&self.config.api_url, segments, query)?;
+        self.send_to(method, url.as_str(), body, kind).await
+    }
+
+    async fn send_to(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<bytes::Bytes>,
+        kind: TokenKind,
+    ) -> Result<reqwest::Response> {
+        let client_id = self
+            .config
+            .client_id
+            .as_deref()
+            .ok_or(TwitchError::NotConfigured)?;
         let mut token = self.token(kind).await?;
         for attempt in 0..2 {
             let mut request = self
                 .http
-                .request(method.clone(), &url)
+                .request(method.clone(), url)
                 .header("Client-Id", client_id)
                 .bearer_auth(&token);
             if let Some(body) = &body {

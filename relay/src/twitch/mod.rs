@@ -1,14 +1,21 @@
-//! The Twitch side: OAuth tokens, Helix, and the EventSub transports.
+//! The Twitch side: Twitch API knowledge (tokens, Helix, subscriptions,
+//! leases, conduit management). The transports that *receive* from Twitch
+//! (webhook handler, EventSub WebSocket sessions, conduit shard sessions)
+//! live in [`crate::ingest`]; what a socket session is *for* is decided
+//! here, behind [`crate::ingest::socket::Binding`].
 //!
 //! - [`tokens`]: app token (client credentials, fetched again on expiry or
 //!   401) and the broadcaster's user token (encrypted at rest, refreshed on
 //!   401 and before expiry, validated hourly as Twitch requires).
 //! - [`helix`]: Helix requests with the right token and one refresh-and-retry.
-//! - [`subscriptions`]: which EventSub subscriptions the relay wants.
-//! - [`eventsub_ws`]: the EventSub WebSocket session manager (welcome,
-//!   subscribe, keepalive watchdog, reconnect handover, close codes).
-//! - [`lease`]: one replica at a time (socket holder, conduit manager, shards).
-//! - [`conduit`]: the conduit transport (every replica's session is a shard).
+//! - [`subscriptions`]: which EventSub subscriptions the relay wants, the
+//!   broadcaster-id lookup, and creating them for one WebSocket session.
+//! - [`websocket`]: the user-token WebSocket transport's Twitch side
+//!   (authorization, the socket lease, subscriptions per session).
+//! - [`lease`]: one replica at a time (socket holder, conduit manager,
+//!   shards), with fencing checks before acting.
+//! - [`conduit`]: the conduit and its manager (shard count, subscriptions).
+//! - [`shard`]: this replica's conduit shard (claim and assign a session).
 //! - [`app_subs`]: app-token subscriptions (webhook and conduit transports).
 //! - [`routes`]: the OAuth code flow and the Helix passthrough.
 //!
@@ -16,12 +23,13 @@
 
 pub mod app_subs;
 pub mod conduit;
-pub mod eventsub_ws;
 pub mod helix;
 pub mod lease;
 pub mod routes;
+pub mod shard;
 pub mod subscriptions;
 pub mod tokens;
+pub mod websocket;
 
 /// Errors talking to Twitch.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +57,9 @@ pub enum TwitchError {
     /// Storing tokens failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// A lease could not be proven held, so this replica must not act.
+    #[error(transparent)]
+    Lease(#[from] lease::LeaseError),
 }
 
 /// Result alias of this layer.
@@ -113,7 +124,7 @@ impl Twitch {
     /// Builds the Twitch side from configuration.
     pub fn new(config: &Config, store: Store, key: SecretKey) -> Twitch {
         let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(15))
+            .timeout(config.timings.http_timeout)
             .user_agent(concat!("tau-relay/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("HTTP client builds");
@@ -151,4 +162,16 @@ impl Twitch {
             .expect("connection status lock")
             .clone()
     }
+}
+
+/// An application wired to a fake Twitch, for the Twitch side's unit tests.
+#[cfg(test)]
+pub(crate) async fn test_app(fake: &tau_fake_twitch::FakeTwitch) -> crate::app::AppState {
+    let mut config = Config::for_tests();
+    config.twitch.client_id = Some(tau_fake_twitch::FakeTwitch::CLIENT_ID.into());
+    config.twitch.client_secret = Some(tau_fake_twitch::FakeTwitch::CLIENT_SECRET.into());
+    config.twitch.api_url = fake.api_url().parse().expect("fake URL");
+    config.twitch.auth_url = fake.auth_url().parse().expect("fake URL");
+    config.twitch.eventsub_ws_url = fake.eventsub_ws_url().parse().expect("fake URL");
+    crate::app::build_with_store(config, SecretKey::generate(), Store::in_memory().await)
 }

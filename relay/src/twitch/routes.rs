@@ -1,32 +1,33 @@
-//! The OAuth authorization-code flow and the Helix passthrough.
+//! The OAuth authorization-code flow (the Helix passthrough is `api::helix`).
 //!
-//! `/twitch/authorize` needs a TAU token (so a stranger cannot connect their
-//! own account), sets a one-time `state` in an HttpOnly cookie and in memory,
-//! and redirects to Twitch with the scopes the configured types need. The
-//! callback accepts only that state, and (if `TWITCH_BROADCASTER` is set)
-//! only that broadcaster's account.
+//! `/twitch/authorize` needs an admin TAU token (so a stranger cannot
+//! connect their own account), sets a one-time `state` in an HttpOnly
+//! cookie and in the shared store, and redirects to Twitch with the scopes
+//! the configured types need. The callback consumes that state atomically
+//! (`DELETE … RETURNING`: a replayed callback finds nothing), requires the
+//! cookie to match it, and (if `TWITCH_BROADCASTER` is set) accepts only
+//! that broadcaster's account: another account's token is revoked, nothing
+//! is stored, and the page says which account was used and how to retry.
 
 use std::time::Duration;
 
 use axum::{
-    body::Bytes,
-    extract::{Path, Query, RawQuery, State},
-    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
+    extract::{Query, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
     Json,
 };
+use cookie::{Cookie, SameSite};
 use rand::RngCore;
 use serde::Deserialize;
 
-use super::{helix::TokenKind, subscriptions::scopes_for, TwitchError};
+use super::{subscriptions::scopes_for, tokens::Authorization, TwitchError};
 use crate::{api::Authenticated, app::AppState, error::ApiError, store::now_us};
 
 /// How long an OAuth `state` stays valid.
 const STATE_TTL: Duration = Duration::from_secs(600);
 /// Cookie carrying the state back to the callback.
 const STATE_COOKIE: &str = "tau_oauth_state";
-/// Rate-limit headers Twitch sends and the passthrough returns.
-const PASSED_HEADERS: [&str; 3] = ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"];
 
 fn redirect_uri(app: &AppState) -> String {
     app.config
@@ -82,15 +83,14 @@ async fn authorize_url(app: &AppState) -> Result<(String, String), ApiError> {
 }
 
 fn state_cookie(app: &AppState, state: &str) -> HeaderValue {
-    let secure = if app.config.public_url.scheme() == "https" {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::from_str(&format!(
-        "{STATE_COOKIE}={state}; HttpOnly; SameSite=Lax; Path=/twitch-callback/; Max-Age=600{secure}"
-    ))
-    .expect("cookie is ASCII")
+    let cookie = Cookie::build((STATE_COOKIE, state.to_string()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/twitch-callback/")
+        .max_age(cookie::time::Duration::seconds(STATE_TTL.as_secs() as i64))
+        .secure(app.config.public_url.scheme() == "https")
+        .build();
+    HeaderValue::from_str(&cookie.to_string()).expect("cookie is ASCII")
 }
 
 /// `GET /twitch/authorize`: redirect to Twitch's consent page.
@@ -128,15 +128,32 @@ pub struct Callback {
     error_description: Option<String>,
 }
 
+/// The state cookie, parsed by the `cookie` crate from every `Cookie` header.
 fn cookie_state(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == STATE_COOKIE)
-        .map(|(_, value)| value.to_string())
+        .flat_map(|v| Cookie::split_parse(v.to_string()).filter_map(Result::ok))
+        .find(|c| c.name() == STATE_COOKIE)
+        .map(|c| c.value().to_string())
+}
+
+/// Escapes text for an HTML page.
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A small page for the person in the browser.
+fn page(status: StatusCode, body: &str) -> Response {
+    let document = format!(
+        "<!doctype html><meta charset=utf-8><title>TAU</title><p>{body}</p><p><a href=\"/\">Back to the dashboard</a></p>"
+    );
+    (status, Html(document)).into_response()
 }
 
 /// `GET /twitch-callback/`: checks `state`, exchanges the code, stores tokens.
@@ -158,9 +175,9 @@ pub async fn callback(
     let cookie = cookie_state(&headers).ok_or_else(|| {
         ApiError::Forbidden("OAuth state cookie missing: start again from the dashboard".into())
     })?;
-    // One use only: the state is deleted whether or not it was still fresh.
-    let created_us = app.store.setting(&state_key(&state)).await?;
-    app.store.delete_setting(&state_key(&state)).await?;
+    // One use only, atomically: of two callbacks racing with one state
+    // (a replay), only one finds it, on any replica.
+    let created_us = app.store.take_setting(&state_key(&state)).await?;
     let known = created_us
         .and_then(|us| us.parse::<i64>().ok())
         .is_some_and(|us| now_us() - us < STATE_TTL.as_micros() as i64);
@@ -170,7 +187,7 @@ pub async fn callback(
             state.as_bytes(),
         ))
     {
-        tracing::warn!("OAuth callback with an unknown or mismatched state rejected");
+        tracing::warn!("OAuth callback with an unknown, used or mismatched state rejected");
         return Err(ApiError::Forbidden(
             "invalid OAuth state: start again from the dashboard".into(),
         ));
@@ -178,87 +195,36 @@ pub async fn callback(
     let code = query
         .code
         .ok_or_else(|| ApiError::BadRequest("missing code".into()))?;
-    let token = app
+    let expected = app.config.twitch.broadcaster.as_deref();
+    let outcome = app
         .twitch
         .tokens
-        .exchange_code(&code, &redirect_uri(&app))
+        .exchange_code(&code, &redirect_uri(&app), expected)
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "code exchange failed");
             ApiError::BadRequest(format!("Twitch refused the authorization code: {err}"))
         })?;
-    if let (Some(expected), Some(login)) = (&app.config.twitch.broadcaster, &token.login) {
-        if expected != login {
-            tracing::warn!(%login, %expected, "authorization by a different account than TWITCH_BROADCASTER");
+    match outcome {
+        Authorization::Accepted(token) => {
+            app.twitch.authorized.notify_waiters();
+            let login = token.login.unwrap_or_default();
+            Ok(page(
+                StatusCode::OK,
+                &format!("Connected to Twitch as <b>{}</b>.", html(&login)),
+            ))
         }
+        Authorization::WrongAccount { login } => Ok(page(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "You authorized TAU as the Twitch account <b>{}</b>, but this relay serves \
+                 <b>{}</b> (<code>TWITCH_BROADCASTER</code>). Nothing was stored, and that \
+                 authorization was revoked. To retry: log out of Twitch (or switch to \
+                 <b>{}</b>) at twitch.tv, then press Connect in the dashboard again.",
+                html(&login),
+                html(expected.unwrap_or_default()),
+                html(expected.unwrap_or_default()),
+            ),
+        )),
     }
-    app.twitch.authorized.notify_waiters();
-    let login = token.login.unwrap_or_default();
-    Ok(Html(format!(
-        "<!doctype html><meta charset=utf-8><title>TAU</title><p>Connected to Twitch as <b>{}</b>. <a href=\"/\">Back to the dashboard</a></p>",
-        login.replace(['<', '>', '&', '"'], "")
-    ))
-    .into_response())
-}
-
-/// Paths only an app token can call.
-fn token_kind_for(path: &str, headers: &HeaderMap) -> TokenKind {
-    match headers
-        .get("x-tau-token-type")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some("app") => return TokenKind::App,
-        Some("user") => return TokenKind::User,
-        _ => {}
-    }
-    if path.starts_with("eventsub/conduits") {
-        TokenKind::App
-    } else {
-        TokenKind::User
-    }
-}
-
-/// `/api/twitch/helix/<path>`: any method, forwarded with the stored token.
-pub async fn passthrough(
-    _: Authenticated,
-    State(app): State<AppState>,
-    method: Method,
-    Path(path): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let path_and_query = match query {
-        Some(q) if !q.is_empty() => format!("{path}?{q}"),
-        _ => path.clone(),
-    };
-    let kind = token_kind_for(&path, &headers);
-    let body = (!body.is_empty()).then_some(body);
-    let upstream = app
-        .twitch
-        .helix
-        .send(method, &path_and_query, body, kind)
-        .await?;
-    let status =
-        StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut passed = Vec::new();
-    for name in PASSED_HEADERS {
-        if let Some(value) = upstream
-            .headers()
-            .get(name)
-            .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
-        {
-            passed.push((name, value));
-        }
-    }
-    let bytes = upstream.bytes().await.map_err(TwitchError::from)?;
-    let mut response = if status == StatusCode::NO_CONTENT {
-        status.into_response()
-    } else {
-        (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
-    };
-    for (name, value) in passed {
-        response.headers_mut().insert(name, value);
-    }
-    Ok(response)
 }

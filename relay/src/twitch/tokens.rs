@@ -55,6 +55,19 @@ impl std::fmt::Debug for UserToken {
     }
 }
 
+/// The outcome of an authorization-code exchange.
+#[derive(Debug)]
+pub enum Authorization {
+    /// The configured broadcaster (or any account, if none is configured)
+    /// authorized TAU; the tokens are stored.
+    Accepted(UserToken),
+    /// Another account authorized TAU; its token was revoked, nothing stored.
+    WrongAccount {
+        /// The account that was used.
+        login: String,
+    },
+}
+
 /// What status pages may show about tokens (never the tokens).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -361,8 +374,15 @@ impl TokenManager {
         }
     }
 
-    /// Exchanges an authorization code for tokens and stores them.
-    pub async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Result<UserToken> {
+    /// Exchanges an authorization code for tokens and stores them, unless
+    /// they belong to another account than `expected` (the configured
+    /// broadcaster): those are revoked at Twitch and nothing is stored.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        expected: Option<&str>,
+    ) -> Result<Authorization> {
         let (id, secret) = self.credentials()?;
         let response = self
             .token_request(&[
@@ -384,9 +404,33 @@ impl TokenManager {
         let validated = self.validate_access(&token.access_token).await?;
         token.user_id = validated.user_id;
         token.login = validated.login;
+        let login = token.login.clone().unwrap_or_default();
+        if let Some(expected) = expected {
+            if !login.eq_ignore_ascii_case(expected) {
+                tracing::warn!(%login, %expected, "authorization by another account than TWITCH_BROADCASTER refused; nothing stored");
+                self.revoke(&token.access_token).await;
+                return Ok(Authorization::WrongAccount { login });
+            }
+        }
         self.save_user(&token, None).await?;
         tracing::info!(login = ?token.login, scopes = ?token.scopes, "broadcaster authorized TAU");
-        Ok(token)
+        Ok(Authorization::Accepted(token))
+    }
+
+    /// Revokes an access token at Twitch (best effort: it expires anyway).
+    async fn revoke(&self, access: &str) {
+        let Ok((id, _)) = self.credentials() else {
+            return;
+        };
+        let sent = self
+            .http
+            .post(self.url("revoke"))
+            .form(&[("client_id", id), ("token", access)])
+            .send()
+            .await;
+        if let Err(err) = sent {
+            tracing::warn!(error = %err, "revoking an unwanted user token failed");
+        }
     }
 
     async fn validate_access(&self, access: &str) -> Result<ValidateResponse> {

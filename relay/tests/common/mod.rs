@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tau_relay::{
+    access::{Grant, Role},
     app::{self, AppState},
     config::Config,
     ingest::signature::sign,
@@ -78,7 +79,16 @@ impl TestRelay {
     ) -> TestRelay {
         let addr = listener.local_addr().unwrap();
         let state = app::build_with_store(config, SecretKey::generate(), store);
-        let token = state.store.create_token("test").await.unwrap().token;
+        let token = state
+            .store
+            // Unique: a test may start several relays on one database.
+            .create_token(
+                &format!("test-{}", uuid::Uuid::new_v4()),
+                &Grant::role(Role::Admin),
+            )
+            .await
+            .unwrap()
+            .token;
         tokio::spawn(app::serve(listener, state.clone()));
         TestRelay {
             base: format!("http://{addr}"),

@@ -20,7 +20,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Token every replica accepts (seeded with TAU_API_TOKEN).
-pub const TOKEN: &str = "tau_fleet_test_token_0123456789";
+pub const TOKEN: &str = "tau_fleet_test_token_0123456789abcdef0123";
 /// Webhook secret shared by the fleet.
 pub const SECRET: &str = "fleet-webhook-secret";
 

@@ -3,7 +3,8 @@
 //!
 //! One task owns each socket. It sends the welcome, then loops over: commands
 //! from tests ([`WsCommand`]), frames from the client, the keepalive timer
-//! (a `session_keepalive` after an idle interval), the "subscribe in time or
+//! (a `session_keepalive` after an idle interval), optional WebSocket pings
+//! ([`crate::Options::ping_interval`]), the "subscribe in time or
 //! 4003" deadline, and, after a `session_reconnect`, the grace deadline that
 //! closes the old socket. The client may only send Pong (and Ping); anything
 //! else closes the socket with 4001. When the socket ends, its subscriptions
@@ -191,6 +192,7 @@ impl FakeTwitch {
         let grace = opts.reconnect_grace;
         let mut reconnect_deadline: Option<Instant> = None;
         let mut last_sent = Instant::now();
+        let mut next_ping = opts.ping_interval.map(|every| Instant::now() + every);
         loop {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
@@ -230,6 +232,10 @@ impl FakeTwitch {
                         if socket.send(Message::Text(text.into())).await.is_err() { break (1006, "websocket_network_error"); }
                     }
                     last_sent = Instant::now();
+                },
+                () = sleep_opt(next_ping) => {
+                    if socket.send(Message::Ping(Default::default())).await.is_err() { break (1006, "websocket_network_error"); }
+                    next_ping = opts.ping_interval.map(|every| Instant::now() + every);
                 },
                 () = sleep_opt(deadline) => {
                     deadline = None;

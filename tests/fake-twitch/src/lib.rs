@@ -100,6 +100,10 @@ pub struct Options {
     pub app_token_expires_in: u64,
     /// How long a webhook callback may take to answer.
     pub webhook_timeout: Duration,
+    /// Send a WebSocket Ping this often on every EventSub session (Twitch
+    /// and the Twitch CLI ping every few seconds, whether or not keepalives
+    /// are paused). `None`: no pings.
+    pub ping_interval: Option<Duration>,
 }
 
 impl Default for Options {
@@ -112,6 +116,7 @@ impl Default for Options {
             user_token_expires_in: 14_400,
             app_token_expires_in: 5_184_000,
             webhook_timeout: Duration::from_secs(10),
+            ping_interval: None,
         }
     }
 }

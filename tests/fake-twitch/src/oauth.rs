@@ -5,8 +5,9 @@
 //!   → user token + refresh token; `refresh_token` → a NEW access token and
 //!   a NEW refresh token (the old refresh token stops working).
 //! - `GET /validate` with `Authorization: OAuth <token>`.
-//! - `GET /authorize`: auto-approves as the broadcaster and redirects (302)
-//!   to `redirect_uri?code=..&scope=..&state=..`.
+//! - `GET /authorize`: auto-approves as the broadcaster (or as the user
+//!   set with [`FakeTwitch::set_authorize_as`]) and redirects (302) to
+//!   `redirect_uri?code=..&scope=..&state=..`.
 //! - `POST /revoke`: invalidates an access token.
 
 use std::collections::HashMap;
@@ -67,6 +68,7 @@ async fn token(
     }
     let user_ttl = fake.options().user_token_expires_in;
     let mut st = fake.state();
+    let mut user = None;
     let scopes = match get("grant_type") {
         "client_credentials" => {
             let ttl = fake.options().app_token_expires_in;
@@ -85,6 +87,7 @@ async fn token(
                     "Parameter redirect_uri does not match registered URI",
                 ));
             }
+            user = code.user;
             code.scopes
         }
         "refresh_token" => st
@@ -94,6 +97,9 @@ async fn token(
         _ => return Err(bad_request("unsupported grant_type")),
     };
     let access = st.mint_access(AuthKind::User, scopes.clone(), user_ttl);
+    if let Some(token) = st.tokens.get_mut(&access) {
+        token.user = user;
+    }
     let refresh = st.mint_refresh(scopes.clone());
     Ok(Json(json!({
         "access_token": access,
@@ -113,12 +119,18 @@ async fn validate(State(fake): State<FakeTwitch>, headers: HeaderMap) -> Respons
         .expires_at
         .saturating_duration_since(Instant::now())
         .as_secs();
+    let (user_id, login) = token.user.clone().unwrap_or_else(|| {
+        (
+            FakeTwitch::BROADCASTER_ID.to_string(),
+            FakeTwitch::BROADCASTER_LOGIN.to_string(),
+        )
+    });
     let body = match token.kind {
         AuthKind::User => json!({
             "client_id": FakeTwitch::CLIENT_ID,
-            "login": FakeTwitch::BROADCASTER_LOGIN,
+            "login": login,
             "scopes": token.scopes,
-            "user_id": FakeTwitch::BROADCASTER_ID,
+            "user_id": user_id,
             "expires_in": expires_in,
         }),
         _ => json!({"client_id": FakeTwitch::CLIENT_ID, "scopes": [], "expires_in": expires_in}),
@@ -152,11 +164,13 @@ async fn authorize(State(fake): State<FakeTwitch>, Query(p): Query<Params>) -> R
             q.append_pair("code", &code);
             q.append_pair("scope", &scopes.join(" "));
             let redirect_uri = get("redirect_uri").to_string();
+            let user = st.authorize_as.clone();
             st.auth_codes.insert(
                 code,
                 AuthCode {
                     scopes,
                     redirect_uri,
+                    user,
                 },
             );
         }
@@ -200,6 +214,7 @@ impl crate::state::State {
                 scopes,
                 expires_at,
                 expired: false,
+                user: None,
             },
         );
         token
@@ -254,6 +269,13 @@ impl FakeTwitch {
     /// instead of a code (the user clicked "Cancel").
     pub fn set_deny_authorization(&self, yes: bool) {
         self.state().deny_authorization = yes;
+    }
+
+    /// Makes `/oauth2/authorize` approve as another Twitch account
+    /// (`Some((user_id, login))`), as when the person authorizing is logged
+    /// into Twitch with the wrong account; `None` restores the broadcaster.
+    pub fn set_authorize_as(&self, user: Option<(&str, &str)>) {
+        self.state().authorize_as = user.map(|(id, login)| (id.to_string(), login.to_string()));
     }
 
     /// Scopes granted to a valid access token (`None` if unknown or expired).

@@ -48,6 +48,9 @@ pub(crate) struct State {
     pub authorized: bool,
     /// Whether `/oauth2/authorize` answers `error=access_denied`.
     pub deny_authorization: bool,
+    /// `(user id, login)` `/oauth2/authorize` approves as, instead of the
+    /// broadcaster (someone logged into Twitch with another account).
+    pub authorize_as: Option<(String, String)>,
     /// While true, connections to a reconnect URL wait before their welcome.
     pub hold_reconnect_welcome: bool,
     /// All subscriptions in creation order (disabled ones stay listed).
@@ -74,6 +77,7 @@ impl State {
             auth_codes: HashMap::new(),
             authorized: true,
             deny_authorization: false,
+            authorize_as: None,
             hold_reconnect_welcome: false,
             subscriptions: Vec::new(),
             conduits: Vec::new(),
@@ -129,6 +133,8 @@ pub(crate) struct Token {
     pub expires_at: Instant,
     /// Forced invalid by a test or by `/oauth2/revoke`.
     pub expired: bool,
+    /// `(user id, login)` of a user token that is not the broadcaster's.
+    pub user: Option<(String, String)>,
 }
 
 /// An authorization code waiting to be exchanged.
@@ -137,6 +143,8 @@ pub(crate) struct AuthCode {
     pub scopes: Vec<String>,
     /// The redirect URI the code was issued for; the exchange must repeat it.
     pub redirect_uri: String,
+    /// `(user id, login)` who approved, if not the broadcaster.
+    pub user: Option<(String, String)>,
 }
 
 /// A command for the task that owns one WebSocket session.
