@@ -187,14 +187,7 @@ async fn no_secret_reaches_a_log_line_or_a_response() {
     let _ = client.ws.close(None).await;
 
     let app_token = relay.state.twitch.tokens.app_token().await.unwrap();
-    let user = relay
-        .state
-        .store
-        .setting("twitch_user_token")
-        .await
-        .unwrap()
-        .unwrap();
-    let user: Value = serde_json::from_str(&relay.state.secret_key.open(&user).unwrap()).unwrap();
+    let user = relay.stored_user_token().await;
     let secrets = [
         ("admin API token", admin.clone()),
         ("bot API token", bot.clone()),

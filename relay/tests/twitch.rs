@@ -30,15 +30,10 @@ async fn connected(fake: &FakeTwitch, expected_subs: usize) -> tau_fake_twitch::
 
 /// The relay's current user access token, unsealed with its own key.
 async fn current_access_token(relay: &TestRelay) -> String {
-    let sealed = relay
-        .state
-        .store
-        .setting("twitch_user_token")
-        .await
+    relay.stored_user_token().await["access_token"]
+        .as_str()
         .unwrap()
-        .unwrap();
-    let json: Value = serde_json::from_str(&relay.state.secret_key.open(&sealed).unwrap()).unwrap();
-    json["access_token"].as_str().unwrap().to_string()
+        .to_string()
 }
 
 /// A relay subscribed to `channel.cheer` only, authorized, with its session.

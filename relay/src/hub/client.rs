@@ -102,8 +102,8 @@ async fn serve(socket: WebSocket, app: AppState, need: crate::access::Role) {
     let Accepted {
         types,
         since_seq,
-        since_id,
         token,
+        since_id,
     } = match accepted {
         Ok(accepted) => accepted,
         Err(message) => {

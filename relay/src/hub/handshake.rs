@@ -34,11 +34,11 @@ pub struct Accepted {
     pub types: Option<HashSet<String>>,
     /// Resume after this stored position, if given.
     pub since_seq: Option<i64>,
+    /// The token's record at the handshake (its grant is watched after).
+    pub token: ApiToken,
     /// The TAU id the client resumes after: its resume point until a newer
     /// event is sent, so a 1013 close before that still names it.
     pub since_id: Option<Uuid>,
-    /// The token's record at the handshake (its grant is watched after).
-    pub token: ApiToken,
 }
 
 /// Validates the first frame. `Err` is the message sent to the client.
@@ -110,7 +110,7 @@ pub async fn accept(
     Ok(Accepted {
         types,
         since_seq,
-        since_id,
         token: record,
+        since_id,
     })
 }

@@ -78,6 +78,9 @@ fn hint_of(hash: &str) -> String {
     hash[..HINT_LEN].to_string()
 }
 
+/// `last_used_us` is written when it is at least this old.
+const LAST_USED_RESOLUTION_US: i64 = 60_000_000;
+
 const COLUMNS: &str = "id, name, role, event_types, hint, created_us, last_used_us";
 
 fn decode(r: &AnyRow) -> Result<ApiToken> {
@@ -218,7 +221,28 @@ impl Store {
         .bind(hash(token))
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(decode).transpose()
+        let Some(mut record) = row.as_ref().map(decode).transpose()? else {
+            return Ok(None);
+        };
+        // Record the use, at most once a minute per token (a write per
+        // request would cost more than the lookup).
+        let now = now_us();
+        if record
+            .last_used_us
+            .is_none_or(|last| now - last >= LAST_USED_RESOLUTION_US)
+        {
+            let updated = sqlx::query("UPDATE api_tokens SET last_used_us = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&record.id)
+                .execute(&self.pool)
+                .await;
+            match updated {
+                Ok(_) => record.last_used_us = Some(now),
+                // Authentication does not depend on the bookkeeping.
+                Err(err) => tracing::debug!(error = %err, "token last use not recorded"),
+            }
+        }
+        Ok(Some(record))
     }
 
     /// The record of token `id`, if it exists.
@@ -353,7 +377,16 @@ mod tests {
             .await
             .unwrap();
         assert_ne!(stored, new.token, "the token itself is never stored");
-        assert!(store.authenticate(&new.token).await.unwrap().is_some());
+        assert_eq!(store.list_tokens().await.unwrap()[0].last_used_us, None);
+        let used = store.authenticate(&new.token).await.unwrap().unwrap();
+        let last_used = used.last_used_us.expect("a use is recorded");
+        assert_eq!(
+            store.list_tokens().await.unwrap()[0].last_used_us,
+            Some(last_used)
+        );
+        // Within a minute another use is not written again.
+        let again = store.authenticate(&new.token).await.unwrap().unwrap();
+        assert_eq!(again.last_used_us, Some(last_used));
         assert!(store.authenticate("tau_wrong").await.unwrap().is_none());
         let seed = "a-seeded-token-of-at-least-32-chars";
         store.seed_token("seed", seed, &admin).await.unwrap();

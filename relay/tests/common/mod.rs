@@ -148,6 +148,19 @@ impl TestRelay {
             .status()
     }
 
+    /// The stored Twitch user token (access, refresh, scopes...), unsealed
+    /// with the relay's own key.
+    pub async fn stored_user_token(&self) -> Value {
+        let sealed = self
+            .state
+            .store
+            .setting("twitch_user_token")
+            .await
+            .unwrap()
+            .expect("a stored user token");
+        serde_json::from_str(&self.state.secret_key.open(&sealed).unwrap()).unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base))
