@@ -40,6 +40,10 @@ pub struct Timings {
     pub client_write_timeout: Duration,
     /// Limit on one HTTP request to Twitch.
     pub http_timeout: Duration,
+    /// How long a webhook waits for its event to be stored before answering
+    /// 503 (Twitch wants an answer within a second or two, and retries; a
+    /// retry of an event stored meanwhile is acknowledged as a duplicate).
+    pub webhook_ack_deadline: Duration,
 }
 
 impl Default for Timings {
@@ -60,6 +64,7 @@ impl Default for Timings {
             store_retry_max: s(2),
             client_write_timeout: s(10),
             http_timeout: s(15),
+            webhook_ack_deadline: s(2),
         }
     }
 }
@@ -87,6 +92,7 @@ impl Timings {
                 "store_retry_max" => &mut self.store_retry_max,
                 "client_write_timeout" => &mut self.client_write_timeout,
                 "http_timeout" => &mut self.http_timeout,
+                "webhook_ack_deadline" => &mut self.webhook_ack_deadline,
                 other => return Err(format!("unknown timing {other:?}")),
             };
             *field = value;

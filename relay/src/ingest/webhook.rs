@@ -101,13 +101,34 @@ pub async fn eventsub_webhook(
                 ApiError::BadRequest(format!("malformed notification: {why}"))
             })?;
             let ingest = app.ingest();
-            for (event_id, event) in events {
-                ingest.notification(&event_id, event, "webhook").await.map_err(|err| {
+            let store_all = async {
+                for (event_id, event) in events {
+                    ingest.notification(&event_id, event, "webhook").await?;
+                }
+                Ok::<_, crate::store::StoreError>(())
+            };
+            // Answer within Twitch's patience either way: a hung database
+            // gets a 503 (Twitch retries), never a late answer it ignores.
+            let deadline = app.config.timings.webhook_ack_deadline;
+            match tokio::time::timeout(deadline, store_all).await {
+                Ok(Ok(())) => Ok(StatusCode::NO_CONTENT.into_response()),
+                Ok(Err(err)) => {
                     tracing::error!(message_id = id, error = %err, "notification not stored; answering 503 so Twitch retries");
-                    ApiError::Unavailable("event could not be stored; retry later".into())
-                })?;
+                    Err(ApiError::Unavailable(
+                        "event could not be stored; retry later".into(),
+                    ))
+                }
+                Err(_) => {
+                    tracing::error!(
+                        message_id = id,
+                        ?deadline,
+                        "notification not stored in time; answering 503 so Twitch retries"
+                    );
+                    Err(ApiError::Unavailable(
+                        "event could not be stored in time; retry later".into(),
+                    ))
+                }
             }
-            Ok(StatusCode::NO_CONTENT.into_response())
         }
         "revocation" => {
             let revocation: RevocationBody =

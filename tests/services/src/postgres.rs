@@ -127,6 +127,44 @@ impl Postgres {
         self.running = false;
     }
 
+    /// Freezes the server (SIGSTOP to the postmaster and every backend):
+    /// connections stay open but nothing answers, as on a hung host.
+    pub fn freeze(&self) {
+        self.signal_all("STOP");
+    }
+
+    /// Undoes [`Postgres::freeze`].
+    pub fn thaw(&self) {
+        self.signal_all("CONT");
+    }
+
+    fn signal_all(&self, signal: &str) {
+        let pid_file = self.data_dir().join("postmaster.pid");
+        let text = std::fs::read_to_string(&pid_file).expect("postmaster.pid readable");
+        let postmaster = text
+            .lines()
+            .next()
+            .expect("postmaster pid")
+            .trim()
+            .to_string();
+        let children = Command::new("pgrep")
+            .args(["-P", &postmaster])
+            .output()
+            .expect("run pgrep");
+        let mut pids = vec![postmaster];
+        pids.extend(
+            String::from_utf8_lossy(&children.stdout)
+                .split_whitespace()
+                .map(str::to_string),
+        );
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .args(&pids)
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pids:?} failed");
+    }
+
     /// Starts the server again: same data, same port; returns once it
     /// accepts connections. Panics if the port was taken meanwhile. No-op
     /// when running.
