@@ -13,6 +13,7 @@
 mod deployment;
 mod network;
 mod secret;
+mod storage;
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,7 @@ use crate::crd::TwitchChannel;
 
 pub use deployment::{deployment, PORT};
 pub use network::{ingress, service};
+pub use storage::volume_claim;
 pub use secret::{
     secret, KEY_API_TOKEN, KEY_DATABASE_URL, KEY_REDIS_URL, KEY_SECRET_KEY, KEY_WEBHOOK_SECRET,
 };
