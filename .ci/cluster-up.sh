@@ -68,6 +68,7 @@ snapshot() { # snapshot FILE-PREFIX
   for p in /var/log/containers /var/lib/cni /run/containerd /var/run/netns; do
     if [[ -e $p ]]; then echo "$p: $(find "$p" -mindepth 1 2>/dev/null | sort | tr '\n' ' ')"; else echo "$p: absent"; fi
   done >"$1.paths"
+  echo "nft tables: $(nft list tables 2>/dev/null | sort | tr '\n' ' ')" >>"$1.paths"
   echo "veth links: $(ip -o link show | awk -F': ' '{print $2}' | grep '^veth' | sort | tr '\n' ' ')" >>"$1.paths"
 }
 
@@ -145,6 +146,19 @@ restore_iptables() { # back to the start snapshot: drop our chains and jumps
       for ch in $("$cmd-save" -t "$t" 2>/dev/null | sed -n 's/^:\(\(KUBE-\|CNI-\|TAU-\)[^ ]*\).*/\1/p'); do
         "$cmd" -t "$t" -X "$ch" 2>/dev/null || true
       done
+    done
+  done
+  # iptables-nft leaves the tables it created behind, empty: remove those
+  # that did not exist before (and hold no rule).
+  local family before
+  before=$(sed -n 's/^nft tables: //p' "$DIR/host-before.paths" 2>/dev/null)
+  for family in ip ip6; do
+    cmd=iptables; [[ $family == ip6 ]] && cmd=ip6tables
+    for t in filter nat mangle raw; do
+      nft list table "$family" "$t" >/dev/null 2>&1 || continue
+      grep -qF "table $family $t " <<<"$before " && continue
+      "$cmd-save" -t "$t" 2>/dev/null | grep -q '^-A' && continue
+      nft delete table "$family" "$t" 2>/dev/null || true
     done
   done
 }

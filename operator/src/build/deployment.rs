@@ -15,9 +15,9 @@
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecurityContext, Volume, VolumeMount,
+    HTTPGetAction, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
+    Probe, ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -363,17 +363,27 @@ mod tests {
             .unwrap();
         assert_eq!(mount.mount_path, "/var/lib/tau");
         let env = pod.containers[0].env.clone().unwrap();
-        let get = |n: &str| env.iter().find(|e| e.name == n).and_then(|e| e.value.clone());
+        let get = |n: &str| {
+            env.iter()
+                .find(|e| e.name == n)
+                .and_then(|e| e.value.clone())
+        };
         assert_eq!(
             get("TAU_DATABASE_URL"),
             None,
             "the URL is a Secret reference"
         );
-        assert_eq!(get("TAU_SECRET_KEY_FILE").as_deref(), Some("/var/lib/tau/secret.key"));
+        assert_eq!(
+            get("TAU_SECRET_KEY_FILE").as_deref(),
+            Some("/var/lib/tau/secret.key")
+        );
         let mut config = config();
         config.default_database_url = Some("postgres://chart/tau".into());
         let d = deployment(&channel("a"), &config);
-        assert!(d.spec.unwrap().strategy.is_none(), "rolling updates with a database");
+        assert!(
+            d.spec.unwrap().strategy.is_none(),
+            "rolling updates with a database"
+        );
     }
 
     #[test]

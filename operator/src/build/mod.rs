@@ -25,10 +25,10 @@ use crate::crd::TwitchChannel;
 
 pub use deployment::{deployment, PORT};
 pub use network::{ingress, service};
-pub use storage::volume_claim;
 pub use secret::{
     secret, KEY_API_TOKEN, KEY_DATABASE_URL, KEY_REDIS_URL, KEY_SECRET_KEY, KEY_WEBHOOK_SECRET,
 };
+pub use storage::volume_claim;
 
 /// Label naming the channel a child belongs to; the orphan selector.
 pub const CHANNEL_LABEL: &str = "tau.dev/channel";

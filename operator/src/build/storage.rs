@@ -91,7 +91,10 @@ mod tests {
         tc.spec.database_url = Some("postgres://own/db".into());
         assert!(volume_claim(&tc, &config).is_none());
         tc.spec.database_url = Some("sqlite:///var/lib/tau/other.db".into());
-        assert!(volume_claim(&tc, &config).is_some(), "an explicit SQLite file");
+        assert!(
+            volume_claim(&tc, &config).is_some(),
+            "an explicit SQLite file"
+        );
         config.default_database_url = Some("postgres://chart/tau".into());
         assert!(volume_claim(&channel("a"), &config).is_none());
     }
