@@ -114,7 +114,7 @@ for b in tau-relay tau-operator fake-twitch; do [[ -x $TARGET/$b ]] || die "$TAR
 
 step "TAU image (umoci + skopeo, no Docker) tagged as the chart renders it"
 app_version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' charts/tau/Chart.yaml)
-IMAGE=$("$HELM" template "$RELEASE" charts/tau | sed -n 's/^ *image: *"\{0,1\}\([^" ]*\)"\{0,1\}$/\1/p' | head -n 1)
+IMAGE=$("$HELM" template "$RELEASE" charts/tau | sed -n 's/^ *image: *"\{0,1\}\([^" ]\{1,\}\)"\{0,1\}$/\1/p' | head -n 1)
 [[ $IMAGE == "ghcr.io/tau-dev/tau:$app_version" ]] || die "the chart renders image '$IMAGE', expected ghcr.io/tau-dev/tau:$app_version"
 bash .ci/tau-image.sh tau "$IMAGE" "$WORK/tau-image.tar" "$TARGET/tau-relay" "$TARGET/tau-operator"
 
@@ -127,7 +127,7 @@ export KUBECONFIG
 BRIDGE=$TAU_CLUSTER_BRIDGE_IP
 kubectl get nodes -o wide
 ctr --address "$TAU_CLUSTER_CONTAINERD" -n k8s.io images import "$WORK/tau-image.tar" >/dev/null
-ctr --address "$TAU_CLUSTER_CONTAINERD" -n k8s.io images ls -q | grep -qx "$IMAGE" || die "$IMAGE not in containerd after import"
+ctr --address "$TAU_CLUSTER_CONTAINERD" -n k8s.io images ls -q | grep -x "$IMAGE" >/dev/null || die "$IMAGE not in containerd after import"
 
 step "fake Twitch on the bridge address ($BRIDGE)"
 "$TARGET/fake-twitch" --listen "$BRIDGE:0" --control 127.0.0.1:0 >"$WORK/fake-twitch.out" 2>"$WORK/fake-twitch.log" &

@@ -62,14 +62,14 @@ alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
 # ------------------------------------------------------------- snapshots --
 # What the host looked like before `start`; `stop` puts it back and compares.
 snapshot() { # snapshot FILE-PREFIX
-  iptables-save | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/' >"$1.iptables"
-  ip6tables-save | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/' >"$1.ip6tables"
+  iptables-save | sed '/^#/d' | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/' >"$1.iptables"
+  ip6tables-save | sed '/^#/d' | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/' >"$1.ip6tables"
   local p
   for p in /var/log/containers /var/lib/cni /run/containerd /var/run/netns; do
     if [[ -e $p ]]; then echo "$p: $(find "$p" -mindepth 1 2>/dev/null | sort | tr '\n' ' ')"; else echo "$p: absent"; fi
   done >"$1.paths"
   echo "nft tables: $(nft list tables 2>/dev/null | sort | tr '\n' ' ')" >>"$1.paths"
-  echo "veth links: $(ip -o link show | awk -F': ' '{print $2}' | grep '^veth' | sort | tr '\n' ' ')" >>"$1.paths"
+  echo "veth links: $(ip -o link show | awk -F': ' '$2 ~ /^veth/ {print $2}' | sort | tr '\n' ' ')" >>"$1.paths"
 }
 
 # ------------------------------------------------------------------ stop --
@@ -137,7 +137,7 @@ restore_iptables() { # back to the start snapshot: drop our chains and jumps
     [[ -f $save ]] || continue
     for t in filter nat mangle raw; do
       # rules jumping to our chains, from any chain
-      "$cmd-save" -t "$t" 2>/dev/null | grep -E '^-A .* -j (KUBE-|CNI-|TAU-)' | sed 's/^-A /-D /' |
+      "$cmd-save" -t "$t" 2>/dev/null | { grep -E '^-A .* -j (KUBE-|CNI-|TAU-)' || true; } | sed 's/^-A /-D /' |
         while read -r rule; do eval "$cmd -t $t $rule" 2>/dev/null || true; done
       local ch
       for ch in $("$cmd-save" -t "$t" 2>/dev/null | sed -n 's/^:\(\(KUBE-\|CNI-\|TAU-\)[^ ]*\).*/\1/p'); do
@@ -198,7 +198,7 @@ check_host() { # the machine is as it was: prints what is left, fails if anythin
   done
   for cmd in iptables ip6tables; do
     [[ -f $DIR/host-before.$cmd ]] || continue
-    "$cmd-save" | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/' >"$DIR/host-after.$cmd"
+    "$cmd-save" | sed '/^#/d' | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/' >"$DIR/host-after.$cmd"
     diff -q "$DIR/host-before.$cmd" "$DIR/host-after.$cmd" >/dev/null ||
       left+=("$cmd rules differ from the start (diff $DIR/host-before.$cmd $DIR/host-after.$cmd)")
   done
@@ -229,6 +229,9 @@ do_stop() {
   delete_workloads
   # The guard's verdict before its chain goes.
   drops=$(guard_drops)
+  local seen
+  seen=$(iptables -t mangle -L PREROUTING -vnx 2>/dev/null | awk '$3 == "TAU-GUARD" {s += $1} END {print s + 0}')
+  [[ -n $seen && $seen != 0 ]] && log "packet guard: $seen IPv4 packets from pods checked, $drops dropped"
   if ((drops > 0)); then
     log "PACKET GUARD: $drops packet(s) from pods to addresses outside pods/Services/the bridge were dropped:"
     iptables -t mangle -L TAU-GUARD -vn >&2 2>/dev/null || true
@@ -323,6 +326,7 @@ on_exit() {
   exit 1
 }
 trap on_exit EXIT
+trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
 trap 'exit 130' INT TERM
 
 rm -rf "$DIR/etcd-data" "$DIR/pki" "$DIR/kubelet" "$DIR/containerd" "$DIR/cni" "$DIR/pv"
@@ -490,7 +494,7 @@ CTR=(ctr --address "$C/containerd.sock" -n k8s.io)
 
 # The pause image: the static binary from k8s-binaries.sh, packed as an OCI
 # image with umoci (no Docker), imported under PAUSE_REF.
-if ! "${CTR[@]}" images ls -q | grep -qx "$PAUSE_REF"; then
+if ! "${CTR[@]}" images ls -q | grep -x "$PAUSE_REF" >/dev/null; then
   "$HERE/tau-image.sh" --pause "$BIN/pause" "$PAUSE_REF" "$DIR/pause.tar" >"$DIR/pause-image.log" 2>&1 ||
     { log "pause image failed: $DIR/pause-image.log"; false; }
   "${CTR[@]}" images import "$DIR/pause.tar" >/dev/null
