@@ -171,7 +171,8 @@ SVC=$(kubectl -n "$CHANNELS" get service "$RELAY" -o jsonpath='{.spec.clusterIP}
 SVC_PORT=$(kubectl -n "$CHANNELS" get service "$RELAY" -o jsonpath='{.spec.ports[0].port}')
 BASE=http://$SVC:$SVC_PORT
 TOKEN=$(kubectl -n "$CHANNELS" get secret "$RELAY" -o jsonpath='{.data.api-token}' | base64 -d)
-curl -sf --max-time 5 "$BASE/readyz" >/dev/null || die "relay /readyz through the Service ($BASE) failed"
+# kube-proxy programs the Service a moment after the pod is Ready.
+wait_for 30 "relay /readyz through the Service ($BASE)" curl -sf --max-time 3 "$BASE/readyz"
 pod1=$(kubectl -n "$CHANNELS" get pods -l tau.dev/channel=$CHANNEL -o jsonpath='{.items[0].metadata.name}')
 echo "relay pod $pod1 Ready; Service $BASE; PVC $RELAY Bound"
 

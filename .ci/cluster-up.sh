@@ -109,9 +109,9 @@ delete_workloads() { # while the kubelet still runs: it runs CNI DEL and unmount
   done
 }
 
-crictl_ls() { # sandboxes/containers still known to our containerd
+crictl_ls() { # tasks (sandboxes, containers) still running in our containerd
   [[ -S $DIR/containerd/containerd.sock ]] || return 0
-  ctr --address "$DIR/containerd/containerd.sock" -n k8s.io containers ls -q 2>/dev/null || true
+  ctr --address "$DIR/containerd/containerd.sock" -n k8s.io tasks ls 2>/dev/null | awk 'NR > 1 && $3 == "RUNNING"' || true
 }
 
 remove_containers() {
