@@ -5,7 +5,9 @@
 # with helm and kubectl exactly as a user would, against the fake Twitch
 # (tests/fake-twitch, served on the bridge address).
 #
-#   sudo bash .ci/cluster-tier.sh      # as root; ~a few minutes when warm
+#   sudo bash .ci/cluster-tier.sh      # as root; ~1 min warm (binaries cached);
+#                                      # first run builds node binaries, CoreDNS
+#                                      # and release binaries (~20-50 min cold)
 #
 # Scenarios, in order, each checked before the next (issue 10):
 #  1. `helm install` of charts/tau -> the operator Deployment is available,
