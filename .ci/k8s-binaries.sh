@@ -111,7 +111,7 @@ EOF
 # its published v0.<minor>.<patch>. The list is generated from kubernetes'
 # go.mod. Generated code is committed upstream, so no `make` is needed.
 build_kube() { # build_kube CMD... : k8s.io/kubernetes/cmd/<CMD> into $BIN
-  local d=$WORK/kube kmod staging
+  local d=$WORK/kube-$1 kmod staging   # one throwaway module per call
   mkdir -p "$d"
   cd "$d"
   go mod init tau.local/kube >/dev/null 2>&1
