@@ -146,7 +146,7 @@ kubectl create namespace "$NS" >/dev/null
   --set twitch.apiUrl="$TWITCH/helix" --set twitch.authUrl="$TWITCH/oauth2" \
   --set twitch.eventsubWsUrl="ws://${TWITCH#http://}/ws" \
   --set operator.resync=30s --set operator.errorBackoff=2s >"$WORK/helm-install.txt"
-kubectl -n "$NS" rollout status deployment/"$RELEASE-operator" --timeout=120s
+kubectl -n "$NS" rollout status deployment/"$RELEASE-operator" --timeout=120s || die "the operator Deployment did not become available"
 op_pod=$(kubectl -n "$NS" get pods -l app.kubernetes.io/component=operator -o jsonpath='{.items[0].metadata.name}')
 op_ip=$(kubectl -n "$NS" get pod "$op_pod" -o jsonpath='{.status.podIP}')
 lease_holder() { [[ $(kubectl -n "$NS" get lease "$RELEASE-operator" -o jsonpath='{.spec.holderIdentity}') == "$op_pod" ]]; }
@@ -164,7 +164,7 @@ sed "s/broadcaster: your_twitch_login/broadcaster: $BROADCASTER/" examples/twitc
   kubectl -n "$CHANNELS" apply -f - >/dev/null
 RELAY=tau-$CHANNEL
 wait_for 60 "Deployment $RELAY" kubectl -n "$CHANNELS" get deployment "$RELAY"
-kubectl -n "$CHANNELS" rollout status deployment/"$RELAY" --timeout=180s
+kubectl -n "$CHANNELS" rollout status deployment/"$RELAY" --timeout=180s || die "the relay Deployment did not become available"
 pvc_phase=$(kubectl -n "$CHANNELS" get pvc "$RELAY" -o jsonpath='{.status.phase}')
 [[ $pvc_phase == Bound ]] || die "PVC $RELAY is $pvc_phase"
 relay_ready() { [[ $(kubectl -n "$CHANNELS" get twitchchannel "$CHANNEL" -o jsonpath='{.status.conditions[?(@.type=="RelayReady")].status}') == True ]]; }
