@@ -392,6 +392,14 @@ for ch in my-channel my-channel-webhook; do
   done
 done
 wait_for 60 "ingress tau-my-channel-webhook" kubectl -n "$CHANNELS" get ingress tau-my-channel-webhook
+# A channel keeping its state in the pod (SQLite) gets a PersistentVolumeClaim.
+sed -e 's/name: my-channel$/name: my-channel-sqlite/' \
+  -e 's|# databaseUrl: postgres://tau:password@postgres.example.com:5432/tau_my_channel|databaseUrl: sqlite:///var/lib/tau/tau.db|' \
+  examples/twitchchannel.yaml | kubectl -n "$CHANNELS" apply -f - >/dev/null
+wait_for 60 "pvc tau-my-channel-sqlite" kubectl -n "$CHANNELS" get pvc tau-my-channel-sqlite
+[[ $(kubectl -n "$CHANNELS" get deployment tau-my-channel-sqlite -o jsonpath='{.spec.template.spec.volumes[?(@.name=="data")].persistentVolumeClaim.claimName}') == tau-my-channel-sqlite ]] ||
+  die "the SQLite channel's relay does not mount its claim"
+kubectl -n "$CHANNELS" get pvc tau-my-channel >/dev/null 2>&1 && die "a channel on the chart's Postgres got a claim"
 for kind in secret service deployment ingress; do
   wait_for 60 "stray $kind deleted" bash -c "! kubectl -n $CHANNELS get $kind stray-$kind"
 done
@@ -465,7 +473,7 @@ kill "$RELAY_PID"; wait "$RELAY_PID" 2>/dev/null || true; RELAY_PID=""
 echo "tau-relay accepted the operator's configuration and became ready"
 
 step "RBAC scenario: delete the channels (finalizer removed), stop the operator (Lease released)"
-kubectl -n "$CHANNELS" delete twitchchannel my-channel my-channel-webhook --wait=false >/dev/null
+kubectl -n "$CHANNELS" delete twitchchannel my-channel my-channel-webhook my-channel-sqlite --wait=false >/dev/null
 wait_for 60 "channels gone" bash -c "[[ -z \$(kubectl -n $CHANNELS get twitchchannels -o name) ]]"
 kill "$OPERATOR_PID"
 wait "$OPERATOR_PID" || die "the operator exited with $? on SIGTERM"

@@ -5,6 +5,10 @@
 # proxy; nothing else is downloaded.
 #
 #   .ci/k8s-binaries.sh            # build what is missing, print the bin dir last
+#   .ci/k8s-binaries.sh --cluster  # also the node parts of a real cluster:
+#       kube-controller-manager, kube-scheduler, kubelet, kube-proxy (same
+#       throwaway module as kube-apiserver), coredns and a static `pause`
+#       (the pod sandbox's process). Used by .ci/cluster-up.sh.
 #
 # Output: the last line on stdout is the bin dir, e.g.
 #   ~/.cache/tau-k8s/v1.33.13/bin   (contains etcd, kube-apiserver, helm)
@@ -23,7 +27,15 @@ set -euo pipefail
 K8S_VERSION=1.33.13
 ETCD_VERSION=3.6.16
 HELM_VERSION=3.22.0
+COREDNS_VERSION=1.14.7
 # ---------------------------------------------------------------------------
+
+CLUSTER=0
+case ${1:-} in
+  --cluster) CLUSTER=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--cluster]" >&2; exit 2 ;;
+esac
 
 CACHE_ROOT=${TAU_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tau-k8s}
 BIN=$CACHE_ROOT/v$K8S_VERSION/bin
@@ -98,11 +110,11 @@ EOF
 # a dependency are ignored, so we add our own: every staging module ->
 # its published v0.<minor>.<patch>. The list is generated from kubernetes'
 # go.mod. Generated code is committed upstream, so no `make` is needed.
-build_kube_apiserver() {
-  local d=$WORK/kube-apiserver kmod staging
+build_kube() { # build_kube CMD... : k8s.io/kubernetes/cmd/<CMD> into $BIN
+  local d=$WORK/kube-$1 kmod staging   # one throwaway module per call
   mkdir -p "$d"
   cd "$d"
-  go mod init tau.local/kube-apiserver >/dev/null 2>&1
+  go mod init tau.local/kube >/dev/null 2>&1
   kmod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" |
     sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
   [[ -f $kmod ]] || { log "could not download k8s.io/kubernetes@v$K8S_VERSION"; exit 1; }
@@ -120,7 +132,10 @@ build_kube_apiserver() {
   for gd in $(sed -n 's/^godebug[[:space:]]\+\([^([:space:]]\+\)[[:space:]]*$/\1/p' "$kmod"); do
     go mod edit -godebug="$gd"
   done
-  go get "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S_VERSION" >&2
+  local pkgs=() c
+  for c in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  # `go get` of each main package pulls the modules only it needs into go.mod.
+  go get "${pkgs[@]/%/@v$K8S_VERSION}" >&2
   # Version info normally injected by hack/lib/version.sh; without it the
   # server reports v0.0.0-master and kubectl/helm/kube-rs version checks break.
   local minor=${K8S_VERSION#1.}; minor=${minor%%.*}
@@ -129,9 +144,9 @@ build_kube_apiserver() {
     ld+=" -X $p.gitVersion=v$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor"
     ld+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
-  "${NICE[@]}" go build -ldflags="$ld" -o "$BIN/kube-apiserver.tmp" \
-    k8s.io/kubernetes/cmd/kube-apiserver >&2
-  mv "$BIN/kube-apiserver.tmp" "$BIN/kube-apiserver"
+  mkdir -p "$d/out"
+  "${NICE[@]}" go build -ldflags="$ld" -o "$d/out/" "${pkgs[@]}" >&2
+  for c in "$@"; do mv "$d/out/$c" "$BIN/$c"; done
 }
 
 # --- helm -----------------------------------------------------------------------
@@ -158,11 +173,97 @@ if need_build etcd "$ETCD_VERSION"; then
 fi
 if need_build kube-apiserver "$K8S_VERSION"; then
   log "building kube-apiserver v$K8S_VERSION (first time only; slow: ~tens of minutes on 2 cores)"
-  (timed kube-apiserver build_kube_apiserver); stamp kube-apiserver "$K8S_VERSION"
+  (timed kube-apiserver build_kube kube-apiserver); stamp kube-apiserver "$K8S_VERSION"
 fi
 if need_build helm "$HELM_VERSION"; then
   log "building helm v$HELM_VERSION (first time only)"
   timed helm build_helm; stamp helm "$HELM_VERSION"
+fi
+
+# --- the node parts of a real cluster (--cluster) ------------------------------
+# CoreDNS: its main module has replace directives too, so the same trick as
+# etcd: a throwaway main doing what coredns.go does (all plugins, then Run).
+build_coredns() {
+  local d=$WORK/coredns
+  mkdir -p "$d"
+  cat >"$d/main.go" <<'EOF'
+package main
+
+import (
+	_ "github.com/coredns/coredns/core/plugin"
+	"github.com/coredns/coredns/coremain"
+)
+
+func main() { coremain.Run() }
+EOF
+  (
+    cd "$d"
+    go mod init tau.local/coredns >/dev/null 2>&1
+    go get "github.com/coredns/coredns@v$COREDNS_VERSION" >&2
+    go mod tidy >&2
+    "${NICE[@]}" go build -ldflags="-s -w" -o "$BIN/coredns.tmp" . >&2
+  )
+  mv "$BIN/coredns.tmp" "$BIN/coredns"
+}
+
+# The pod sandbox's process (what registry.k8s.io/pause is): sleep until
+# SIGTERM/SIGINT, reap children. Static, standard library only.
+PAUSE_VERSION=tau-1
+build_pause() {
+  local d=$WORK/pause
+  mkdir -p "$d"
+  cat >"$d/main.go" <<'EOF'
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
+	for s := range sigs {
+		if s == syscall.SIGCHLD {
+			for {
+				var ws syscall.WaitStatus
+				pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+				if pid <= 0 || err != nil {
+					break
+				}
+			}
+			continue
+		}
+		os.Exit(0)
+	}
+}
+EOF
+  (
+    cd "$d"
+    go mod init tau.local/pause >/dev/null 2>&1
+    go build -ldflags='-s -w' -o "$BIN/pause.tmp" . >&2
+  )
+  mv "$BIN/pause.tmp" "$BIN/pause"
+}
+
+if [[ $CLUSTER == 1 ]]; then
+  node=()
+  for c in kube-controller-manager kube-scheduler kubelet kube-proxy; do
+    if need_build "$c" "$K8S_VERSION"; then node+=("$c"); fi
+  done
+  if ((${#node[@]})); then
+    log "building ${node[*]} v$K8S_VERSION (first time only; ~5 min more on 2 busy cores)"
+    (timed "${node[*]}" build_kube "${node[@]}")
+    for c in "${node[@]}"; do stamp "$c" "$K8S_VERSION"; done
+  fi
+  if need_build coredns "$COREDNS_VERSION"; then
+    log "building coredns v$COREDNS_VERSION (first time only)"
+    timed coredns build_coredns; stamp coredns "$COREDNS_VERSION"
+  fi
+  if need_build pause "$PAUSE_VERSION"; then
+    timed pause build_pause; stamp pause "$PAUSE_VERSION"
+  fi
 fi
 
 echo "$BIN"

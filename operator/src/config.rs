@@ -48,6 +48,21 @@ pub struct Config {
         default_value = "https://id.twitch.tv/oauth2"
     )]
     pub twitch_auth_url: Url,
+    /// EventSub WebSocket URL given to the relays (websocket transport).
+    #[arg(
+        long,
+        env = "TWITCH_EVENTSUB_WS_URL",
+        default_value = "wss://eventsub.wss.twitch.tv/ws"
+    )]
+    pub twitch_eventsub_ws_url: Url,
+    /// Size of the volume claimed for a relay that keeps its state in the pod
+    /// (SQLite: no database configured), so history, API tokens and the
+    /// Twitch authorization survive pod restarts.
+    #[arg(long, env = "TAU_RELAY_STORAGE_SIZE", default_value = "1Gi")]
+    pub relay_storage_size: String,
+    /// StorageClass of those claims (default: the cluster's default class).
+    #[arg(long, env = "TAU_RELAY_STORAGE_CLASS")]
+    pub relay_storage_class: Option<String>,
     /// Take a Lease before reconciling, so only one replica writes.
     #[arg(long, env = "TAU_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_election: bool,
@@ -86,6 +101,9 @@ impl Config {
             default_redis_url: None,
             twitch_api_url: Url::parse(twitch_api_url).expect("helix url"),
             twitch_auth_url: Url::parse(twitch_auth_url).expect("oauth url"),
+            twitch_eventsub_ws_url: Url::parse("ws://127.0.0.1:1/ws").expect("ws url"),
+            relay_storage_size: "1Gi".into(),
+            relay_storage_class: None,
             leader_election: false,
             lease_name: "tau-operator".into(),
             lease_namespace: "default".into(),
@@ -103,6 +121,11 @@ impl Config {
             .as_str()
             .trim_end_matches('/')
             .to_string()
+    }
+
+    /// EventSub WebSocket URL as given.
+    pub fn eventsub_ws_url(&self) -> String {
+        self.twitch_eventsub_ws_url.as_str().to_string()
     }
 
     /// OAuth base without a trailing slash.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
@@ -180,6 +180,14 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
     let live_deployments = list(&deployments, &selector).await?;
     let live_services = list(&services, &selector).await?;
     let live_ingresses = list(&ingresses, &selector).await?;
+    // The relay's durable state (SQLite): created once, then left alone (a
+    // claim's spec is immutable) and never removed as an orphan: deleting it
+    // would lose the channel's history and tokens. It goes with the channel.
+    let claims = Api::<PersistentVolumeClaim>::namespaced(c.clone(), &ns);
+    let live_claims = match build::volume_claim(tc, &ctx.config) {
+        Some(_) => list(&claims, &selector).await?,
+        None => Vec::new(),
+    };
 
     let existing = named(&live_secrets, &name).and_then(|s| s.data.as_ref());
     let secret = build::secret(tc, &ctx.config, existing, &mut rand::thread_rng());
@@ -188,6 +196,11 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
     let mut applied = Vec::new();
     if ensure(&secrets, &secret, named(&live_secrets, &name)).await? {
         applied.push("Secret");
+    }
+    if let Some(claim) = build::volume_claim(tc, &ctx.config) {
+        if named(&live_claims, &name).is_none() && ensure(&claims, &claim, None).await? {
+            applied.push("PersistentVolumeClaim");
+        }
     }
     if ensure(&deployments, &deployment, named(&live_deployments, &name)).await? {
         applied.push("Deployment");

@@ -4,15 +4,20 @@
 //! read-only root filesystem, no privilege escalation, every capability
 //! dropped, the runtime's default seccomp profile, no service-account token
 //! (the relay never calls the Kubernetes API). The only writable paths are
-//! two emptyDirs: `/var/lib/tau` (SQLite, generated key file) and `/tmp`.
+//! `/var/lib/tau` (SQLite, generated key file: the channel's
+//! PersistentVolumeClaim when the relay keeps its state in the pod, see
+//! `storage.rs`, else an emptyDir) and `/tmp` (an emptyDir). A relay on its
+//! claim is replaced with the Recreate strategy: one SQLite writer, and a
+//! ReadWriteOnce volume is never mounted by two pods.
 //! Configuration is env: plain values for what is public, `secretKeyRef`s
 //! into the channel's Secret and the user's credentials Secret for the rest.
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
+    HTTPGetAction, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
+    Probe, ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -23,6 +28,7 @@ use kube::ResourceExt;
 use super::secret::{
     redis_url, KEY_API_TOKEN, KEY_DATABASE_URL, KEY_REDIS_URL, KEY_SECRET_KEY, KEY_WEBHOOK_SECRET,
 };
+use super::storage::keeps_state_in_pod;
 use super::{child_meta, child_name, labels, relay_url, selector_labels};
 use crate::catalog;
 use crate::config::Config;
@@ -76,6 +82,7 @@ fn env(tc: &TwitchChannel, config: &Config) -> Vec<EnvVar> {
         plain("TWITCH_BROADCASTER", tc.spec.broadcaster.clone()),
         plain("TWITCH_API_URL", config.helix_base()),
         plain("TWITCH_AUTH_URL", config.oauth_base()),
+        plain("TWITCH_EVENTSUB_WS_URL", config.eventsub_ws_url()),
         from_secret("TAU_DATABASE_URL", &own, KEY_DATABASE_URL),
         from_secret("TAU_SECRET_KEY", &own, KEY_SECRET_KEY),
         from_secret("TAU_API_TOKEN", &own, KEY_API_TOKEN),
@@ -132,6 +139,21 @@ fn empty_dir(name: &str) -> Volume {
     Volume {
         name: name.into(),
         empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }
+}
+
+/// `/var/lib/tau`: the channel's claim when the state lives in the pod.
+fn data_volume(tc: &TwitchChannel, config: &Config) -> Volume {
+    if !keeps_state_in_pod(tc, config) {
+        return empty_dir("data");
+    }
+    Volume {
+        name: "data".into(),
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name: child_name(&tc.name_any()),
+            read_only: None,
+        }),
         ..Volume::default()
     }
 }
@@ -194,6 +216,10 @@ pub fn deployment(tc: &TwitchChannel, config: &Config) -> Deployment {
         metadata: child_meta(tc),
         spec: Some(DeploymentSpec {
             replicas: Some(tc.spec.relay.replicas),
+            strategy: keeps_state_in_pod(tc, config).then(|| DeploymentStrategy {
+                type_: Some("Recreate".into()),
+                rolling_update: None,
+            }),
             selector: LabelSelector {
                 match_labels: Some(selector_labels(tc)),
                 match_expressions: None,
@@ -218,7 +244,7 @@ pub fn deployment(tc: &TwitchChannel, config: &Config) -> Deployment {
                         ..PodSecurityContext::default()
                     }),
                     containers: vec![container(tc, config)],
-                    volumes: Some(vec![empty_dir("data"), empty_dir("tmp")]),
+                    volumes: Some(vec![data_volume(tc, config), empty_dir("tmp")]),
                     ..PodSpec::default()
                 }),
             },
@@ -284,8 +310,10 @@ mod tests {
     }
 
     #[test]
-    fn pods_are_hardened_and_only_emptydirs_are_writable() {
-        let d = deployment(&channel("a"), &config());
+    fn pods_are_hardened_and_only_their_volumes_are_writable() {
+        let mut config = config();
+        config.default_database_url = Some("postgres://chart/tau".into());
+        let d = deployment(&channel("a"), &config);
         let pod = d.spec.unwrap().template.spec.unwrap();
         let psc = pod.security_context.unwrap();
         assert_eq!(psc.run_as_non_root, Some(true));
@@ -301,9 +329,61 @@ mod tests {
         );
         assert_eq!(pod.automount_service_account_token, Some(false));
         let volumes = pod.volumes.unwrap();
-        assert!(volumes.iter().all(|v| v.empty_dir.is_some()));
+        assert!(
+            volumes.iter().all(|v| v.empty_dir.is_some()),
+            "with a database nothing in the pod is durable"
+        );
         let mounts = c.volume_mounts.as_ref().unwrap();
         assert!(mounts.iter().any(|m| m.mount_path == "/var/lib/tau"));
+    }
+
+    #[test]
+    fn state_in_the_pod_lives_on_the_channels_claim_and_pods_are_recreated() {
+        let d = deployment(&channel("a"), &config());
+        let spec = d.spec.unwrap();
+        assert_eq!(
+            spec.strategy.unwrap().type_.as_deref(),
+            Some("Recreate"),
+            "never two pods on one SQLite file"
+        );
+        let pod = spec.template.spec.unwrap();
+        let data = pod
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|v| v.name == "data")
+            .unwrap();
+        assert_eq!(data.persistent_volume_claim.unwrap().claim_name, "tau-a");
+        let mount = pod.containers[0]
+            .volume_mounts
+            .clone()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.name == "data")
+            .unwrap();
+        assert_eq!(mount.mount_path, "/var/lib/tau");
+        let env = pod.containers[0].env.clone().unwrap();
+        let get = |n: &str| {
+            env.iter()
+                .find(|e| e.name == n)
+                .and_then(|e| e.value.clone())
+        };
+        assert_eq!(
+            get("TAU_DATABASE_URL"),
+            None,
+            "the URL is a Secret reference"
+        );
+        assert_eq!(
+            get("TAU_SECRET_KEY_FILE").as_deref(),
+            Some("/var/lib/tau/secret.key")
+        );
+        let mut config = config();
+        config.default_database_url = Some("postgres://chart/tau".into());
+        let d = deployment(&channel("a"), &config);
+        assert!(
+            d.spec.unwrap().strategy.is_none(),
+            "rolling updates with a database"
+        );
     }
 
     #[test]
@@ -333,6 +413,10 @@ mod tests {
         assert_eq!(
             get("TWITCH_API_URL").unwrap().value.as_deref(),
             Some("http://fake/helix")
+        );
+        assert_eq!(
+            get("TWITCH_EVENTSUB_WS_URL").unwrap().value.as_deref(),
+            Some("ws://127.0.0.1:1/ws")
         );
         for (name, secret, key) in [
             ("TAU_SECRET_KEY", "tau-a", "secret-key"),

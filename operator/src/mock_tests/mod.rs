@@ -116,6 +116,8 @@ pub(crate) const SECRETS: &str = "/api/v1/namespaces/ns/secrets";
 const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/ns/deployments";
 const SERVICES: &str = "/api/v1/namespaces/ns/services";
 const INGRESSES: &str = "/apis/networking.k8s.io/v1/namespaces/ns/ingresses";
+const CLAIMS: &str = "/api/v1/namespaces/ns/persistentvolumeclaims";
+const CLAIM: &str = "/api/v1/namespaces/ns/persistentvolumeclaims/tau-a";
 pub(crate) const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/ns/events";
 
 fn lists() -> Vec<(Method, &'static str, Reply)> {
@@ -124,6 +126,8 @@ fn lists() -> Vec<(Method, &'static str, Reply)> {
         (Method::GET, DEPLOYMENTS, list("DeploymentList")),
         (Method::GET, SERVICES, list("ServiceList")),
         (Method::GET, INGRESSES, list("IngressList")),
+        // No database configured: the relay's SQLite state needs its claim.
+        (Method::GET, CLAIMS, list("PersistentVolumeClaimList")),
     ]
 }
 
@@ -158,6 +162,7 @@ async fn create_applies_children_subscribes_and_writes_status() {
             "/api/v1/namespaces/ns/secrets/tau-a",
             Reply::Echo,
         ),
+        (Method::PATCH, CLAIM, Reply::Echo),
         (
             Method::PATCH,
             "/apis/apps/v1/namespaces/ns/deployments/tau-a",
@@ -207,8 +212,15 @@ async fn create_applies_children_subscribes_and_writes_status() {
         .unwrap();
     assert_eq!(authorized["status"], "True");
     assert_eq!(twitch.subscriptions().len(), 2);
-    let deployment = &bodies[5];
+    let claim = &bodies[6];
+    assert_eq!(claim["kind"], "PersistentVolumeClaim");
+    assert_eq!(claim["metadata"]["ownerReferences"][0]["uid"], "uid-a");
+    let deployment = &bodies[7];
     assert_eq!(deployment["metadata"]["ownerReferences"][0]["uid"], "uid-a");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "tau-a"
+    );
 }
 
 pub(crate) fn base64(s: &str) -> String {
@@ -224,6 +236,7 @@ async fn an_unchanged_channel_makes_no_writes() {
     let secret = crate::build::secret(&tc, config, None, &mut rand::thread_rng());
     let deployment = crate::build::deployment(&tc, config);
     let service = crate::build::service(&tc);
+    let claim = crate::build::volume_claim(&tc, config).expect("SQLite: a claim");
     let observed = crate::status::Observed {
         broadcaster_id: None,
         relay_url: crate::build::relay_url(&tc),
@@ -252,12 +265,18 @@ async fn an_unchanged_channel_makes_no_writes() {
             item(serde_json::to_value(&service).unwrap()),
         ),
         (Method::GET, INGRESSES, list("IngressList")),
+        // The claim exists: never applied again (its spec is immutable).
+        (
+            Method::GET,
+            CLAIMS,
+            item(serde_json::to_value(&claim).unwrap()),
+        ),
     ];
     let server = tokio::spawn(serve(handle, script));
-    // Any write beyond the four reads would never be answered: the reconcile would hang.
+    // Any write beyond the five reads would never be answered: the reconcile would hang.
     tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(tc), ctx))
         .await
-        .expect("no request beyond the four reads")
+        .expect("no request beyond the five reads")
         .unwrap();
     server.await.unwrap();
 }
@@ -278,11 +297,13 @@ async fn an_orphaned_ingress_is_deleted() {
                 json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": [old]}),
             ),
         ),
+        (Method::GET, CLAIMS, list("PersistentVolumeClaimList")),
         (
             Method::PATCH,
             "/api/v1/namespaces/ns/secrets/tau-a",
             Reply::Echo,
         ),
+        (Method::PATCH, CLAIM, Reply::Echo),
         (
             Method::PATCH,
             "/apis/apps/v1/namespaces/ns/deployments/tau-a",
@@ -309,9 +330,9 @@ async fn an_orphaned_ingress_is_deleted() {
     reconcile(Arc::new(tc), ctx).await.unwrap();
     let bodies = server.await.unwrap();
     assert!(
-        bodies[8]["note"].as_str().unwrap().contains("removed 1"),
+        bodies[10]["note"].as_str().unwrap().contains("removed 1"),
         "{}",
-        bodies[8]
+        bodies[10]
     );
 }
 

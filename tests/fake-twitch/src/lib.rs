@@ -160,6 +160,12 @@ impl FakeTwitch {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
+        Self::serve_on(listener, options)
+    }
+
+    /// Serves a fake on a listener the caller bound (e.g. a bridge address
+    /// pods can reach, as the `fake-twitch` binary does).
+    pub fn serve_on(listener: tokio::net::TcpListener, options: Options) -> FakeTwitch {
         let addr: SocketAddr = listener.local_addr().expect("local addr");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
