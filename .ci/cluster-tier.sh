@@ -232,7 +232,7 @@ stored1=$(api GET /api/v1/status | jq -r .events_stored)
 
 # ------------------------------- 4. restart keeps the channel's state --
 step "4. kubectl delete pod -> the replacement keeps history, API tokens and the Twitch authorization"
-extra=$(api POST /api/v1/tokens '{"name":"cluster-tier bot"}' | jq -er .token) || die "could not create an API token"
+extra=$(api POST /api/v1/tokens '{"name":"cluster-tier bot","role":"bot"}' | jq -er .token) || die "could not create an API token"
 kubectl -n "$CHANNELS" delete pod "$pod1" --wait=false >/dev/null
 new_pod_ready() {
   local p
