@@ -176,24 +176,10 @@ async fn a_postgres_outage_is_503_then_everything_arrives() {
 }
 
 async fn deliver_once(http: &reqwest::Client, target: &str, message_id: &str) -> u16 {
-    let body = r#"{"subscription":{"id":"s","status":"enabled","type":"channel.follow","version":"2","condition":{},"transport":{"method":"webhook","callback":"https://x"},"created_at":"2024-01-01T00:00:00Z","cost":0},"event":{"user_id":"1"}}"#;
-    let timestamp = chrono::Utc::now().to_rfc3339();
-    let signature = tau_relay::ingest::signature::sign(
-        fleet::SECRET.as_bytes(),
-        message_id,
-        &timestamp,
-        body.as_bytes(),
-    );
-    http.post(format!("{target}/twitch/eventsub"))
-        .header("Twitch-Eventsub-Message-Id", message_id)
-        .header("Twitch-Eventsub-Message-Timestamp", &timestamp)
-        .header("Twitch-Eventsub-Message-Signature", signature)
-        .header("Twitch-Eventsub-Message-Type", "notification")
-        .body(body)
-        .timeout(Duration::from_secs(10))
-        .send()
+    let body = fleet::follow_body(message_id);
+    fleet::post_once(http, target, message_id, &body, Duration::from_secs(10))
         .await
-        .map(|r| r.status().as_u16())
+        .map(|status| status.as_u16())
         .unwrap_or(0)
 }
 
