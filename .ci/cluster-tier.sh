@@ -60,6 +60,9 @@ step() {
 die() { echo "FAIL (cluster tier, step: ${STEP_NAME:-setup}): $*" >&2; exit 1; }
 for c in cargo curl jq python3 kubectl; do command -v "$c" >/dev/null || die "$c is required"; done
 [[ $(id -u) == 0 ]] || die "run as root (the kubelet, containerd and CNI need it)"
+# One cluster per machine (cni0, port 6443): a second run waits its turn.
+exec 9>/run/tau-cluster-tier.lock
+flock -w 1800 9 || die "another cluster tier still holds /run/tau-cluster-tier.lock after 30 min"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tau-cluster-tier.XXXXXX")
 CLUSTER=$WORK/cluster
