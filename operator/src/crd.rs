@@ -170,6 +170,11 @@ pub struct TwitchChannelStatus {
     /// Conduit id, for the conduit transport.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conduit_id: Option<String>,
+    /// Fingerprint of the relay's generated secret key (a hash, not the
+    /// key): remembers that stored Twitch tokens depend on it, so a deleted
+    /// generated Secret is reported instead of silently replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_id: Option<String>,
     /// `present/desired` subscriptions at Twitch, for `kubectl get`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriptions_ready: Option<String>,
