@@ -536,7 +536,7 @@ step "RBAC: the operator's real-apiserver test suite under the ServiceAccount to
 # Until then the scenario above (the real binary under the token) is the proof.
 if grep -q TAU_OPERATOR_KUBECONFIG operator/tests/support/mod.rs 2>/dev/null; then
   TAU_REQUIRE_SERVICES=1 TAU_OPERATOR_KUBECONFIG=$WORK/sa.kubeconfig \
-    cargo test -p tau-operator --test apiserver -- --test-threads=2 --skip scale
+    cargo test -p tau-operator --test apiserver --test lifecycle -- --test-threads=2 --skip scale
 else
   echo "TODO: operator/tests/support does not read TAU_OPERATOR_KUBECONFIG yet; suite not run under the token"
 fi

@@ -439,7 +439,9 @@ async fn stop_relays(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Duratio
     let ns = tc.namespace().unwrap_or_default();
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
     let name = build::child_name(&tc.name_any());
-    let Some(live) = deployments.get_opt(&name).await? else {
+    // Listed (a verb the operator has anyway), not read by name.
+    let live = list(&deployments, &build::channel_selector(&tc.name_any())).await?;
+    let Some(live) = named(&live, &name) else {
         return Ok(None);
     };
     if live.metadata.deletion_timestamp.is_none() {
