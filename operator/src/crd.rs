@@ -8,7 +8,9 @@
 //! rejected at `kubectl apply` time instead of failing a reconcile later.
 //! The YAML in `crds/` is generated from these types by the `crdgen` binary.
 
-use k8s_openapi::api::core::v1::ResourceRequirements;
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{LocalObjectReference, ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -125,6 +127,22 @@ pub struct RelaySpec {
     /// Resource requests and limits of the relay container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// Annotations on the relay pods (a service mesh, a log shipper, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_annotations: BTreeMap<String, String>,
+    /// Node labels the relay pods must run on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations of the relay pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Secrets for pulling the relay image, besides the operator's
+    /// (the chart's `imagePullSecrets`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// PriorityClass of the relay pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
 }
 
 impl Default for RelaySpec {
@@ -133,6 +151,11 @@ impl Default for RelaySpec {
             replicas: default_replicas(),
             image: None,
             resources: None,
+            pod_annotations: BTreeMap::new(),
+            node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
+            image_pull_secrets: Vec::new(),
+            priority_class_name: None,
         }
     }
 }
@@ -149,6 +172,10 @@ pub struct IngressSpec {
     /// Secret with the TLS certificate for `host`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_secret_name: Option<String>,
+    /// Annotations on the Ingress: cert-manager's issuer, the controller's
+    /// websocket timeouts (bots keep one socket open for hours), ...
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// What the operator observed and did.

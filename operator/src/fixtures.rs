@@ -31,6 +31,7 @@ pub fn channel(name: &str) -> TwitchChannel {
                 host: format!("{name}.tau.example.com"),
                 class_name: Some("nginx".into()),
                 tls_secret_name: Some(format!("{name}-tls")),
+                annotations: Default::default(),
             }),
             public_url: None,
             database_url: None,
