@@ -7,7 +7,8 @@
 //! - Children (selected by the managed-by label, so the operator does not
 //!   cache every Secret in the cluster) trigger their owner: a deleted or
 //!   edited child is put back, and the Deployment's readiness reaches status.
-//! - The user's credentials Secrets, watched by metadata only (the operator
+//! - The user's Secrets a relay reads (credentials, database and Redis
+//!   URLs), watched by metadata only (the operator
 //!   never caches Secret values), trigger the channels that name them: a
 //!   rotated client secret rolls the relays at once (the pod template's
 //!   inputs checksum changes), and a Secret created after its channel is
@@ -44,7 +45,7 @@ where
     }
 }
 
-/// The channels whose credentials are in `secret`.
+/// The channels whose relays read `secret` (credentials, database or Redis URL).
 fn channels_naming(
     channels: &reflector::Store<TwitchChannel>,
     secret: &PartialObjectMeta<Secret>,
@@ -53,7 +54,7 @@ fn channels_naming(
     channels
         .state()
         .iter()
-        .filter(|tc| tc.namespace() == ns && tc.spec.credentials.secret_name == name)
+        .filter(|tc| tc.namespace() == ns && tc.secret_inputs().iter().any(|i| i.name == name))
         .map(|tc| ObjectRef::from_obj(tc.as_ref()))
         .collect()
 }

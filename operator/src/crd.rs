@@ -71,17 +71,36 @@ pub struct TwitchChannelSpec {
     #[schemars(length(max = 253))]
     pub public_url: Option<String>,
     /// Database URL for the relay (default: the operator's `--default-database-url`,
-    /// else an SQLite file in the pod).
+    /// else an SQLite file in the pod). Only for URLs without a password:
+    /// anyone who can read the channel reads it; use `databaseUrlSecret` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// The database URL from a key of a Secret in the channel's namespace
+    /// (instead of `databaseUrl`). Rotating it rolls the relay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url_secret: Option<SecretKeyRef>,
     /// Redis URL for the relay's bus (default: the operator's `--default-redis-url`).
+    /// Only for URLs without a password; use `redisUrlSecret` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
+    /// The Redis URL from a key of a Secret in the channel's namespace
+    /// (instead of `redisUrl`). Rotating it rolls the relay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_url_secret: Option<SecretKeyRef>,
     /// How long the relay keeps events (`30d`, `12h`, `0` = forever).
     #[serde(default = "default_retention")]
     #[x_kube(validation = Rule::new("self.matches('^(0|[0-9]+(s|m|h|d))$')").message("retention must look like 30d, 12h, 90m or 0"))]
     #[schemars(length(max = 16))]
     pub retention: String,
+}
+
+/// One key of a Secret in the channel's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretKeyRef {
+    /// Secret name.
+    pub name: String,
+    /// Key in it.
+    pub key: String,
 }
 
 /// Where the Twitch application's credentials are.
@@ -250,6 +269,22 @@ fn default_client_secret_key() -> String {
 }
 
 impl TwitchChannel {
+    /// Every `(Secret, key)` of the user's that the relay reads at start
+    /// (credentials, database and Redis URLs), in a stable order.
+    pub fn secret_inputs(&self) -> Vec<SecretKeyRef> {
+        let creds = &self.spec.credentials;
+        let mut inputs: Vec<SecretKeyRef> = [&creds.client_id_key, &creds.client_secret_key]
+            .into_iter()
+            .map(|key| SecretKeyRef {
+                name: creds.secret_name.clone(),
+                key: key.clone(),
+            })
+            .collect();
+        inputs.extend(self.spec.database_url_secret.clone());
+        inputs.extend(self.spec.redis_url_secret.clone());
+        inputs
+    }
+
     /// The transport after resolving `auto`: webhook needs a public host.
     pub fn effective_transport(&self) -> TransportMode {
         match self.spec.transport {

@@ -76,17 +76,19 @@ pub fn error_policy(tc: Arc<TwitchChannel>, err: &Error, ctx: Arc<Context>) -> A
     Action::requeue(wait)
 }
 
-/// The user's credentials Secret's data, `None` when it does not exist.
-async fn credentials_data(
-    tc: &TwitchChannel,
-    ctx: &Context,
-) -> Result<Option<BTreeMap<String, ByteString>>> {
+/// The user's Secrets the relay reads (credentials, database and Redis URLs),
+/// by name; `None` for one that does not exist.
+async fn user_secrets(tc: &TwitchChannel, ctx: &Context) -> Result<build::UserSecrets> {
     let ns = tc.namespace().unwrap_or_default();
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    Ok(api
-        .get_opt(&tc.spec.credentials.secret_name)
-        .await?
-        .map(|s| s.data.unwrap_or_default()))
+    let mut found = build::UserSecrets::new();
+    for input in tc.secret_inputs() {
+        if let std::collections::btree_map::Entry::Vacant(slot) = found.entry(input.name) {
+            let secret = api.get_opt(slot.key()).await?;
+            slot.insert(secret.map(|s| s.data.unwrap_or_default()));
+        }
+    }
+    Ok(found)
 }
 
 /// The app credentials in that data.
@@ -117,8 +119,10 @@ fn parse_credentials(
 
 /// Reads the app credentials from the user's Secret.
 async fn credentials(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Credentials>> {
-    match credentials_data(tc, ctx).await? {
-        Some(data) => parse_credentials(tc, &data).map(Some),
+    let ns = tc.namespace().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    match api.get_opt(&tc.spec.credentials.secret_name).await? {
+        Some(secret) => parse_credentials(tc, &secret.data.unwrap_or_default()).map(Some),
         None => Ok(None),
     }
 }
@@ -254,7 +258,11 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
         Some(_) => list(&claims, &selector).await?,
         None => Vec::new(),
     };
-    let creds = credentials_data(tc, ctx).await?;
+    let user_secrets = user_secrets(tc, ctx).await?;
+    let creds = user_secrets
+        .get(&tc.spec.credentials.secret_name)
+        .cloned()
+        .flatten();
     let existing = named(&live_secrets, &name).and_then(|s| s.data.as_ref());
     let transport = tc.effective_transport();
     let mut guarded = guard::present(tc);
@@ -274,7 +282,7 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
         secret_key_id = Some(build::key_id(&value(KEY_SECRET_KEY)));
         webhook_secret = String::from_utf8_lossy(&value(KEY_WEBHOOK_SECRET)).into_owned();
         let mut deployment = build::deployment(tc, &ctx.config);
-        let checksum = build::inputs_checksum(&tc.spec.credentials, creds.as_ref(), &data);
+        let checksum = build::inputs_checksum(tc, &user_secrets, &data);
         build::stamp_inputs(&mut deployment, &checksum);
         let ingress = build::ingress(tc);
         let mut applied = Vec::new();

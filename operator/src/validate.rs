@@ -14,6 +14,13 @@ use crate::crd::{TransportMode, TwitchChannel};
 /// empty when the spec can be served.
 pub fn problems(tc: &TwitchChannel, config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
+    let spec = &tc.spec;
+    if spec.database_url.is_some() && spec.database_url_secret.is_some() {
+        problems.push("set databaseUrl or databaseUrlSecret, not both".to_string());
+    }
+    if spec.redis_url.is_some() && spec.redis_url_secret.is_some() {
+        problems.push("set redisUrl or redisUrlSecret, not both".to_string());
+    }
     let in_pod = keeps_state_in_pod(tc, config);
     let replicas = tc.spec.relay.replicas;
     if replicas > 1 && in_pod {
@@ -74,6 +81,27 @@ mod tests {
         assert!(
             problems(&tc, &shared).is_empty(),
             "the chart's database counts"
+        );
+    }
+
+    #[test]
+    fn a_url_comes_from_one_place() {
+        let mut tc = channel("a");
+        tc.spec.database_url = Some("postgres://db/tau".into());
+        tc.spec.database_url_secret = Some(crate::crd::SecretKeyRef {
+            name: "db".into(),
+            key: "url".into(),
+        });
+        let found = problems(&tc, &config());
+        assert!(
+            found.len() == 1 && found[0].contains("not both"),
+            "{found:?}"
+        );
+        tc.spec.database_url = None;
+        tc.spec.relay.replicas = 3;
+        assert!(
+            problems(&tc, &config()).is_empty(),
+            "a database from a Secret is shared"
         );
     }
 

@@ -117,6 +117,71 @@ async fn rotating_the_credentials_secret_rolls_the_relays() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_url_from_a_secret_is_read_there_and_its_rotation_rolls_the_relays() {
+    if !available("db-secret") {
+        return;
+    }
+    let w = World::start("db-secret", |c| c.resync = Duration::from_secs(3600)).await;
+    let secrets = w.api::<Secret>();
+    let db = |url: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+        "stringData": {"url": url}})
+    };
+    secrets
+        .patch(
+            "db",
+            &PatchParams::apply("tau-tests"),
+            &Patch::Apply(db("postgres://tau:one@db/tau")),
+        )
+        .await
+        .unwrap();
+    apply(
+        &w,
+        "demo",
+        json!({"databaseUrlSecret": {"name": "db", "key": "url"}, "relay": {"replicas": 2}}),
+    )
+    .await;
+    let before = eventually(WAIT, "Deployment with an inputs checksum", || {
+        checksum(&w, "tau-demo")
+    })
+    .await;
+    let deployment = w.api::<Deployment>().get("tau-demo").await.unwrap();
+    let env = deployment.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap();
+    let database = env.iter().find(|e| e.name == "TAU_DATABASE_URL").unwrap();
+    let from = database
+        .value_from
+        .as_ref()
+        .unwrap()
+        .secret_key_ref
+        .as_ref()
+        .unwrap();
+    assert_eq!((from.name.as_str(), from.key.as_str()), ("db", "url"));
+    let own = secrets.get("tau-demo").await.unwrap().data.unwrap();
+    assert!(
+        !own.contains_key("database-url"),
+        "the URL is not copied into the generated Secret"
+    );
+    secrets
+        .patch(
+            "db",
+            &PatchParams::apply("tau-tests"),
+            &Patch::Apply(db("postgres://tau:two@db/tau")),
+        )
+        .await
+        .unwrap();
+    eventually(
+        WAIT,
+        "a new inputs checksum after the password changed",
+        || async { checksum(&w, "tau-demo").await.filter(|c| *c != before) },
+    )
+    .await;
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spec_that_cannot_be_served_is_reported_and_creates_nothing() {
     if !available("invalid") {
         return;

@@ -83,7 +83,10 @@ fn env(tc: &TwitchChannel, config: &Config) -> Vec<EnvVar> {
         plain("TWITCH_API_URL", config.helix_base()),
         plain("TWITCH_AUTH_URL", config.oauth_base()),
         plain("TWITCH_EVENTSUB_WS_URL", config.eventsub_ws_url()),
-        from_secret("TAU_DATABASE_URL", &own, KEY_DATABASE_URL),
+        match &tc.spec.database_url_secret {
+            Some(url) => from_secret("TAU_DATABASE_URL", &url.name, &url.key),
+            None => from_secret("TAU_DATABASE_URL", &own, KEY_DATABASE_URL),
+        },
         from_secret("TAU_SECRET_KEY", &own, KEY_SECRET_KEY),
         from_secret("TAU_API_TOKEN", &own, KEY_API_TOKEN),
         from_secret("TWITCH_WEBHOOK_SECRET", &own, KEY_WEBHOOK_SECRET),
@@ -105,7 +108,9 @@ fn env(tc: &TwitchChannel, config: &Config) -> Vec<EnvVar> {
         // pods) stay unchanged when spec.events changes.
         env.push(plain("TAU_MANAGE_SUBSCRIPTIONS", "false"));
     }
-    if redis_url(tc, config).is_some() {
+    if let Some(url) = &tc.spec.redis_url_secret {
+        env.push(from_secret("TAU_REDIS_URL", &url.name, &url.key));
+    } else if redis_url(tc, config).is_some() {
         env.push(from_secret("TAU_REDIS_URL", &own, KEY_REDIS_URL));
     }
     env
@@ -332,6 +337,40 @@ mod tests {
         let d = deployment(&tc, &config());
         let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
         assert_eq!(c.image.as_deref(), Some("mine:1"));
+    }
+
+    #[test]
+    fn urls_from_the_users_secret_are_read_from_there() {
+        let mut tc = channel("a");
+        tc.spec.database_url_secret = Some(crate::crd::SecretKeyRef {
+            name: "db".into(),
+            key: "url".into(),
+        });
+        tc.spec.redis_url_secret = Some(crate::crd::SecretKeyRef {
+            name: "cache".into(),
+            key: "url".into(),
+        });
+        let d = deployment(&tc, &config());
+        let env = env_of(&d);
+        let from = |name: &str| {
+            let r = env
+                .iter()
+                .find(|e| e.name == name)
+                .and_then(|e| e.value_from.clone())
+                .and_then(|v| v.secret_key_ref)
+                .unwrap();
+            (r.name, r.key)
+        };
+        assert_eq!(from("TAU_DATABASE_URL"), ("db".into(), "url".into()));
+        assert_eq!(from("TAU_REDIS_URL"), ("cache".into(), "url".into()));
+        let pod = d.spec.unwrap().template.spec.unwrap();
+        let data = pod
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|v| v.name == "data")
+            .unwrap();
+        assert!(data.empty_dir.is_some(), "a shared database: no claim");
     }
 
     #[test]

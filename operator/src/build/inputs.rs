@@ -19,16 +19,20 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::ByteString;
 use sha2::{Digest, Sha256};
 
-use crate::crd::CredentialsRef;
+use crate::crd::TwitchChannel;
 
 /// Pod-template annotation holding the checksum of the relay's Secret inputs.
 pub const INPUTS_ANNOTATION: &str = "tau.dev/inputs-checksum";
 
-/// Checksum of the values the relay reads from the credentials Secret
-/// (`credentials`, `None` when it does not exist) and from its own Secret.
+/// What the user's Secrets hold, by Secret name (`None`: no such Secret).
+pub type UserSecrets = BTreeMap<String, Option<BTreeMap<String, ByteString>>>;
+
+/// Checksum of the values the relay reads from the user's Secrets (the
+/// channel's [`TwitchChannel::secret_inputs`], looked up in `secrets`) and
+/// from its own generated Secret (`own`).
 pub fn inputs_checksum(
-    keys: &CredentialsRef,
-    credentials: Option<&BTreeMap<String, ByteString>>,
+    tc: &TwitchChannel,
+    secrets: &UserSecrets,
     own: &BTreeMap<String, ByteString>,
 ) -> String {
     let mut hash = Sha256::new();
@@ -47,11 +51,16 @@ pub fn inputs_checksum(
             None => hash.update([0]),
         }
     };
-    for key in [&keys.client_id_key, &keys.client_secret_key] {
-        field("credentials", key, credentials.and_then(|d| d.get(key)));
+    for input in tc.secret_inputs() {
+        let data = secrets.get(&input.name).and_then(Option::as_ref);
+        field(
+            &input.name,
+            &input.key,
+            data.and_then(|d| d.get(&input.key)),
+        );
     }
     for (key, value) in own {
-        field("own", key, Some(value));
+        field("", key, Some(value));
     }
     hex::encode(&hash.finalize()[..16])
 }
@@ -86,36 +95,71 @@ mod tests {
             .collect()
     }
 
+    fn secrets(pairs: &[(&str, &[(&str, &str)])]) -> UserSecrets {
+        pairs
+            .iter()
+            .map(|(name, d)| (name.to_string(), Some(data(d))))
+            .collect()
+    }
+
     #[test]
     fn the_checksum_follows_every_input_and_nothing_else() {
-        let keys = channel("a").spec.credentials;
-        let creds = data(&[("client-id", "id"), ("client-secret", "one")]);
+        let tc = channel("a");
+        let creds = secrets(&[(
+            "twitch-app",
+            &[("client-id", "id"), ("client-secret", "one")],
+        )]);
         let own = data(&[("api-token", "tau_x"), ("secret-key", "00")]);
-        let base = inputs_checksum(&keys, Some(&creds), &own);
+        let base = inputs_checksum(&tc, &creds, &own);
         assert_eq!(base.len(), 32);
-        assert_eq!(base, inputs_checksum(&keys, Some(&creds), &own), "stable");
+        assert_eq!(base, inputs_checksum(&tc, &creds, &own), "stable");
 
-        let rotated = data(&[("client-id", "id"), ("client-secret", "two")]);
-        assert_ne!(base, inputs_checksum(&keys, Some(&rotated), &own));
-        assert_ne!(base, inputs_checksum(&keys, None, &own), "a missing Secret");
+        let rotated = secrets(&[(
+            "twitch-app",
+            &[("client-id", "id"), ("client-secret", "two")],
+        )]);
+        assert_ne!(base, inputs_checksum(&tc, &rotated, &own));
+        let gone: UserSecrets = [("twitch-app".to_string(), None)].into();
+        assert_ne!(base, inputs_checksum(&tc, &gone, &own), "a missing Secret");
         let other_own = data(&[("api-token", "tau_y"), ("secret-key", "00")]);
-        assert_ne!(base, inputs_checksum(&keys, Some(&creds), &other_own));
+        assert_ne!(base, inputs_checksum(&tc, &creds, &other_own));
 
-        let mut unrelated = creds.clone();
-        unrelated.insert("note".into(), ByteString(b"not read by the relay".to_vec()));
+        let unrelated = secrets(&[
+            (
+                "twitch-app",
+                &[("client-id", "id"), ("client-secret", "one"), ("note", "x")],
+            ),
+            ("elsewhere", &[("url", "postgres://x")]),
+        ]);
         assert_eq!(
             base,
-            inputs_checksum(&keys, Some(&unrelated), &own),
-            "keys the relay does not read do not roll it"
+            inputs_checksum(&tc, &unrelated, &own),
+            "keys and Secrets the relay does not read do not roll it"
         );
         // Moving bytes between key and value changes the hash.
-        let a = data(&[("client-id", "ab"), ("client-secret", "")]);
-        let b = data(&[("client-id", "a"), ("client-secret", "b")]);
+        let a = secrets(&[("twitch-app", &[("client-id", "ab"), ("client-secret", "")])]);
+        let b = secrets(&[("twitch-app", &[("client-id", "a"), ("client-secret", "b")])]);
         assert_ne!(
-            inputs_checksum(&keys, Some(&a), &own),
-            inputs_checksum(&keys, Some(&b), &own)
+            inputs_checksum(&tc, &a, &own),
+            inputs_checksum(&tc, &b, &own)
         );
         assert!(!base.contains("one") && !base.contains("tau_x"));
+    }
+
+    #[test]
+    fn a_database_url_secret_is_an_input() {
+        let mut tc = channel("a");
+        tc.spec.database_url_secret = Some(crate::crd::SecretKeyRef {
+            name: "db".into(),
+            key: "url".into(),
+        });
+        let own = data(&[]);
+        let one = secrets(&[("twitch-app", &[]), ("db", &[("url", "postgres://a")])]);
+        let two = secrets(&[("twitch-app", &[]), ("db", &[("url", "postgres://b")])]);
+        assert_ne!(
+            inputs_checksum(&tc, &one, &own),
+            inputs_checksum(&tc, &two, &own)
+        );
     }
 
     #[test]

@@ -21,9 +21,10 @@ use super::secret::database_url;
 use crate::config::Config;
 use crate::crd::TwitchChannel;
 
-/// True when the relay's state lives in the pod (an SQLite database URL).
+/// True when the relay's state lives in the pod (an SQLite database URL;
+/// a URL from the user's Secret is taken to be a shared database).
 pub fn keeps_state_in_pod(tc: &TwitchChannel, config: &Config) -> bool {
-    database_url(tc, config).starts_with("sqlite:")
+    tc.spec.database_url_secret.is_none() && database_url(tc, config).starts_with("sqlite:")
 }
 
 /// The claim for the relay's `/var/lib/tau`, when its state lives in the pod.
