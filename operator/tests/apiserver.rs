@@ -15,7 +15,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::ResourceExt;
 use serde_json::json;
-use support::{available, env_secs, eventually, World};
+use support::{available, env_secs, eventually, wait_gone, World};
 use tau_operator::crd::TwitchChannel;
 
 const EVENTS: [&str; 3] = ["stream.online", "stream.offline", "channel.follow"];
@@ -205,15 +205,7 @@ async fn delete_removes_subscriptions_and_the_finalizer_even_without_credentials
         .delete("one", &DeleteParams::default())
         .await
         .unwrap();
-    eventually(Duration::from_secs(60), "channel one gone", || async {
-        channels
-            .get_opt("one")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    wait_gone(&channels, "one", Duration::from_secs(60)).await;
     assert!(
         w.subscribed("one").is_empty(),
         "subscriptions left at Twitch: {:?}",
@@ -233,15 +225,7 @@ async fn delete_removes_subscriptions_and_the_finalizer_even_without_credentials
         .delete("two", &DeleteParams::default())
         .await
         .unwrap();
-    eventually(Duration::from_secs(60), "channel two gone", || async {
-        channels
-            .get_opt("two")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    wait_gone(&channels, "two", Duration::from_secs(60)).await;
     w.stop().await;
 }
 

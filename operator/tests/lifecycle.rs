@@ -23,7 +23,7 @@ use k8s_openapi::ByteString;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::ResourceExt;
 use serde_json::{json, Value};
-use support::{available, eventually, World};
+use support::{available, eventually, wait_gone, World};
 use tau_fake_twitch::FakeTwitch;
 use tau_operator::build::INPUTS_ANNOTATION;
 use tau_operator::crd::TwitchChannel;
@@ -43,16 +43,7 @@ async fn apply(w: &World, name: &str, spec: Value) -> TwitchChannel {
     for (k, v) in spec.as_object().expect("spec object") {
         full[k] = v.clone();
     }
-    let body = json!({"apiVersion": "tau.dev/v1alpha1", "kind": "TwitchChannel",
-        "metadata": {"name": name}, "spec": full});
-    w.api::<TwitchChannel>()
-        .patch(
-            name,
-            &PatchParams::apply("tau-tests").force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .expect("apply channel")
+    w.apply_spec(name, full).await
 }
 
 async fn checksum(w: &World, deployment: &str) -> Option<String> {
@@ -296,15 +287,7 @@ async fn a_websocket_channel_is_deleted_even_with_the_operator_gone() {
         .delete("demo", &DeleteParams::default())
         .await
         .unwrap();
-    eventually(Duration::from_secs(10), "the channel gone", || async {
-        channels
-            .get_opt("demo")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    wait_gone(&channels, "demo", Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -383,15 +366,7 @@ async fn deleting_a_conduit_channel_stops_its_relays_then_deletes_the_conduit() 
         .await
         .unwrap();
     // ... then deletes the conduit and lets the channel go.
-    eventually(WAIT, "the channel gone", || async {
-        channels
-            .get_opt("demo")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    wait_gone(&channels, "demo", WAIT).await;
     assert!(
         !w.twitch.conduits().iter().any(|c| c.id == conduit),
         "the conduit is still at Twitch"

@@ -80,6 +80,18 @@ where
     }
 }
 
+/// Waits until `api` has no object `name`.
+pub async fn wait_gone<K>(api: &Api<K>, name: &str, timeout: Duration)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let what = format!("{name} gone");
+    eventually(timeout, &what, || async {
+        api.get_opt(name).await.unwrap().is_none().then_some(())
+    })
+    .await;
+}
+
 async fn install_crd(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let params = PatchParams::apply("tau-operator-tests").force();
@@ -208,15 +220,21 @@ impl World {
 
     /// Applies a webhook channel `name` for the fake broadcaster with `events`.
     pub async fn apply_channel(&self, name: &str, events: &[&str]) -> TwitchChannel {
+        let spec = json!({
+            "broadcaster": FakeTwitch::BROADCASTER_LOGIN,
+            "credentials": {"secretName": "twitch-app"},
+            "events": events,
+            "ingress": {"host": format!("{name}.{}.example.com", self.ns), "className": "test"},
+        });
+        self.apply_spec(name, spec).await
+    }
+
+    /// Applies channel `name` with exactly `spec` (server-side apply).
+    pub async fn apply_spec(&self, name: &str, spec: serde_json::Value) -> TwitchChannel {
         let body = json!({
             "apiVersion": "tau.dev/v1alpha1", "kind": "TwitchChannel",
             "metadata": {"name": name},
-            "spec": {
-                "broadcaster": FakeTwitch::BROADCASTER_LOGIN,
-                "credentials": {"secretName": "twitch-app"},
-                "events": events,
-                "ingress": {"host": format!("{name}.{}.example.com", self.ns), "className": "test"},
-            }
+            "spec": spec,
         });
         self.api::<TwitchChannel>()
             .patch(
