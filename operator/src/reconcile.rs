@@ -1,7 +1,8 @@
 //! One reconcile of one `TwitchChannel`.
 //!
 //! Apply: check the spec, build the children, apply what drifted, delete
-//! orphans, make Twitch match (webhook transport), write status only if it
+//! orphans, make Twitch match (webhook transport, once a relay can answer
+//! Twitch's verification challenge), write status only if it
 //! changed. The finalizer is added only while the channel owns something at
 //! Twitch (`guard.rs`).
 //! Delete: stop the relays if they own a conduit (they would make a new
@@ -336,6 +337,11 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
             .unwrap_or(0);
         (ready, tc.spec.relay.replicas)
     });
+    let relay_answers = relay.is_some_and(|(ready, _)| ready > 0);
+    let subscribed_before = tc
+        .status
+        .as_ref()
+        .is_some_and(|s| !s.subscriptions.is_empty());
     let (twitch_state, broadcaster_id) = match (blocked, transport) {
         (Some(state), _) => (state, None),
         // WebSocket: the relay holds the user-token session. Conduit: every
@@ -357,6 +363,19 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
                 None,
             )
         }
+        // Twitch sends its verification challenge the moment a webhook
+        // subscription is made: with no relay to answer it, the subscription
+        // fails and would be made again and again. The first ones wait for a
+        // ready relay (a change of the Deployment's readiness wakes us).
+        (None, TransportMode::Webhook) if !relay_answers && !subscribed_before => (
+            TwitchState::Failed {
+                reason: "WaitingForRelay".into(),
+                message: "webhook subscriptions are made once a relay pod is ready to answer \
+                          Twitch's verification challenge"
+                    .into(),
+            },
+            None,
+        ),
         (None, TransportMode::Webhook) => {
             if !guarded {
                 // Before anything is made at Twitch.

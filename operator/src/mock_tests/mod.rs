@@ -224,6 +224,14 @@ async fn create_applies_children_subscribes_and_writes_status() {
     let creds = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "twitch-app"},
         "data": {"client-id": base64(FakeTwitch::CLIENT_ID), "client-secret": base64(FakeTwitch::CLIENT_SECRET)}});
     let mut script = lists();
+    // A relay is ready to answer Twitch's verification challenge.
+    let mut ready = crate::build::deployment(&channel("a"), &ctx.config);
+    ready.status = Some(k8s_openapi::api::apps::v1::DeploymentStatus {
+        ready_replicas: Some(1),
+        ..Default::default()
+    });
+    script[1].2 =
+        Reply::Json(json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": [ready]}));
     script.extend([
         (Method::GET, CREDENTIALS, Reply::Json(creds)),
         (

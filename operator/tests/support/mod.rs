@@ -11,6 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -284,6 +285,40 @@ impl World {
                 .filter(|c| c.status == status)
         })
         .await
+    }
+
+    /// Plays kubelet and Deployment controller (there are none here): every
+    /// relay Deployment in the namespace reports all its replicas ready
+    /// from now on, so webhook channels get their subscriptions.
+    pub fn relays_become_ready(&self) {
+        let deployments: Api<Deployment> = self.api();
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                for d in deployments
+                    .list(&Default::default())
+                    .await
+                    .map(|l| l.items)
+                    .unwrap_or_default()
+                {
+                    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                    let ready = d
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.ready_replicas)
+                        .unwrap_or(0);
+                    if ready != want {
+                        let status = json!({"status": {"observedGeneration": d.metadata.generation,
+                            "replicas": want, "readyReplicas": want, "availableReplicas": want, "updatedReplicas": want}});
+                        let name = d.metadata.name.clone().unwrap_or_default();
+                        let _ = deployments
+                            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                            .await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
     }
 
     /// Stops the operator (graceful drain).
