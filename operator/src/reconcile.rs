@@ -183,21 +183,23 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
     // The relay's durable state (SQLite): created once, then left alone (a
     // claim's spec is immutable) and never removed as an orphan: deleting it
     // would lose the channel's history and tokens. It goes with the channel.
+    let existing = named(&live_secrets, &name).and_then(|s| s.data.as_ref());
+    // A relay on its claim stays there when a default database appears.
+    let config = build::channel_config(tc, &ctx.config, existing);
     let claims = Api::<PersistentVolumeClaim>::namespaced(c.clone(), &ns);
-    let live_claims = match build::volume_claim(tc, &ctx.config) {
+    let live_claims = match build::volume_claim(tc, &config) {
         Some(_) => list(&claims, &selector).await?,
         None => Vec::new(),
     };
 
-    let existing = named(&live_secrets, &name).and_then(|s| s.data.as_ref());
-    let secret = build::secret(tc, &ctx.config, existing, &mut rand::thread_rng());
-    let deployment = build::deployment(tc, &ctx.config);
+    let secret = build::secret(tc, &config, existing, &mut rand::thread_rng());
+    let deployment = build::deployment(tc, &config);
     let ingress = build::ingress(tc);
     let mut applied = Vec::new();
     if ensure(&secrets, &secret, named(&live_secrets, &name)).await? {
         applied.push("Secret");
     }
-    if let Some(claim) = build::volume_claim(tc, &ctx.config) {
+    if let Some(claim) = build::volume_claim(tc, &config) {
         if named(&live_claims, &name).is_none() && ensure(&claims, &claim, None).await? {
             applied.push("PersistentVolumeClaim");
         }
