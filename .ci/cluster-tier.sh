@@ -122,6 +122,7 @@ app_version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' charts/ta
 IMAGE=$("$HELM" template "$RELEASE" charts/tau | sed -n 's/^ *image: *"\{0,1\}\([^" ]\{1,\}\)"\{0,1\}$/\1/p' | head -n 1)
 [[ $IMAGE == "ghcr.io/tau-dev/tau:$app_version" ]] || die "the chart renders image '$IMAGE', expected ghcr.io/tau-dev/tau:$app_version"
 bash .ci/tau-image.sh tau "$IMAGE" "$WORK/tau-image.tar" "$TARGET/tau-relay" "$TARGET/tau-operator"
+SERVICE_IMAGES=$(bash .ci/service-images.sh "$HELM") # "REF TAR" of the bundled Postgres/Redis (scenario 9)
 
 # -------------------------------------------------------------- cluster --
 step "cluster up (.ci/cluster-up.sh start)"
@@ -133,6 +134,10 @@ BRIDGE=$TAU_CLUSTER_BRIDGE_IP
 kubectl get nodes -o wide
 ctr --address "$TAU_CLUSTER_CONTAINERD" -n k8s.io images import "$WORK/tau-image.tar" >/dev/null
 ctr --address "$TAU_CLUSTER_CONTAINERD" -n k8s.io images ls -q | grep -x "$IMAGE" >/dev/null || die "$IMAGE not in containerd after import"
+while read -r ref tar; do
+  ctr --address "$TAU_CLUSTER_CONTAINERD" -n k8s.io images import "$tar" >/dev/null
+  ctr --address "$TAU_CLUSTER_CONTAINERD" -n k8s.io images ls -q | grep -xF "$ref" >/dev/null || die "$ref not in containerd after import"
+done <<<"$SERVICE_IMAGES"
 
 step "fake Twitch on the bridge address ($BRIDGE)"
 "$TARGET/fake-twitch" --listen "$BRIDGE:0" --control 127.0.0.1:0 >"$WORK/fake-twitch.out" 2>"$WORK/fake-twitch.log" &
@@ -266,5 +271,8 @@ wait_for 20 "bot two receives event $msg2" bot_got two "$msg2"
 stored2=$(api GET /api/v1/status | jq -r .events_stored)
 ((stored2 == stored1 + 1)) || die "events stored: $stored1 before the restart, $stored2 after one more event"
 echo "history kept ($stored2 events), API token kept, authorization kept (new session, 1 OAuth walk in total)"
+
+# shellcheck disable=SC1091
+source .ci/cluster-fleet.sh # 9. bundled Postgres + Redis; 3. webhook/conduit channels, 3 replicas, kill mid-stream
 
 step ""
