@@ -279,8 +279,8 @@ while read -r name ip; do
 done < <(fleet_pods "$FW")
 [[ -n $fc_victim ]] || die "no conduit replica holds session $FC_SESSION"
 fc_ip=$(kubectl -n "$CHANNELS" get pod "$fc_victim" -o jsonpath='{.status.podIP}')
-echo "will delete $fc_victim (the conduit's event shard, session $FC_SESSION, $(bots_on "$fc_ip" "$FC_TOKEN") bots)" \
-  "and $fw_victim ($fw_most of the webhook channel's bots)"
+echo "will delete $fc_victim (the conduit's event shard, session $FC_SESSION, bots: $(bots_on "$fc_ip" "$FC_TOKEN"))" \
+  "and $fw_victim (bots: $fw_most of $FLEET_BOTS)"
 
 step "3d. stream events, kubectl delete pod mid-stream (conduit: $fc_victim, webhook: $fw_victim)"
 stream_conduit() { # -> sent-conduit.txt (message ids the fake put on a shard), unsent-conduit.txt
