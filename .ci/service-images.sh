@@ -82,8 +82,8 @@ REDIS_CLI=$(readlink -f "$(command -v redis-cli || echo /usr/bin/redis-cli)")
 [[ -x $REDIS_CLI ]] || die "redis-cli not found (package redis-tools)"
 SHELL_BIN=$(readlink -f /bin/sh)
 [[ $(basename "$SHELL_BIN") == dash ]] || SHELL_BIN=$(readlink -f "$(command -v dash)")
-versions=$(dpkg-query -W -f '${Package}=${Version}\n' \
-  "postgresql-$PG_VERSION" redis-server redis-tools dash libc6 tzdata 2>/dev/null | sort)
+versions=$( (dpkg-query -W -f '${Package}=${Version}\n' \
+  "postgresql-$PG_VERSION" redis-server redis-tools dash libc6 tzdata 2>/dev/null || true) | sort)
 
 CACHE_ROOT=${TAU_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tau-k8s}/service-images
 key=$( { cat "${BASH_SOURCE[0]}"; echo "$PG_REF $REDIS_REF"; echo "$versions"; } | sha256sum | cut -c1-16)
