@@ -23,4 +23,4 @@ TAU_K8S_BIN="$bin" bash .ci/k8s-up.sh start "$dir" >/dev/null
 source "$dir/env"
 export KUBECONFIG TAU_REQUIRE_SERVICES=1
 
-cargo test -p tau-operator --test apiserver -- --nocapture --test-threads=2 "$@"
+cargo test -p tau-operator --test apiserver --test lifecycle -- --nocapture --test-threads=2 "$@"

@@ -28,6 +28,10 @@ pub struct Config {
         default_value = concat!("ghcr.io/tau-dev/tau:", env!("CARGO_PKG_VERSION"))
     )]
     pub relay_image: String,
+    /// Secrets for pulling the relay image, comma-separated names (the
+    /// chart's `imagePullSecrets`); given to every relay pod.
+    #[arg(long, env = "TAU_RELAY_IMAGE_PULL_SECRETS", value_delimiter = ',')]
+    pub relay_image_pull_secrets: Vec<String>,
     /// Database URL given to relays whose channel sets none (default: SQLite in the pod).
     #[arg(long, env = "TAU_DEFAULT_DATABASE_URL", hide_env_values = true)]
     pub default_database_url: Option<String>,
@@ -97,6 +101,7 @@ impl Config {
             listen: "127.0.0.1:0".parse().expect("address"),
             watch_namespace: None,
             relay_image: "tau-relay:test".into(),
+            relay_image_pull_secrets: Vec::new(),
             default_database_url: None,
             default_redis_url: None,
             twitch_api_url: Url::parse(twitch_api_url).expect("helix url"),

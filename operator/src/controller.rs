@@ -7,6 +7,12 @@
 //! - Children (selected by the managed-by label, so the operator does not
 //!   cache every Secret in the cluster) trigger their owner: a deleted or
 //!   edited child is put back, and the Deployment's readiness reaches status.
+//! - The user's Secrets a relay reads (credentials, database and Redis
+//!   URLs), watched by metadata only (the operator
+//!   never caches Secret values), trigger the channels that name them: a
+//!   rotated client secret rolls the relays at once (the pod template's
+//!   inputs checksum changes), and a Secret created after its channel is
+//!   noticed without waiting for a backoff.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +21,8 @@ use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{predicates, reflector, watcher, Controller, Predicate, WatchStreamExt};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -37,6 +45,20 @@ where
     }
 }
 
+/// The channels whose relays read `secret` (credentials, database or Redis URL).
+fn channels_naming(
+    channels: &reflector::Store<TwitchChannel>,
+    secret: &PartialObjectMeta<Secret>,
+) -> Vec<ObjectRef<TwitchChannel>> {
+    let (ns, name) = (secret.namespace(), secret.name_any());
+    channels
+        .state()
+        .iter()
+        .filter(|tc| tc.namespace() == ns && tc.secret_inputs().iter().any(|i| i.name == name))
+        .map(|tc| ObjectRef::from_obj(tc.as_ref()))
+        .collect()
+}
+
 /// Runs the controller until `shutdown` completes, then drains in-flight reconciles.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
@@ -56,7 +78,17 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         Default::default(),
     );
     let children = watcher::Config::default().labels(MANAGED_SELECTOR);
+    let credentials = watcher(
+        api::<PartialObjectMeta<Secret>>(&client, ns),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects()
+    .predicate_filter(predicates::resource_version, Default::default());
+    let channels_store = reader.clone();
+    let naming = move |secret: PartialObjectMeta<Secret>| channels_naming(&channels_store, &secret);
     Controller::for_stream(channels, reader)
+        .watches_stream(credentials, naming)
         .owns(api::<Deployment>(&client, ns), children.clone())
         .owns(api::<Secret>(&client, ns), children.clone())
         .owns(api::<Service>(&client, ns), children.clone())

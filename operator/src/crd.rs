@@ -8,7 +8,9 @@
 //! rejected at `kubectl apply` time instead of failing a reconcile later.
 //! The YAML in `crds/` is generated from these types by the `crdgen` binary.
 
-use k8s_openapi::api::core::v1::ResourceRequirements;
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{LocalObjectReference, ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -69,17 +71,36 @@ pub struct TwitchChannelSpec {
     #[schemars(length(max = 253))]
     pub public_url: Option<String>,
     /// Database URL for the relay (default: the operator's `--default-database-url`,
-    /// else an SQLite file in the pod).
+    /// else an SQLite file in the pod). Only for URLs without a password:
+    /// anyone who can read the channel reads it; use `databaseUrlSecret` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// The database URL from a key of a Secret in the channel's namespace
+    /// (instead of `databaseUrl`). Rotating it rolls the relay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url_secret: Option<SecretKeyRef>,
     /// Redis URL for the relay's bus (default: the operator's `--default-redis-url`).
+    /// Only for URLs without a password; use `redisUrlSecret` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
+    /// The Redis URL from a key of a Secret in the channel's namespace
+    /// (instead of `redisUrl`). Rotating it rolls the relay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_url_secret: Option<SecretKeyRef>,
     /// How long the relay keeps events (`30d`, `12h`, `0` = forever).
     #[serde(default = "default_retention")]
     #[x_kube(validation = Rule::new("self.matches('^(0|[0-9]+(s|m|h|d))$')").message("retention must look like 30d, 12h, 90m or 0"))]
     #[schemars(length(max = 16))]
     pub retention: String,
+}
+
+/// One key of a Secret in the channel's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretKeyRef {
+    /// Secret name.
+    pub name: String,
+    /// Key in it.
+    pub key: String,
 }
 
 /// Where the Twitch application's credentials are.
@@ -125,6 +146,22 @@ pub struct RelaySpec {
     /// Resource requests and limits of the relay container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// Annotations on the relay pods (a service mesh, a log shipper, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_annotations: BTreeMap<String, String>,
+    /// Node labels the relay pods must run on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations of the relay pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Secrets for pulling the relay image, besides the operator's
+    /// (the chart's `imagePullSecrets`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// PriorityClass of the relay pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
 }
 
 impl Default for RelaySpec {
@@ -133,6 +170,11 @@ impl Default for RelaySpec {
             replicas: default_replicas(),
             image: None,
             resources: None,
+            pod_annotations: BTreeMap::new(),
+            node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
+            image_pull_secrets: Vec::new(),
+            priority_class_name: None,
         }
     }
 }
@@ -149,6 +191,10 @@ pub struct IngressSpec {
     /// Secret with the TLS certificate for `host`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_secret_name: Option<String>,
+    /// Annotations on the Ingress: cert-manager's issuer, the controller's
+    /// websocket timeouts (bots keep one socket open for hours), ...
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// What the operator observed and did.
@@ -170,6 +216,11 @@ pub struct TwitchChannelStatus {
     /// Conduit id, for the conduit transport.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conduit_id: Option<String>,
+    /// Fingerprint of the relay's generated secret key (a hash, not the
+    /// key): remembers that stored Twitch tokens depend on it, so a deleted
+    /// generated Secret is reported instead of silently replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_id: Option<String>,
     /// `present/desired` subscriptions at Twitch, for `kubectl get`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriptions_ready: Option<String>,
@@ -218,6 +269,22 @@ fn default_client_secret_key() -> String {
 }
 
 impl TwitchChannel {
+    /// Every `(Secret, key)` of the user's that the relay reads at start
+    /// (credentials, database and Redis URLs), in a stable order.
+    pub fn secret_inputs(&self) -> Vec<SecretKeyRef> {
+        let creds = &self.spec.credentials;
+        let mut inputs: Vec<SecretKeyRef> = [&creds.client_id_key, &creds.client_secret_key]
+            .into_iter()
+            .map(|key| SecretKeyRef {
+                name: creds.secret_name.clone(),
+                key: key.clone(),
+            })
+            .collect();
+        inputs.extend(self.spec.database_url_secret.clone());
+        inputs.extend(self.spec.redis_url_secret.clone());
+        inputs
+    }
+
     /// The transport after resolving `auto`: webhook needs a public host.
     pub fn effective_transport(&self) -> TransportMode {
         match self.spec.transport {

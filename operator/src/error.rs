@@ -14,9 +14,6 @@ pub enum Error {
     /// A Kubernetes API call failed.
     #[error("Kubernetes API: {0}")]
     Kube(#[source] kube::Error),
-    /// Adding or removing the finalizer, or the wrapped reconcile, failed.
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     /// The credentials Secret is missing or lacks a key.
     #[error("credentials Secret {secret}: {reason}")]
     Credentials {
@@ -63,11 +60,6 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::Kube(_) => "kube",
-            Error::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e)
-                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.metric_label(),
-                _ => "finalizer",
-            },
             Error::Credentials { .. } => "credentials",
             Error::TwitchHttp(_) => "twitch_http",
             Error::Twitch { .. } => "twitch",
@@ -81,11 +73,6 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::RateLimited(wait) => Some(*wait),
-            Error::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e)
-                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.retry_after(),
-                _ => None,
-            },
             _ => None,
         }
     }
@@ -101,16 +88,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn labels_see_through_the_finalizer() {
-        let inner = Error::RateLimited(Duration::from_secs(7));
-        let wrapped = Error::Finalizer(Box::new(kube::runtime::finalizer::Error::ApplyFailed(
-            inner,
-        )));
-        assert_eq!(wrapped.metric_label(), "rate_limited");
-        assert_eq!(wrapped.retry_after(), Some(Duration::from_secs(7)));
+    fn labels_and_server_waits() {
+        let limited = Error::RateLimited(Duration::from_secs(7));
+        assert_eq!(limited.metric_label(), "rate_limited");
+        assert_eq!(limited.retry_after(), Some(Duration::from_secs(7)));
         assert_eq!(
             Error::InvalidSpec("x".into()).metric_label(),
             "invalid_spec"
         );
+        assert_eq!(Error::InvalidSpec("x".into()).retry_after(), None);
     }
 }

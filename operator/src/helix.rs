@@ -251,6 +251,24 @@ impl Helix {
             Err(Self::fail("DELETE /eventsub/subscriptions", status, &body))
         }
     }
+
+    /// Deletes a conduit (Twitch drops its subscriptions with it); one that
+    /// is already gone counts as deleted.
+    pub async fn delete_conduit(&self, creds: &Credentials, id: &str) -> Result<()> {
+        let (status, body) = self
+            .call(
+                creds,
+                Method::DELETE,
+                &format!("/eventsub/conduits?id={id}"),
+                None,
+            )
+            .await?;
+        if status.is_success() || status == StatusCode::NOT_FOUND {
+            Ok(())
+        } else {
+            Err(Self::fail("DELETE /eventsub/conduits", status, &body))
+        }
+    }
 }
 
 /// Twitch's error message from a JSON error body.

@@ -13,7 +13,9 @@
 //! - [`apply`]: server-side apply when drifted, orphan removal.
 //! - [`helix`] / [`twitch`]: Helix client; plan and sync of subscriptions.
 //! - [`status`]: observation → conditions a person can act on.
-//! - [`reconcile`]: one reconcile, the finalizer, the error policy.
+//! - [`validate`]: spec checks the API server cannot make (shared database, https).
+//! - [`reconcile`]: one reconcile (apply or delete), the error policy.
+//! - [`guard`]: the finalizer, only while the channel owns something at Twitch.
 //! - [`context`]: shared client, recorder, metrics, per-object backoff.
 //! - [`controller`]: watches, predicates, the kube-runtime Controller.
 //! - [`run`]: admin server, CRD wait, leader Lease, graceful shutdown.
@@ -30,12 +32,14 @@ pub mod context;
 pub mod controller;
 pub mod crd;
 pub mod error;
+pub mod guard;
 pub mod helix;
 pub mod metrics;
 pub mod reconcile;
 pub mod run;
 pub mod status;
 pub mod twitch;
+pub mod validate;
 
 pub use error::{Error, Result};
 

@@ -1,12 +1,17 @@
-//! One reconcile of one `TwitchChannel`, wrapped in kube's finalizer helper.
+//! One reconcile of one `TwitchChannel`.
 //!
-//! Apply: build the children, apply what drifted, delete orphans, make
-//! Twitch match (webhook transport), write status only if it changed.
-//! Cleanup: delete our subscriptions at Twitch; a credentials Secret that
-//! is already gone, or Twitch refusing the credentials, counts as done so
-//! deletion never gets stuck (children go with the owner references).
+//! Apply: check the spec, build the children, apply what drifted, delete
+//! orphans, make Twitch match (webhook transport, once a relay can answer
+//! Twitch's verification challenge), write status only if it
+//! changed. The finalizer is added only while the channel owns something at
+//! Twitch (`guard.rs`).
+//! Delete: stop the relays if they own a conduit (they would make a new
+//! one), delete the conduit and our subscriptions at Twitch, then drop the
+//! finalizer; a credentials Secret that is already gone, or Twitch refusing
+//! the credentials, counts as done so deletion never gets stuck (children go
+//! with the owner references).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,22 +19,29 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::ByteString;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::ResourceExt;
 use serde_json::json;
 
 use crate::apply::{ensure, list, named, remove_orphans};
-use crate::build::{self, KEY_WEBHOOK_SECRET, MANAGER};
+use crate::build::{self, KEY_SECRET_KEY, KEY_WEBHOOK_SECRET, MANAGER};
+use crate::config::Config;
 use crate::context::Context;
 use crate::crd::{TransportMode, TwitchChannel};
 use crate::helix::Credentials;
 use crate::status::{status, Observed, TwitchState};
-use crate::{catalog, twitch, Error, Result};
+use crate::{catalog, guard, twitch, validate, Error, Result};
 
-/// Finalizer guarding the subscriptions at Twitch.
-pub const FINALIZER: &str = "tau.dev/subscriptions";
+pub use crate::guard::FINALIZER;
+
+/// Annotation acknowledging a lost secret key: set it to the lost key's id
+/// (`status.secretKeyId`) to have a new key generated.
+pub const RESET_SECRET_KEY: &str = "tau.dev/reset-secret-key";
+
+/// How often deletion checks whether the relays have stopped.
+const STOP_POLL: Duration = Duration::from_secs(2);
 
 fn key(tc: &TwitchChannel) -> String {
     format!("{}/{}", tc.namespace().unwrap_or_default(), tc.name_any())
@@ -39,16 +51,11 @@ fn key(tc: &TwitchChannel) -> String {
 #[tracing::instrument(skip(tc, ctx), fields(channel = %key(&tc)))]
 pub async fn reconcile(tc: Arc<TwitchChannel>, ctx: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
-    let ns = tc.namespace().unwrap_or_default();
-    let api: Api<TwitchChannel> = Api::namespaced(ctx.client.clone(), &ns);
-    let result = finalizer(&api, FINALIZER, tc.clone(), |event| async {
-        match event {
-            Finalizer::Apply(tc) => apply(&tc, &ctx).await,
-            Finalizer::Cleanup(tc) => cleanup(&tc, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    let result = if tc.metadata.deletion_timestamp.is_some() {
+        delete(&tc, &ctx).await
+    } else {
+        apply(&tc, &ctx).await
+    };
     ctx.metrics.reconciled(started.elapsed());
     match &result {
         Ok(_) => ctx.backoff.reset(&key(&tc)),
@@ -71,29 +78,55 @@ pub fn error_policy(tc: Arc<TwitchChannel>, err: &Error, ctx: Arc<Context>) -> A
     Action::requeue(wait)
 }
 
-/// Reads the app credentials from the user's Secret.
-async fn credentials(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Credentials>> {
+/// The user's Secrets the relay reads (credentials, database and Redis URLs),
+/// by name; `None` for one that does not exist.
+async fn user_secrets(tc: &TwitchChannel, ctx: &Context) -> Result<build::UserSecrets> {
     let ns = tc.namespace().unwrap_or_default();
-    let refs = &tc.spec.credentials;
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(secret) = api.get_opt(&refs.secret_name).await? else {
-        return Ok(None);
-    };
-    let data = secret.data.unwrap_or_default();
+    let mut found = build::UserSecrets::new();
+    for input in tc.secret_inputs() {
+        if let std::collections::btree_map::Entry::Vacant(slot) = found.entry(input.name) {
+            let secret = api.get_opt(slot.key()).await?;
+            slot.insert(secret.map(|s| s.data.unwrap_or_default()));
+        }
+    }
+    Ok(found)
+}
+
+/// The app credentials in that data.
+fn parse_credentials(
+    tc: &TwitchChannel,
+    data: &BTreeMap<String, ByteString>,
+) -> Result<Credentials> {
+    let refs = &tc.spec.credentials;
     let read = |key: &str| {
         data.get(key)
             .and_then(|v| String::from_utf8(v.0.clone()).ok())
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .ok_or_else(|| Error::Credentials {
-                secret: format!("{ns}/{}", refs.secret_name),
+                secret: format!(
+                    "{}/{}",
+                    tc.namespace().unwrap_or_default(),
+                    refs.secret_name
+                ),
                 reason: format!("key {key:?} is missing or empty"),
             })
     };
-    Ok(Some(Credentials {
+    Ok(Credentials {
         client_id: read(&refs.client_id_key)?,
         client_secret: read(&refs.client_secret_key)?,
-    }))
+    })
+}
+
+/// Reads the app credentials from the user's Secret.
+async fn credentials(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Credentials>> {
+    let ns = tc.namespace().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    match api.get_opt(&tc.spec.credentials.secret_name).await? {
+        Some(secret) => parse_credentials(tc, &secret.data.unwrap_or_default()).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Errors the user must fix become a status; the rest are retried as errors.
@@ -119,9 +152,10 @@ async fn sync_twitch(
     tc: &TwitchChannel,
     ctx: &Context,
     webhook_secret: &str,
+    creds: Option<&BTreeMap<String, ByteString>>,
 ) -> Result<(TwitchState, Option<String>)> {
     let ns = tc.namespace().unwrap_or_default();
-    let Some(creds) = credentials(tc, ctx).await? else {
+    let Some(creds) = creds.map(|data| parse_credentials(tc, data)).transpose()? else {
         let message = format!(
             "credentials Secret {ns}/{} not found: create it with keys {} and {}",
             tc.spec.credentials.secret_name,
@@ -165,12 +199,50 @@ async fn sync_twitch(
     Ok((state, Some(broadcaster_id)))
 }
 
+/// Why the channel cannot be served as specified, if it cannot.
+fn blocked(
+    tc: &TwitchChannel,
+    config: &Config,
+    live_secret: Option<&BTreeMap<String, ByteString>>,
+) -> Option<TwitchState> {
+    let problems = validate::problems(tc, config);
+    if !problems.is_empty() {
+        return Some(TwitchState::Failed {
+            reason: "InvalidSpec".into(),
+            message: problems.join("; "),
+        });
+    }
+    // The generated Secret (or its key) is gone but a key existed: the
+    // relay's stored Twitch tokens are encrypted with it. A new key is made
+    // only when the user says so, naming the lost key.
+    let recorded = tc
+        .status
+        .as_ref()
+        .and_then(|s| s.secret_key_id.as_deref())?;
+    let live = live_secret
+        .and_then(|d| d.get(KEY_SECRET_KEY))
+        .filter(|v| !v.0.is_empty());
+    let acknowledged = tc.annotations().get(RESET_SECRET_KEY).map(String::as_str) == Some(recorded);
+    (live.is_none() && !acknowledged).then(|| TwitchState::Failed {
+        reason: "SecretKeyLost".into(),
+        message: format!(
+            "the generated Secret {} or its key {KEY_SECRET_KEY} was deleted; the relay's stored Twitch \
+             authorization is encrypted with that key (id {recorded}). Restore the Secret from a backup, or run \
+             `kubectl annotate twitchchannel {} {RESET_SECRET_KEY}={recorded}` to generate a new key \
+             (the broadcaster then connects Twitch again)",
+            build::child_name(&tc.name_any()),
+            tc.name_any()
+        ),
+    })
+}
+
 async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
     let ns = tc.namespace().unwrap_or_default();
     let name = build::child_name(&tc.name_any());
     let selector = build::channel_selector(&tc.name_any());
     let c = &ctx.client;
-    let (secrets, deployments, services, ingresses) = (
+    let (channels, secrets, deployments, services, ingresses) = (
+        Api::<TwitchChannel>::namespaced(c.clone(), &ns),
         Api::<Secret>::namespaced(c.clone(), &ns),
         Api::<Deployment>::namespaced(c.clone(), &ns),
         Api::<Service>::namespaced(c.clone(), &ns),
@@ -191,50 +263,73 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
         Some(_) => list(&claims, &selector).await?,
         None => Vec::new(),
     };
+    let user_secrets = user_secrets(tc, ctx).await?;
+    let creds = user_secrets
+        .get(&tc.spec.credentials.secret_name)
+        .cloned()
+        .flatten();
+    let transport = tc.effective_transport();
+    let mut guarded = guard::present(tc);
 
-    let secret = build::secret(tc, &config, existing, &mut rand::thread_rng());
-    let deployment = build::deployment(tc, &config);
-    let ingress = build::ingress(tc);
-    let mut applied = Vec::new();
-    if ensure(&secrets, &secret, named(&live_secrets, &name)).await? {
-        applied.push("Secret");
-    }
-    if let Some(claim) = build::volume_claim(tc, &config) {
-        if named(&live_claims, &name).is_none() && ensure(&claims, &claim, None).await? {
-            applied.push("PersistentVolumeClaim");
+    let blocked = blocked(tc, &config, existing);
+    let mut secret_key_id = None;
+    let mut webhook_secret = String::new();
+    if blocked.is_none() {
+        if transport == TransportMode::Conduit && !guarded {
+            // Before the relays exist: they create the conduit.
+            guard::set(&channels, tc, true).await?;
+            guarded = true;
         }
-    }
-    if ensure(&deployments, &deployment, named(&live_deployments, &name)).await? {
-        applied.push("Deployment");
-    }
-    if ensure(&services, &build::service(tc), named(&live_services, &name)).await? {
-        applied.push("Service");
-    }
-    if let Some(ingress) = &ingress {
-        if ensure(&ingresses, ingress, named(&live_ingresses, &name)).await? {
-            applied.push("Ingress");
+        let secret = build::secret(tc, &config, existing, &mut rand::thread_rng());
+        let data = secret.data.clone().unwrap_or_default();
+        let value = |key: &str| data.get(key).map(|v| v.0.clone()).unwrap_or_default();
+        secret_key_id = Some(build::key_id(&value(KEY_SECRET_KEY)));
+        webhook_secret = String::from_utf8_lossy(&value(KEY_WEBHOOK_SECRET)).into_owned();
+        let mut deployment = build::deployment(tc, &config);
+        let checksum = build::inputs_checksum(tc, &user_secrets, &data);
+        build::stamp_inputs(&mut deployment, &checksum);
+        let ingress = build::ingress(tc);
+        let mut applied = Vec::new();
+        if ensure(&secrets, &secret, named(&live_secrets, &name)).await? {
+            applied.push("Secret");
         }
-    }
-    let keep = Some(name.as_str());
-    let removed = remove_orphans(&secrets, &live_secrets, keep).await?
-        + remove_orphans(&deployments, &live_deployments, keep).await?
-        + remove_orphans(&services, &live_services, keep).await?
-        + remove_orphans(
-            &ingresses,
-            &live_ingresses,
-            ingress.as_ref().map(|_| name.as_str()),
-        )
-        .await?;
-    if !applied.is_empty() || removed > 0 {
-        let note = format!(
-            "applied {}; removed {removed} orphaned children",
-            if applied.is_empty() {
-                "nothing".into()
-            } else {
-                applied.join(", ")
+        if let Some(claim) = build::volume_claim(tc, &config) {
+            if named(&live_claims, &name).is_none() && ensure(&claims, &claim, None).await? {
+                applied.push("PersistentVolumeClaim");
             }
-        );
-        ctx.event(tc, false, "ChildrenApplied", note).await;
+        }
+        if ensure(&deployments, &deployment, named(&live_deployments, &name)).await? {
+            applied.push("Deployment");
+        }
+        if ensure(&services, &build::service(tc), named(&live_services, &name)).await? {
+            applied.push("Service");
+        }
+        if let Some(ingress) = &ingress {
+            if ensure(&ingresses, ingress, named(&live_ingresses, &name)).await? {
+                applied.push("Ingress");
+            }
+        }
+        let keep = Some(name.as_str());
+        let removed = remove_orphans(&secrets, &live_secrets, keep).await?
+            + remove_orphans(&deployments, &live_deployments, keep).await?
+            + remove_orphans(&services, &live_services, keep).await?
+            + remove_orphans(
+                &ingresses,
+                &live_ingresses,
+                ingress.as_ref().map(|_| name.as_str()),
+            )
+            .await?;
+        if !applied.is_empty() || removed > 0 {
+            let note = format!(
+                "applied {}; removed {removed} orphaned children",
+                if applied.is_empty() {
+                    "nothing".into()
+                } else {
+                    applied.join(", ")
+                }
+            );
+            ctx.event(tc, false, "ChildrenApplied", note).await;
+        }
     }
 
     let relay = named(&live_deployments, &name).map(|d| {
@@ -245,31 +340,55 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
             .unwrap_or(0);
         (ready, tc.spec.relay.replicas)
     });
-    let webhook_secret = secret
-        .data
+    let relay_answers = relay.is_some_and(|(ready, _)| ready > 0);
+    let subscribed_before = tc
+        .status
         .as_ref()
-        .and_then(|d| d.get(KEY_WEBHOOK_SECRET))
-        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
-        .unwrap_or_default();
-    let (twitch_state, broadcaster_id) = match tc.effective_transport() {
+        .is_some_and(|s| !s.subscriptions.is_empty());
+    let (twitch_state, broadcaster_id) = match (blocked, transport) {
+        (Some(state), _) => (state, None),
         // WebSocket: the relay holds the user-token session. Conduit: every
         // relay replica is a shard and the relay fleet manages the conduit
         // and its subscriptions with the app credentials it is given.
-        TransportMode::Websocket | TransportMode::Auto | TransportMode::Conduit => {
+        (None, TransportMode::Websocket | TransportMode::Auto | TransportMode::Conduit) => {
             (TwitchState::RelayManaged, None)
         }
-        TransportMode::Webhook if tc.spec.ingress.is_none() => (
+        (None, TransportMode::Webhook)
+            if tc.spec.ingress.is_none() && tc.spec.public_url.is_none() =>
+        {
+            (
+                TwitchState::Failed {
+                    reason: "NoPublicUrl".into(),
+                    message:
+                        "the webhook transport needs a public HTTPS URL: set spec.ingress.host"
+                            .into(),
+                },
+                None,
+            )
+        }
+        // Twitch sends its verification challenge the moment a webhook
+        // subscription is made: with no relay to answer it, the subscription
+        // fails and would be made again and again. The first ones wait for a
+        // ready relay (a change of the Deployment's readiness wakes us).
+        (None, TransportMode::Webhook) if !relay_answers && !subscribed_before => (
             TwitchState::Failed {
-                reason: "NoPublicUrl".into(),
-                message: "the webhook transport needs a public HTTPS URL: set spec.ingress.host"
+                reason: "WaitingForRelay".into(),
+                message: "webhook subscriptions are made once a relay pod is ready to answer \
+                          Twitch's verification challenge"
                     .into(),
             },
             None,
         ),
-        TransportMode::Webhook => match sync_twitch(tc, ctx, &webhook_secret).await {
-            Ok(done) => done,
-            Err(err) => (as_state(err)?, None),
-        },
+        (None, TransportMode::Webhook) => {
+            if !guarded {
+                // Before anything is made at Twitch.
+                guard::set(&channels, tc, true).await?;
+            }
+            match sync_twitch(tc, ctx, &webhook_secret, creds.as_ref()).await {
+                Ok(done) => done,
+                Err(err) => (as_state(err)?, None),
+            }
+        }
     };
     let (_, unknown_events) = catalog::resolve(&tc.spec.events);
     let observed = Observed {
@@ -278,17 +397,21 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
         relay,
         twitch: twitch_state.clone(),
         unknown_events,
+        secret_key_id,
     };
     let new_status = status(tc, &observed, Timestamp::now());
+    if guard::present(tc) && !guard::wanted(tc, &new_status, true) {
+        guard::set(&channels, tc, false).await?;
+    }
     if tc.status.as_ref() != Some(&new_status) {
-        let api: Api<TwitchChannel> = Api::namespaced(c.clone(), &ns);
         let patch = json!({"apiVersion": "tau.dev/v1alpha1", "kind": "TwitchChannel", "status": new_status});
-        api.patch_status(
-            &tc.name_any(),
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        channels
+            .patch_status(
+                &tc.name_any(),
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
     }
 
     let cfg = &ctx.config;
@@ -327,35 +450,94 @@ fn jittered(d: Duration) -> Duration {
     d + Duration::from_millis(extra)
 }
 
-async fn cleanup(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
-    let status = tc.status.clone().unwrap_or_default();
-    let uses_twitch = tc.effective_transport() == TransportMode::Webhook;
-    let Some(broadcaster_id) = status.broadcaster_id.filter(|_| uses_twitch) else {
+/// Deletion: clean up at Twitch, then let the channel go.
+async fn delete(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
+    if !guard::present(tc) {
         return Ok(Action::await_change());
+    }
+    if let Some(wait) = cleanup(tc, ctx).await? {
+        return Ok(Action::requeue(wait));
+    }
+    let ns = tc.namespace().unwrap_or_default();
+    guard::set(&Api::namespaced(ctx.client.clone(), &ns), tc, false).await?;
+    Ok(Action::await_change())
+}
+
+/// Deletes the relay Deployment and waits until it is gone (foreground
+/// deletion: its pods first). `Some(wait)` while it is still there.
+async fn stop_relays(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Duration>> {
+    let ns = tc.namespace().unwrap_or_default();
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+    let name = build::child_name(&tc.name_any());
+    // Listed (a verb the operator has anyway), not read by name.
+    let live = list(&deployments, &build::channel_selector(&tc.name_any())).await?;
+    let Some(live) = named(&live, &name) else {
+        return Ok(None);
     };
+    if live.metadata.deletion_timestamp.is_none() {
+        deployments
+            .delete(&name, &DeleteParams::foreground())
+            .await?;
+        let note = "stopping the relays before deleting their conduit at Twitch".to_string();
+        ctx.event(tc, false, "StoppingRelays", note).await;
+    }
+    Ok(Some(STOP_POLL))
+}
+
+/// Removes what the channel owns at Twitch; `Some(wait)` to come back later.
+async fn cleanup(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Duration>> {
+    let status = tc.status.clone().unwrap_or_default();
+    let webhooks = status.broadcaster_id.clone().filter(|_| {
+        !status.subscriptions.is_empty() || tc.effective_transport() == TransportMode::Webhook
+    });
+    if webhooks.is_none() && status.conduit_id.is_none() {
+        return Ok(None);
+    }
+    if status.conduit_id.is_some() {
+        // A running relay would make a new conduit when its own disappears.
+        if let Some(wait) = stop_relays(tc, ctx).await? {
+            return Ok(Some(wait));
+        }
+    }
     let creds = match credentials(tc, ctx).await {
         Ok(Some(creds)) => creds,
         Ok(None) | Err(Error::Credentials { .. }) => {
-            let note = "credentials Secret is gone: subscriptions at Twitch were left for Twitch to expire".to_string();
+            let note = "credentials Secret is gone: what the channel had at Twitch was left for Twitch to expire".to_string();
             ctx.event(tc, true, "CleanupSkipped", note).await;
-            return Ok(Action::await_change());
+            return Ok(None);
         }
         Err(err) => return Err(err),
     };
-    let known: HashSet<String> = status.subscriptions.iter().map(|s| s.id.clone()).collect();
-    let callback = build::webhook_callback(tc);
-    match twitch::delete_all(&ctx.helix, &creds, &broadcaster_id, &callback, &known).await {
-        Ok(n) => {
-            tracing::info!(deleted = n, "deleted subscriptions at Twitch");
-        }
-        Err(err) => {
-            // Twitch refusing our credentials will not get better by waiting.
-            as_state(err)?;
-            let note =
-                "Twitch refused the credentials: subscriptions were left for Twitch to expire"
-                    .to_string();
-            ctx.event(tc, true, "CleanupSkipped", note).await;
+    let refused = |err: Error| -> Result<()> {
+        // Twitch refusing our credentials will not get better by waiting.
+        as_state(err)?;
+        Ok(())
+    };
+    let mut skipped = false;
+    if let Some(conduit) = &status.conduit_id {
+        match ctx.helix.delete_conduit(&creds, conduit).await {
+            Ok(()) => tracing::info!(conduit_id = %conduit, "deleted the conduit at Twitch"),
+            Err(err) => {
+                refused(err)?;
+                skipped = true;
+            }
         }
     }
-    Ok(Action::await_change())
+    if let Some(broadcaster_id) = webhooks {
+        let known: HashSet<String> = status.subscriptions.iter().map(|s| s.id.clone()).collect();
+        let callback = build::webhook_callback(tc);
+        match twitch::delete_all(&ctx.helix, &creds, &broadcaster_id, &callback, &known).await {
+            Ok(n) => tracing::info!(deleted = n, "deleted subscriptions at Twitch"),
+            Err(err) => {
+                refused(err)?;
+                skipped = true;
+            }
+        }
+    }
+    if skipped {
+        let note = "Twitch refused the credentials: what the channel had at Twitch was left for Twitch to expire"
+            .to_string();
+        ctx.event(tc, true, "CleanupSkipped", note).await;
+    }
+    Ok(None)
 }

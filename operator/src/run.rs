@@ -85,11 +85,16 @@ async fn operate(
     health: Health,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let channels: Api<TwitchChannel> = Api::all(client.clone());
+    // Read the CRD where the operator will watch: with `watchNamespace` its
+    // namespaced Role allows listing only there, never cluster-wide.
+    let (channels, scope): (Api<TwitchChannel>, _) = match &config.watch_namespace {
+        Some(ns) => (Api::namespaced(client.clone(), ns), ns.as_str()),
+        None => (Api::all(client.clone()), "all namespaces"),
+    };
     loop {
         match channels.list(&ListParams::default().limit(1)).await {
             Ok(_) => break,
-            Err(err) => tracing::warn!(%err, "TwitchChannel CRD not readable yet"),
+            Err(err) => tracing::warn!(%err, scope, "TwitchChannels not readable yet"),
         }
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),

@@ -54,6 +54,8 @@ pub struct Observed {
     pub twitch: TwitchState,
     /// Entries of `spec.events` that are not EventSub types.
     pub unknown_events: Vec<String>,
+    /// Fingerprint of the generated secret key in use (`None`: unchanged).
+    pub secret_key_id: Option<String>,
 }
 
 fn condition(
@@ -218,6 +220,7 @@ pub fn status(tc: &TwitchChannel, o: &Observed, now: Timestamp) -> TwitchChannel
         conduit_id: old
             .conduit_id
             .filter(|_| transport == TransportMode::Conduit),
+        secret_key_id: o.secret_key_id.clone().or(old.secret_key_id),
         subscriptions_ready: ready,
         subscriptions,
         conditions,
@@ -245,6 +248,7 @@ mod tests {
             relay,
             twitch,
             unknown_events: vec![],
+            secret_key_id: None,
         }
     }
 

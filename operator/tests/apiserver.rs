@@ -3,7 +3,8 @@
 //!
 //! There is no controller-manager: nothing makes Pods or collects garbage,
 //! so tests assert on objects and owner references and patch a
-//! Deployment's `/status` by hand.
+//! Deployment's `/status` by hand (`World::relays_become_ready` for the
+//! webhook channels, whose subscriptions wait for a ready relay).
 
 mod support;
 
@@ -15,7 +16,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::ResourceExt;
 use serde_json::json;
-use support::{available, env_secs, eventually, World};
+use support::{available, env_secs, eventually, wait_gone, World};
 use tau_operator::crd::TwitchChannel;
 
 const EVENTS: [&str; 3] = ["stream.online", "stream.offline", "channel.follow"];
@@ -26,6 +27,7 @@ async fn apply_creates_owned_children_status_and_subscriptions() {
         return;
     }
     let w = World::start("apply", |_| {}).await;
+    w.relays_become_ready();
     let tc = w.apply_channel("demo", &EVENTS).await;
     let subs = w.wait_condition("demo", "SubscriptionsReady", "True").await;
     assert!(subs.message.contains("3/3"), "{}", subs.message);
@@ -93,6 +95,7 @@ async fn changing_events_converges_and_leaves_the_deployment_alone() {
         return;
     }
     let w = World::start("events", |_| {}).await;
+    w.relays_become_ready();
     w.apply_channel("demo", &EVENTS).await;
     w.wait_condition("demo", "SubscriptionsReady", "True").await;
     let before = w.api::<Deployment>().get("tau-demo").await.unwrap();
@@ -137,8 +140,10 @@ async fn a_ready_deployment_makes_the_channel_ready() {
     assert!(relay.message.contains("0/1"), "{}", relay.message);
     assert_eq!(
         w.wait_condition("demo", "Ready", "False").await.reason,
-        "Progressing"
+        "WaitingForRelay",
+        "no webhook subscription before a relay can answer Twitch's challenge"
     );
+    assert!(w.subscribed("demo").is_empty());
     let deployments = w.api::<Deployment>();
     let generation = deployments
         .get("tau-demo")
@@ -164,6 +169,7 @@ async fn an_unauthorized_broadcaster_is_reported_without_a_hot_loop() {
         return;
     }
     let w = World::start("unauthorized", |c| c.auth_retry = Duration::from_secs(10)).await;
+    w.relays_become_ready();
     w.twitch.set_authorized(false);
     w.apply_channel("demo", &["channel.follow", "channel.cheer"])
         .await;
@@ -196,6 +202,7 @@ async fn delete_removes_subscriptions_and_the_finalizer_even_without_credentials
         return;
     }
     let w = World::start("delete", |_| {}).await;
+    w.relays_become_ready();
     w.apply_channel("one", &EVENTS).await;
     w.apply_channel("two", &["stream.online"]).await;
     w.wait_condition("one", "SubscriptionsReady", "True").await;
@@ -205,15 +212,7 @@ async fn delete_removes_subscriptions_and_the_finalizer_even_without_credentials
         .delete("one", &DeleteParams::default())
         .await
         .unwrap();
-    eventually(Duration::from_secs(60), "channel one gone", || async {
-        channels
-            .get_opt("one")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    wait_gone(&channels, "one", Duration::from_secs(60)).await;
     assert!(
         w.subscribed("one").is_empty(),
         "subscriptions left at Twitch: {:?}",
@@ -233,15 +232,7 @@ async fn delete_removes_subscriptions_and_the_finalizer_even_without_credentials
         .delete("two", &DeleteParams::default())
         .await
         .unwrap();
-    eventually(Duration::from_secs(60), "channel two gone", || async {
-        channels
-            .get_opt("two")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    wait_gone(&channels, "two", Duration::from_secs(60)).await;
     w.stop().await;
 }
 
@@ -253,6 +244,7 @@ async fn scale_hundred_channels_converge_then_stay_quiet() {
     let count = env_secs("TAU_SCALE_CHANNELS", 100).as_secs() as usize;
     let quiet = env_secs("TAU_QUIET_SECONDS", 20);
     let w = World::start("scale", |_| {}).await;
+    w.relays_become_ready();
     let started = Instant::now();
     for i in 0..count {
         w.apply_channel(&format!("c{i}"), &["stream.online"]).await;

@@ -15,9 +15,9 @@
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
-    Probe, ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Volume,
-    VolumeMount,
+    HTTPGetAction, LocalObjectReference, PersistentVolumeClaimVolumeSource, PodSecurityContext,
+    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -83,7 +83,10 @@ fn env(tc: &TwitchChannel, config: &Config) -> Vec<EnvVar> {
         plain("TWITCH_API_URL", config.helix_base()),
         plain("TWITCH_AUTH_URL", config.oauth_base()),
         plain("TWITCH_EVENTSUB_WS_URL", config.eventsub_ws_url()),
-        from_secret("TAU_DATABASE_URL", &own, KEY_DATABASE_URL),
+        match &tc.spec.database_url_secret {
+            Some(url) => from_secret("TAU_DATABASE_URL", &url.name, &url.key),
+            None => from_secret("TAU_DATABASE_URL", &own, KEY_DATABASE_URL),
+        },
         from_secret("TAU_SECRET_KEY", &own, KEY_SECRET_KEY),
         from_secret("TAU_API_TOKEN", &own, KEY_API_TOKEN),
         from_secret("TWITCH_WEBHOOK_SECRET", &own, KEY_WEBHOOK_SECRET),
@@ -105,7 +108,9 @@ fn env(tc: &TwitchChannel, config: &Config) -> Vec<EnvVar> {
         // pods) stay unchanged when spec.events changes.
         env.push(plain("TAU_MANAGE_SUBSCRIPTIONS", "false"));
     }
-    if redis_url(tc, config).is_some() {
+    if let Some(url) = &tc.spec.redis_url_secret {
+        env.push(from_secret("TAU_REDIS_URL", &url.name, &url.key));
+    } else if redis_url(tc, config).is_some() {
         env.push(from_secret("TAU_REDIS_URL", &own, KEY_REDIS_URL));
     }
     env
@@ -210,8 +215,26 @@ fn container(tc: &TwitchChannel, config: &Config) -> Container {
     }
 }
 
+/// The operator's pull secrets, then the channel's, without repeats.
+fn pull_secrets(tc: &TwitchChannel, config: &Config) -> Option<Vec<LocalObjectReference>> {
+    let mut names: Vec<String> = config.relay_image_pull_secrets.clone();
+    for own in &tc.spec.relay.image_pull_secrets {
+        if !names.contains(&own.name) {
+            names.push(own.name.clone());
+        }
+    }
+    names.retain(|n| !n.is_empty());
+    (!names.is_empty()).then(|| {
+        names
+            .into_iter()
+            .map(|name| LocalObjectReference { name })
+            .collect()
+    })
+}
+
 /// The desired relay Deployment.
 pub fn deployment(tc: &TwitchChannel, config: &Config) -> Deployment {
+    let relay = &tc.spec.relay;
     Deployment {
         metadata: child_meta(tc),
         spec: Some(DeploymentSpec {
@@ -227,9 +250,16 @@ pub fn deployment(tc: &TwitchChannel, config: &Config) -> Deployment {
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(tc)),
+                    annotations: (!relay.pod_annotations.is_empty())
+                        .then(|| relay.pod_annotations.clone()),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
+                    image_pull_secrets: pull_secrets(tc, config),
+                    node_selector: (!relay.node_selector.is_empty())
+                        .then(|| relay.node_selector.clone()),
+                    tolerations: (!relay.tolerations.is_empty()).then(|| relay.tolerations.clone()),
+                    priority_class_name: relay.priority_class_name.clone(),
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),
                     security_context: Some(PodSecurityContext {
@@ -307,6 +337,87 @@ mod tests {
         let d = deployment(&tc, &config());
         let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
         assert_eq!(c.image.as_deref(), Some("mine:1"));
+    }
+
+    #[test]
+    fn urls_from_the_users_secret_are_read_from_there() {
+        let mut tc = channel("a");
+        tc.spec.database_url_secret = Some(crate::crd::SecretKeyRef {
+            name: "db".into(),
+            key: "url".into(),
+        });
+        tc.spec.redis_url_secret = Some(crate::crd::SecretKeyRef {
+            name: "cache".into(),
+            key: "url".into(),
+        });
+        let d = deployment(&tc, &config());
+        let env = env_of(&d);
+        let from = |name: &str| {
+            let r = env
+                .iter()
+                .find(|e| e.name == name)
+                .and_then(|e| e.value_from.clone())
+                .and_then(|v| v.secret_key_ref)
+                .unwrap();
+            (r.name, r.key)
+        };
+        assert_eq!(from("TAU_DATABASE_URL"), ("db".into(), "url".into()));
+        assert_eq!(from("TAU_REDIS_URL"), ("cache".into(), "url".into()));
+        let pod = d.spec.unwrap().template.spec.unwrap();
+        let data = pod
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|v| v.name == "data")
+            .unwrap();
+        assert!(data.empty_dir.is_some(), "a shared database: no claim");
+    }
+
+    #[test]
+    fn scheduling_pull_secrets_and_pod_annotations_reach_the_pods() {
+        let mut config = config();
+        config.relay_image_pull_secrets = vec!["registry".into()];
+        let mut tc = channel("a");
+        let plain = deployment(&tc, &config).spec.unwrap().template;
+        assert!(plain.metadata.unwrap().annotations.is_none());
+        let pod = plain.spec.unwrap();
+        assert_eq!(pod.image_pull_secrets.unwrap()[0].name, "registry");
+        assert!(pod.node_selector.is_none() && pod.tolerations.is_none());
+
+        let relay = &mut tc.spec.relay;
+        relay.pod_annotations = [("mesh/inject".to_string(), "false".to_string())].into();
+        relay.node_selector = [("pool".to_string(), "bots".to_string())].into();
+        relay.tolerations = vec![k8s_openapi::api::core::v1::Toleration {
+            key: Some("dedicated".into()),
+            operator: Some("Exists".into()),
+            ..Default::default()
+        }];
+        relay.image_pull_secrets = vec![
+            LocalObjectReference {
+                name: "registry".into(),
+            },
+            LocalObjectReference { name: "own".into() },
+        ];
+        relay.priority_class_name = Some("streams".into());
+        let template = deployment(&tc, &config).spec.unwrap().template;
+        assert_eq!(
+            template.metadata.unwrap().annotations.unwrap()["mesh/inject"],
+            "false"
+        );
+        let pod = template.spec.unwrap();
+        let pulls: Vec<String> = pod
+            .image_pull_secrets
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(pulls, ["registry", "own"], "no repeats, operator's first");
+        assert_eq!(pod.node_selector.unwrap()["pool"], "bots");
+        assert_eq!(
+            pod.tolerations.unwrap()[0].key.as_deref(),
+            Some("dedicated")
+        );
+        assert_eq!(pod.priority_class_name.as_deref(), Some("streams"));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! owner reference to the channel (how the garbage collector cleans up).
 
 mod deployment;
+mod inputs;
 mod network;
 mod secret;
 mod storage;
@@ -24,11 +25,12 @@ use kube::{Resource, ResourceExt};
 use crate::crd::TwitchChannel;
 
 pub use deployment::{deployment, PORT};
+pub use inputs::{inputs_checksum, key_id, stamp_inputs, UserSecrets, INPUTS_ANNOTATION};
 pub use network::{ingress, service};
 pub use secret::{
     secret, KEY_API_TOKEN, KEY_DATABASE_URL, KEY_REDIS_URL, KEY_SECRET_KEY, KEY_WEBHOOK_SECRET,
 };
-pub use storage::{channel_config, volume_claim};
+pub use storage::{channel_config, keeps_state_in_pod, volume_claim};
 
 /// Label naming the channel a child belongs to; the orphan selector.
 pub const CHANNEL_LABEL: &str = "tau.dev/channel";

@@ -45,8 +45,10 @@ pub fn ingress(tc: &TwitchChannel) -> Option<Ingress> {
         }),
         resource: None,
     };
+    let mut metadata = child_meta(tc);
+    metadata.annotations = (!spec.annotations.is_empty()).then(|| spec.annotations.clone());
     Some(Ingress {
-        metadata: child_meta(tc),
+        metadata,
         spec: Some(IngressSpec {
             ingress_class_name: spec.class_name.clone(),
             tls: spec.tls_secret_name.as_ref().map(|secret| {
@@ -98,6 +100,14 @@ mod tests {
         assert_eq!(rule.host.as_deref(), Some("a.tau.example.com"));
         let backend = &rule.http.as_ref().unwrap().paths[0].backend;
         assert_eq!(backend.service.as_ref().unwrap().name, "tau-a");
+        assert!(ing.metadata.annotations.is_none());
+        tc.spec.ingress.as_mut().unwrap().annotations = [(
+            "cert-manager.io/cluster-issuer".to_string(),
+            "letsencrypt".to_string(),
+        )]
+        .into();
+        let annotated = ingress(&tc).unwrap().metadata.annotations.unwrap();
+        assert_eq!(annotated["cert-manager.io/cluster-issuer"], "letsencrypt");
         tc.spec.ingress = None;
         assert!(ingress(&tc).is_none());
     }

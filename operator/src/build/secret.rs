@@ -92,11 +92,14 @@ pub fn secret(
     generated(KEY_API_TOKEN, &mut || {
         format!("tau_{}", random_alnum(rng, API_TOKEN_LEN))
     });
-    data.insert(
-        KEY_DATABASE_URL.into(),
-        ByteString(database_url(tc, config).into_bytes()),
-    );
-    if let Some(url) = redis_url(tc, config) {
+    // URLs the channel takes from its own Secret are read from there, not copied.
+    if tc.spec.database_url_secret.is_none() {
+        data.insert(
+            KEY_DATABASE_URL.into(),
+            ByteString(database_url(tc, config).into_bytes()),
+        );
+    }
+    if let Some(url) = redis_url(tc, config).filter(|_| tc.spec.redis_url_secret.is_none()) {
         data.insert(KEY_REDIS_URL.into(), ByteString(url.into_bytes()));
     }
     Secret {
@@ -155,6 +158,25 @@ mod tests {
         assert_eq!(text(&again, KEY_SECRET_KEY), text(&first, KEY_SECRET_KEY));
         assert!(text(&again, KEY_API_TOKEN).starts_with("tau_"));
         assert_ne!(text(&again, KEY_API_TOKEN), text(&first, KEY_API_TOKEN));
+    }
+
+    #[test]
+    fn urls_from_the_users_secret_are_not_copied() {
+        let mut tc = channel("a");
+        tc.spec.database_url_secret = Some(crate::crd::SecretKeyRef {
+            name: "db".into(),
+            key: "url".into(),
+        });
+        tc.spec.redis_url_secret = Some(crate::crd::SecretKeyRef {
+            name: "db".into(),
+            key: "redis".into(),
+        });
+        let mut config = config();
+        config.default_redis_url = Some("redis://chart:6379".into());
+        let s = secret(&tc, &config, None, &mut rand::thread_rng());
+        let data = s.data.unwrap();
+        assert!(!data.contains_key(KEY_DATABASE_URL));
+        assert!(!data.contains_key(KEY_REDIS_URL));
     }
 
     #[test]

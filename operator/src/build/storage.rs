@@ -34,7 +34,7 @@ use crate::crd::TwitchChannel;
 /// later (`helm upgrade --set postgresql.enabled=true`): following the new
 /// default would restart it on an empty database, leaving its events, API
 /// tokens and Twitch authorization behind on the claim. New channels get
-/// the defaults; to move an old one, set its `spec.databaseUrl`.
+/// the defaults; to move an old one, set its `spec.databaseUrl[Secret]`.
 pub fn channel_config<'a>(
     tc: &TwitchChannel,
     config: &'a Config,
@@ -44,7 +44,8 @@ pub fn channel_config<'a>(
         .and_then(|d| d.get(KEY_DATABASE_URL))
         .is_some_and(|url| url.0.starts_with(b"sqlite:"));
     let has_defaults = config.default_database_url.is_some() || config.default_redis_url.is_some();
-    if tc.spec.database_url.is_none() && on_claim && has_defaults {
+    let names_one = tc.spec.database_url.is_some() || tc.spec.database_url_secret.is_some();
+    if !names_one && on_claim && has_defaults {
         let mut own = config.clone();
         own.default_database_url = None;
         own.default_redis_url = None;
@@ -54,9 +55,10 @@ pub fn channel_config<'a>(
     }
 }
 
-/// True when the relay's state lives in the pod (an SQLite database URL).
+/// True when the relay's state lives in the pod (an SQLite database URL;
+/// a URL from the user's Secret is taken to be a shared database).
 pub fn keeps_state_in_pod(tc: &TwitchChannel, config: &Config) -> bool {
-    database_url(tc, config).starts_with("sqlite:")
+    tc.spec.database_url_secret.is_none() && database_url(tc, config).starts_with("sqlite:")
 }
 
 /// The claim for the relay's `/var/lib/tau`, when its state lives in the pod.

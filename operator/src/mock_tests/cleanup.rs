@@ -66,8 +66,9 @@ async fn delete_removes_our_subscriptions_then_the_finalizer() {
         .unwrap();
     assert_eq!(action, Action::await_change());
     let bodies = server.await.unwrap();
-    assert!(
-        bodies[1].to_string().contains("remove"),
+    assert_eq!(
+        bodies[1]["metadata"]["finalizers"],
+        json!([]),
         "finalizer removal: {}",
         bodies[1]
     );

@@ -113,6 +113,7 @@ pub(crate) fn websocket(mut tc: TwitchChannel) -> TwitchChannel {
 pub(crate) const TC: &str = "/apis/tau.dev/v1alpha1/namespaces/ns/twitchchannels/a";
 const TC_STATUS: &str = "/apis/tau.dev/v1alpha1/namespaces/ns/twitchchannels/a/status";
 pub(crate) const SECRETS: &str = "/api/v1/namespaces/ns/secrets";
+const CREDENTIALS: &str = "/api/v1/namespaces/ns/secrets/twitch-app";
 const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/ns/deployments";
 const SERVICES: &str = "/api/v1/namespaces/ns/services";
 const INGRESSES: &str = "/apis/networking.k8s.io/v1/namespaces/ns/ingresses";
@@ -132,21 +133,88 @@ fn lists() -> Vec<(Method, &'static str, Reply)> {
 }
 
 #[tokio::test]
-async fn a_new_channel_first_gets_the_finalizer() {
+async fn a_conduit_channel_is_guarded_before_its_relays_exist() {
     let Mock { ctx, handle } = mock(None);
-    let tc = channel("a");
-    let server = tokio::spawn(serve(
-        handle,
-        vec![(
+    let mut tc = channel("a");
+    tc.spec.transport = TransportMode::Conduit;
+    tc.spec.database_url = Some("postgres://db/tau".into());
+    let mut script = lists();
+    script.pop(); // a shared database: no claim
+    script.extend([
+        (Method::GET, CREDENTIALS, Reply::Status(404)),
+        (
             Method::PATCH,
             TC,
             Reply::Json(serde_json::to_value(finalized(channel("a"))).unwrap()),
-        )],
-    ));
-    let action = reconcile(Arc::new(tc), ctx).await.unwrap();
-    assert_eq!(action, Action::await_change());
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/ns/secrets/tau-a",
+            Reply::Echo,
+        ),
+        (
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/ns/deployments/tau-a",
+            Reply::Echo,
+        ),
+    ]);
+    let server = tokio::spawn(serve(handle, script));
+    // The script ends at the Deployment: the rest of the reconcile is not answered.
+    let _ = tokio::time::timeout(Duration::from_secs(2), reconcile(Arc::new(tc), ctx)).await;
     let bodies = server.await.unwrap();
-    assert!(bodies[0].to_string().contains(FINALIZER), "{}", bodies[0]);
+    assert_eq!(
+        bodies[5]["metadata"]["finalizers"],
+        json!([FINALIZER]),
+        "{}",
+        bodies[5]
+    );
+    assert_eq!(bodies[7]["kind"], "Deployment", "after the finalizer");
+}
+
+#[tokio::test]
+async fn a_websocket_channel_loses_an_old_operators_finalizer() {
+    let Mock { ctx, handle } = mock(None);
+    let tc = finalized(websocket(channel("a")));
+    let mut script = lists();
+    script.extend([
+        (Method::GET, CREDENTIALS, Reply::Status(404)),
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/ns/secrets/tau-a",
+            Reply::Echo,
+        ),
+        (Method::PATCH, CLAIM, Reply::Echo),
+        (
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/ns/deployments/tau-a",
+            Reply::Echo,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/ns/services/tau-a",
+            Reply::Echo,
+        ),
+        (Method::POST, EVENTS, Reply::Echo),
+        (
+            Method::PATCH,
+            TC,
+            Reply::Json(serde_json::to_value(websocket(channel("a"))).unwrap()),
+        ),
+        (
+            Method::PATCH,
+            TC_STATUS,
+            Reply::Json(serde_json::to_value(channel("a")).unwrap()),
+        ),
+    ]);
+    let server = tokio::spawn(serve(handle, script));
+    reconcile(Arc::new(tc), ctx).await.unwrap();
+    let bodies = server.await.unwrap();
+    assert_eq!(
+        bodies[11]["metadata"]["finalizers"],
+        json!([]),
+        "{}",
+        bodies[11]
+    );
 }
 
 #[tokio::test]
@@ -156,7 +224,16 @@ async fn create_applies_children_subscribes_and_writes_status() {
     let creds = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "twitch-app"},
         "data": {"client-id": base64(FakeTwitch::CLIENT_ID), "client-secret": base64(FakeTwitch::CLIENT_SECRET)}});
     let mut script = lists();
+    // A relay is ready to answer Twitch's verification challenge.
+    let mut ready = crate::build::deployment(&channel("a"), &ctx.config);
+    ready.status = Some(k8s_openapi::api::apps::v1::DeploymentStatus {
+        ready_replicas: Some(1),
+        ..Default::default()
+    });
+    script[1].2 =
+        Reply::Json(json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": [ready]}));
     script.extend([
+        (Method::GET, CREDENTIALS, Reply::Json(creds)),
         (
             Method::PATCH,
             "/api/v1/namespaces/ns/secrets/tau-a",
@@ -179,11 +256,6 @@ async fn create_applies_children_subscribes_and_writes_status() {
             Reply::Echo,
         ),
         (Method::POST, EVENTS, Reply::Echo),
-        (
-            Method::GET,
-            "/api/v1/namespaces/ns/secrets/twitch-app",
-            Reply::Json(creds),
-        ),
         (Method::POST, EVENTS, Reply::Echo),
         (
             Method::PATCH,
@@ -212,10 +284,15 @@ async fn create_applies_children_subscribes_and_writes_status() {
         .unwrap();
     assert_eq!(authorized["status"], "True");
     assert_eq!(twitch.subscriptions().len(), 2);
-    let claim = &bodies[6];
+    let claim = &bodies[7];
     assert_eq!(claim["kind"], "PersistentVolumeClaim");
     assert_eq!(claim["metadata"]["ownerReferences"][0]["uid"], "uid-a");
-    let deployment = &bodies[7];
+    let deployment = &bodies[8];
+    assert!(
+        deployment["spec"]["template"]["metadata"]["annotations"][crate::build::INPUTS_ANNOTATION]
+            .is_string(),
+        "the pod template carries the inputs checksum"
+    );
     assert_eq!(deployment["metadata"]["ownerReferences"][0]["uid"], "uid-a");
     assert_eq!(
         deployment["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
@@ -231,10 +308,14 @@ pub(crate) fn base64(s: &str) -> String {
 #[tokio::test]
 async fn an_unchanged_channel_makes_no_writes() {
     let Mock { ctx, handle } = mock(None);
-    let mut tc = finalized(websocket(channel("a")));
+    let mut tc = websocket(channel("a"));
     let config = &ctx.config;
     let secret = crate::build::secret(&tc, config, None, &mut rand::thread_rng());
-    let deployment = crate::build::deployment(&tc, config);
+    let data = secret.data.clone().unwrap();
+    let mut deployment = crate::build::deployment(&tc, config);
+    let missing: crate::build::UserSecrets = [("twitch-app".to_string(), None)].into();
+    let checksum = crate::build::inputs_checksum(&tc, &missing, &data);
+    crate::build::stamp_inputs(&mut deployment, &checksum);
     let service = crate::build::service(&tc);
     let claim = crate::build::volume_claim(&tc, config).expect("SQLite: a claim");
     let observed = crate::status::Observed {
@@ -243,6 +324,7 @@ async fn an_unchanged_channel_makes_no_writes() {
         relay: Some((0, 1)),
         twitch: crate::status::TwitchState::RelayManaged,
         unknown_events: vec![],
+        secret_key_id: Some(crate::build::key_id(&data[crate::build::KEY_SECRET_KEY].0)),
     };
     tc.status = Some(crate::status::status(&tc, &observed, Timestamp::UNIX_EPOCH));
     let item = |v: Value| {
@@ -271,12 +353,13 @@ async fn an_unchanged_channel_makes_no_writes() {
             CLAIMS,
             item(serde_json::to_value(&claim).unwrap()),
         ),
+        (Method::GET, CREDENTIALS, Reply::Status(404)),
     ];
     let server = tokio::spawn(serve(handle, script));
-    // Any write beyond the five reads would never be answered: the reconcile would hang.
+    // Any write beyond the six reads would never be answered: the reconcile would hang.
     tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(tc), ctx))
         .await
-        .expect("no request beyond the five reads")
+        .expect("no request beyond the six reads")
         .unwrap();
     server.await.unwrap();
 }
@@ -284,7 +367,7 @@ async fn an_unchanged_channel_makes_no_writes() {
 #[tokio::test]
 async fn an_orphaned_ingress_is_deleted() {
     let Mock { ctx, handle } = mock(None);
-    let tc = finalized(websocket(channel("a")));
+    let tc = websocket(channel("a"));
     let old = crate::build::ingress(&channel("a")).unwrap();
     let script = vec![
         (Method::GET, SECRETS, list("SecretList")),
@@ -298,6 +381,7 @@ async fn an_orphaned_ingress_is_deleted() {
             ),
         ),
         (Method::GET, CLAIMS, list("PersistentVolumeClaimList")),
+        (Method::GET, CREDENTIALS, Reply::Status(404)),
         (
             Method::PATCH,
             "/api/v1/namespaces/ns/secrets/tau-a",
@@ -330,9 +414,9 @@ async fn an_orphaned_ingress_is_deleted() {
     reconcile(Arc::new(tc), ctx).await.unwrap();
     let bodies = server.await.unwrap();
     assert!(
-        bodies[10]["note"].as_str().unwrap().contains("removed 1"),
+        bodies[11]["note"].as_str().unwrap().contains("removed 1"),
         "{}",
-        bodies[10]
+        bodies[11]
     );
 }
 

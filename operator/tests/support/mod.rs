@@ -11,6 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -78,6 +79,18 @@ where
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Waits until `api` has no object `name`.
+pub async fn wait_gone<K>(api: &Api<K>, name: &str, timeout: Duration)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let what = format!("{name} gone");
+    eventually(timeout, &what, || async {
+        api.get_opt(name).await.unwrap().is_none().then_some(())
+    })
+    .await;
 }
 
 async fn install_crd(client: &Client) {
@@ -208,15 +221,21 @@ impl World {
 
     /// Applies a webhook channel `name` for the fake broadcaster with `events`.
     pub async fn apply_channel(&self, name: &str, events: &[&str]) -> TwitchChannel {
+        let spec = json!({
+            "broadcaster": FakeTwitch::BROADCASTER_LOGIN,
+            "credentials": {"secretName": "twitch-app"},
+            "events": events,
+            "ingress": {"host": format!("{name}.{}.example.com", self.ns), "className": "test"},
+        });
+        self.apply_spec(name, spec).await
+    }
+
+    /// Applies channel `name` with exactly `spec` (server-side apply).
+    pub async fn apply_spec(&self, name: &str, spec: serde_json::Value) -> TwitchChannel {
         let body = json!({
             "apiVersion": "tau.dev/v1alpha1", "kind": "TwitchChannel",
             "metadata": {"name": name},
-            "spec": {
-                "broadcaster": FakeTwitch::BROADCASTER_LOGIN,
-                "credentials": {"secretName": "twitch-app"},
-                "events": events,
-                "ingress": {"host": format!("{name}.{}.example.com", self.ns), "className": "test"},
-            }
+            "spec": spec,
         });
         self.api::<TwitchChannel>()
             .patch(
@@ -266,6 +285,40 @@ impl World {
                 .filter(|c| c.status == status)
         })
         .await
+    }
+
+    /// Plays kubelet and Deployment controller (there are none here): every
+    /// relay Deployment in the namespace reports all its replicas ready
+    /// from now on, so webhook channels get their subscriptions.
+    pub fn relays_become_ready(&self) {
+        let deployments: Api<Deployment> = self.api();
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                for d in deployments
+                    .list(&Default::default())
+                    .await
+                    .map(|l| l.items)
+                    .unwrap_or_default()
+                {
+                    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                    let ready = d
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.ready_replicas)
+                        .unwrap_or(0);
+                    if ready != want {
+                        let status = json!({"status": {"observedGeneration": d.metadata.generation,
+                            "replicas": want, "readyReplicas": want, "availableReplicas": want, "updatedReplicas": want}});
+                        let name = d.metadata.name.clone().unwrap_or_default();
+                        let _ = deployments
+                            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                            .await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
     }
 
     /// Stops the operator (graceful drain).

@@ -60,7 +60,7 @@ async fn token(
     if get("client_id") != FakeTwitch::CLIENT_ID {
         return Err(bad_request("invalid client"));
     }
-    if get("client_secret") != FakeTwitch::CLIENT_SECRET {
+    if get("client_secret") != fake.state().client_secret {
         return Err(OAuthError::new(
             StatusCode::FORBIDDEN,
             "invalid client secret",
@@ -249,6 +249,22 @@ impl FakeTwitch {
     pub fn expire_access_token(&self, token: &str) {
         if let Some(t) = self.state().tokens.get_mut(token) {
             t.expired = true;
+        }
+    }
+
+    /// Replaces the client secret, as Twitch's console does: from now on
+    /// the token endpoint accepts only `secret` (403 for the old one).
+    pub fn rotate_client_secret(&self, secret: &str) {
+        self.state().client_secret = secret.into();
+    }
+
+    /// Expires every user access token (Helix and `/validate` answer 401), so
+    /// the next use needs a refresh, which needs the client secret.
+    pub fn expire_user_tokens(&self) {
+        for token in self.state().tokens.values_mut() {
+            if token.kind == AuthKind::User {
+                token.expired = true;
+            }
         }
     }
 

@@ -63,6 +63,9 @@ pub(crate) struct State {
     pub reconnect_tokens: HashMap<String, String>,
     /// Every HTTP request served.
     pub requests: Vec<RecordedRequest>,
+    /// The client secret the token endpoint accepts (rotated by tests,
+    /// like "New Secret" in Twitch's developer console).
+    pub client_secret: String,
     /// Helix points left in the current window.
     pub ratelimit_remaining: u32,
     /// When the current Helix rate-limit window ends.
@@ -87,6 +90,7 @@ impl State {
             sessions: Vec::new(),
             reconnect_tokens: HashMap::new(),
             requests: Vec::new(),
+            client_secret: crate::FakeTwitch::CLIENT_SECRET.into(),
             ratelimit_remaining: crate::helix::RATELIMIT_POINTS,
             ratelimit_reset: Instant::now() + Duration::from_secs(60),
             webhook_routes: HashMap::new(),

@@ -228,3 +228,39 @@ async fn client_credentials_validate_and_expiry() {
         .collect();
     assert_eq!(kinds, [AuthKind::App, AuthKind::Invalid]);
 }
+
+#[tokio::test]
+async fn a_rotated_client_secret_replaces_the_old_one() {
+    let fake = FakeTwitch::start().await;
+    let (_, refresh_token) = fake.issue_user_token(&["bits:read"], 3600);
+    let (user, _) = fake.issue_user_token(&["bits:read"], 3600);
+    fake.rotate_client_secret("a-new-secret-from-the-console");
+    let grant = |secret: &'static str| {
+        [
+            ("client_id", FakeTwitch::CLIENT_ID),
+            ("client_secret", secret),
+            ("grant_type", "client_credentials"),
+        ]
+    };
+    let (status, _) = token_call(&fake, &grant(FakeTwitch::CLIENT_SECRET)).await;
+    assert_eq!(status, 403, "the old secret is refused");
+    let (status, _) = token_call(&fake, &grant("a-new-secret-from-the-console")).await;
+    assert_eq!(status, 200);
+
+    fake.expire_user_tokens();
+    assert_eq!(validate(&fake, &user).await.0, 401, "user tokens expired");
+    let form = [
+        ("client_id", FakeTwitch::CLIENT_ID),
+        ("client_secret", "a-new-secret-from-the-console"),
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.as_str()),
+    ];
+    let (status, fresh) = token_call(&fake, &form).await;
+    assert_eq!(status, 200, "{fresh}");
+    let fresh = fresh["access_token"].as_str().unwrap();
+    assert_eq!(
+        validate(&fake, fresh).await.0,
+        200,
+        "a refreshed token works"
+    );
+}

@@ -33,6 +33,10 @@
 //!   callback host is `host` to the base URL `to` (e.g. a Service's
 //!   ClusterIP), as DNS and an ingress would; 204.
 //! - `GET /requests`: `[{"method", "path"}]` of every request served.
+//! - `POST /client-secret` `{"secret"}`: the token endpoint accepts only this
+//!   client secret from now on (Twitch's "New Secret").
+//! - `POST /expire-user-tokens`: every user access token answers 401 from
+//!   now on, so the next use needs a refresh (which needs the client secret).
 
 use std::net::SocketAddr;
 
@@ -241,6 +245,21 @@ async fn webhook_routes(State(fake): State<FakeTwitch>, Json(body): Json<Value>)
     }
 }
 
+async fn client_secret(State(fake): State<FakeTwitch>, Json(body): Json<Value>) -> StatusCode {
+    match body["secret"].as_str() {
+        Some(secret) if !secret.is_empty() => {
+            fake.rotate_client_secret(secret);
+            StatusCode::NO_CONTENT
+        }
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+async fn expire_user_tokens(State(fake): State<FakeTwitch>) -> StatusCode {
+    fake.expire_user_tokens();
+    StatusCode::NO_CONTENT
+}
+
 #[tokio::main]
 async fn main() {
     let listen: SocketAddr = arg("--listen")
@@ -267,6 +286,8 @@ async fn main() {
         .route("/requests", get(requests))
         .route("/notify", post(notify))
         .route("/webhook-routes", post(webhook_routes))
+        .route("/client-secret", post(client_secret))
+        .route("/expire-user-tokens", post(expire_user_tokens))
         .with_state(fake);
     axum::serve(control_listener, app)
         .await
