@@ -214,7 +214,13 @@ FC_TOKEN=$(fleet_secret "$FC" api-token)
 FW_TOKEN=$(fleet_secret "$FW" api-token)
 wait_for 60 "3 conduit shards (one session per replica)" conduit_shards
 echo "conduit: 3 shards after $(elapsed "$STEP_T0") s"
-webhook_sub() { curl -sf "$CONTROL/subscriptions" | jq -e --arg cb "https://$FW_HOST/twitch/eventsub" '[.[] | select(.type == "channel.follow" and .status == "enabled" and .transport.callback == $cb)] | length == 1'; }
+webhook_sub() { # (what the fake saw stays in $WORK for a failure's post-mortem)
+  curl -sf "$CONTROL/requests" >"$WORK/fake-requests.json" || true
+  curl -sf "$CONTROL/subscriptions" >"$WORK/fake-subscriptions.json" &&
+    jq -e --arg cb "https://$FW_HOST/twitch/eventsub" \
+      '[.[] | select(.type == "channel.follow" and .status == "enabled" and .transport.callback == $cb)] | length == 1' \
+      "$WORK/fake-subscriptions.json"
+}
 # The operator remakes a subscription whose verification failed (the relay
 # was not ready yet) on its next reconcile.
 wait_for 90 "the webhook subscription verified through the Service" webhook_sub
@@ -400,3 +406,15 @@ for ch in "$FC" "$FW"; do
   [[ $subs == 3 ]] || die "$subs replicas of $ch subscribe to $instance:events in $REDIS"
   echo "$ch: $in_pg events in $PG schema $instance; $subs replicas on Redis channel $instance:events"
 done
+
+step "3f. delete both channels (the lifecycle scenarios start from the channel of 2/4 alone)"
+kubectl -n "$CHANNELS" delete twitchchannel "$FC" "$FW" --wait=false >/dev/null
+fleet_gone() {
+  [[ -z $(kubectl -n "$CHANNELS" get twitchchannel "$FC" "$FW" -o name --ignore-not-found) ]] &&
+    [[ -z $(kubectl -n "$CHANNELS" get pods -l "tau.dev/channel in ($FC,$FW)" -o name) ]]
+}
+wait_for 120 "$FC and $FW deleted, their relay pods gone" fleet_gone
+left=$(curl -sf "$CONTROL/subscriptions" | jq --arg cb "https://$FW_HOST/twitch/eventsub" \
+  '[.[] | select(.transport.callback == $cb)] | length')
+[[ $left == 0 ]] || die "$left webhook subscriptions of $FW left at the fake after deleting it"
+echo "both channels deleted; no webhook subscription of $FW left at the fake"
