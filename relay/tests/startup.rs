@@ -20,6 +20,7 @@ struct Relay {
     child: Child,
     base: String,
     log: Arc<Mutex<Vec<String>>>,
+    dir: std::path::PathBuf,
 }
 
 impl Relay {
@@ -56,6 +57,7 @@ impl Relay {
             child,
             base: format!("http://127.0.0.1:{port}"),
             log,
+            dir,
         }
     }
 
@@ -120,6 +122,7 @@ impl Drop for Relay {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
