@@ -1,12 +1,21 @@
 #!/usr/bin/env python3
 """A TAU bot with nothing but the standard library, for shell tiers.
 
-    tau-bot.py ws://HOST:PORT/ws/twitch-events/ TOKEN OUT.jsonl
+    tau-bot.py [--reconnect] ws://HOST:PORT/ws/twitch-events/ TOKEN OUT.jsonl
 
 Connects like a bot written for the original TAU (one text frame
 {"token": ...} after the handshake), then appends every text frame it
 receives to OUT.jsonl, one per line, until the socket closes or it is
 killed. Exits 0 on a normal close, 1 otherwise. Answers pings.
+
+--reconnect: a bot that must not miss anything. When the socket closes or
+breaks (a relay pod going away), it connects again (every 0.25 s until a
+handshake succeeds) and resumes with {"token", "since": <id of the last
+event it received>}, so the relay replays what it missed. Its own lines:
+{"bot": "connected", "since": ...}, {"bot": "closed", "code": ...},
+{"bot": "lost", "error": ...} (also after 45 s without a frame or
+ping). It runs until killed, or exits 1 when the
+relay refuses it (close 1008: bad token or unknown since).
 """
 import base64
 import json
@@ -14,6 +23,7 @@ import os
 import socket
 import struct
 import sys
+import time
 from urllib.parse import urlsplit
 
 
@@ -56,8 +66,9 @@ def recv_frame(sock):
     return opcode, payload
 
 
-def main():
-    url, token, out = sys.argv[1], sys.argv[2], sys.argv[3]
+def connect(url, hello, idle=None):
+    """Opens the websocket and sends the first frame; returns the socket
+    (reads time out after `idle` seconds), raises ConnectionError."""
     u = urlsplit(url)
     sock = socket.create_connection((u.hostname, u.port or 80), timeout=10)
     key = base64.b64encode(os.urandom(16)).decode()
@@ -74,25 +85,77 @@ def main():
         response += recv_exact(sock, 1)
     status = response.split(b"\r\n", 1)[0]
     if b" 101 " not in status:
-        print(f"handshake failed: {status.decode(errors='replace')}", file=sys.stderr)
-        return 1
-    send_frame(sock, 0x1, json.dumps({"token": token}).encode())
-    sock.settimeout(None)
-    with open(out, "a", buffering=1) as f:
-        f.write(json.dumps({"bot": "connected"}) + "\n")
-        while True:
+        sock.close()
+        raise ConnectionError(f"handshake failed: {status.decode(errors='replace')}")
+    send_frame(sock, 0x1, json.dumps(hello).encode())
+    sock.settimeout(idle)
+    return sock
+
+
+def serve(sock, f, on_event):
+    """Reads frames until the socket ends; the close code, or None if it broke."""
+    while True:
+        try:
+            opcode, payload = recv_frame(sock)
+        except (ConnectionError, OSError) as e:
+            f.write(json.dumps({"bot": "lost", "error": str(e)}) + "\n")
+            return None
+        if opcode == 0x1:
+            text = payload.decode()
+            f.write(text + "\n")
+            on_event(text)
+        elif opcode == 0x9:
             try:
-                opcode, payload = recv_frame(sock)
-            except ConnectionError:
-                return 1
-            if opcode == 0x1:
-                f.write(payload.decode() + "\n")
-            elif opcode == 0x9:
                 send_frame(sock, 0xA, payload)
-            elif opcode == 0x8:
-                code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else None
-                f.write(json.dumps({"bot": "closed", "code": code}) + "\n")
-                return 0 if code in (1000, 1001) else 1
+            except OSError:
+                pass
+        elif opcode == 0x8:
+            code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else None
+            f.write(json.dumps({"bot": "closed", "code": code}) + "\n")
+            return code
+
+
+def main():
+    args = sys.argv[1:]
+    reconnect = "--reconnect" in args
+    args = [a for a in args if a != "--reconnect"]
+    url, token, out = args
+    with open(out, "a", buffering=1) as f:
+        if not reconnect:
+            try:
+                sock = connect(url, {"token": token})
+            except ConnectionError as e:
+                print(str(e), file=sys.stderr)
+                return 1
+            f.write(json.dumps({"bot": "connected"}) + "\n")
+            code = serve(sock, f, lambda _text: None)
+            return 0 if code in (1000, 1001) else 1
+        last = {"id": None}
+
+        def on_event(text):
+            try:
+                frame = json.loads(text)
+            except ValueError:
+                return
+            if isinstance(frame, dict) and frame.get("id") and frame.get("event_id"):
+                last["id"] = frame["id"]
+
+        while True:
+            hello = {"token": token}
+            if last["id"]:
+                hello["since"] = last["id"]
+            try:
+                # The relay pings every 20 s: silence past two pings is a
+                # dead connection (a pod gone without a close).
+                sock = connect(url, hello, idle=45)
+            except (ConnectionError, OSError):
+                time.sleep(0.25)
+                continue
+            f.write(json.dumps({"bot": "connected", "since": last["id"]}) + "\n")
+            code = serve(sock, f, on_event)
+            sock.close()
+            if code == 1008:
+                return 1
 
 
 if __name__ == "__main__":

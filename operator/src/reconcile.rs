@@ -27,6 +27,7 @@ use serde_json::json;
 
 use crate::apply::{ensure, list, named, remove_orphans};
 use crate::build::{self, KEY_SECRET_KEY, KEY_WEBHOOK_SECRET, MANAGER};
+use crate::config::Config;
 use crate::context::Context;
 use crate::crd::{TransportMode, TwitchChannel};
 use crate::helix::Credentials;
@@ -201,10 +202,10 @@ async fn sync_twitch(
 /// Why the channel cannot be served as specified, if it cannot.
 fn blocked(
     tc: &TwitchChannel,
-    ctx: &Context,
+    config: &Config,
     live_secret: Option<&BTreeMap<String, ByteString>>,
 ) -> Option<TwitchState> {
-    let problems = validate::problems(tc, &ctx.config);
+    let problems = validate::problems(tc, config);
     if !problems.is_empty() {
         return Some(TwitchState::Failed {
             reason: "InvalidSpec".into(),
@@ -254,8 +255,11 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
     // The relay's durable state (SQLite): created once, then left alone (a
     // claim's spec is immutable) and never removed as an orphan: deleting it
     // would lose the channel's history and tokens. It goes with the channel.
+    let existing = named(&live_secrets, &name).and_then(|s| s.data.as_ref());
+    // A relay on its claim stays there when a default database appears.
+    let config = build::channel_config(tc, &ctx.config, existing);
     let claims = Api::<PersistentVolumeClaim>::namespaced(c.clone(), &ns);
-    let live_claims = match build::volume_claim(tc, &ctx.config) {
+    let live_claims = match build::volume_claim(tc, &config) {
         Some(_) => list(&claims, &selector).await?,
         None => Vec::new(),
     };
@@ -264,11 +268,10 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
         .get(&tc.spec.credentials.secret_name)
         .cloned()
         .flatten();
-    let existing = named(&live_secrets, &name).and_then(|s| s.data.as_ref());
     let transport = tc.effective_transport();
     let mut guarded = guard::present(tc);
 
-    let blocked = blocked(tc, ctx, existing);
+    let blocked = blocked(tc, &config, existing);
     let mut secret_key_id = None;
     let mut webhook_secret = String::new();
     if blocked.is_none() {
@@ -277,12 +280,12 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
             guard::set(&channels, tc, true).await?;
             guarded = true;
         }
-        let secret = build::secret(tc, &ctx.config, existing, &mut rand::thread_rng());
+        let secret = build::secret(tc, &config, existing, &mut rand::thread_rng());
         let data = secret.data.clone().unwrap_or_default();
         let value = |key: &str| data.get(key).map(|v| v.0.clone()).unwrap_or_default();
         secret_key_id = Some(build::key_id(&value(KEY_SECRET_KEY)));
         webhook_secret = String::from_utf8_lossy(&value(KEY_WEBHOOK_SECRET)).into_owned();
-        let mut deployment = build::deployment(tc, &ctx.config);
+        let mut deployment = build::deployment(tc, &config);
         let checksum = build::inputs_checksum(tc, &user_secrets, &data);
         build::stamp_inputs(&mut deployment, &checksum);
         let ingress = build::ingress(tc);
@@ -290,7 +293,7 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
         if ensure(&secrets, &secret, named(&live_secrets, &name)).await? {
             applied.push("Secret");
         }
-        if let Some(claim) = build::volume_claim(tc, &ctx.config) {
+        if let Some(claim) = build::volume_claim(tc, &config) {
             if named(&live_claims, &name).is_none() && ensure(&claims, &claim, None).await? {
                 applied.push("PersistentVolumeClaim");
             }

@@ -33,7 +33,8 @@
 //!   leases, conduit management, the OAuth code flow and the Helix
 //!   passthrough.
 //! - [`timings`]: every fault-handling timing (`TAU_TIMINGS`).
-//! - [`app`]: state, router, server loop.
+//! - [`app`]: state, router, server loop; [`startup`]: waiting, unready,
+//!   for a database that is not reachable yet.
 
 pub mod access;
 pub mod api;
@@ -50,6 +51,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod ops;
 pub mod secret;
+pub mod startup;
 pub mod status;
 pub mod store;
 pub mod timings;

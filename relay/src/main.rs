@@ -12,6 +12,7 @@ use tau_relay::{
     app,
     config::{Config, LogFormat, RawConfig},
     secret::SecretKey,
+    startup,
     store::Store,
 };
 
@@ -125,7 +126,35 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (TAU_LISTEN)", config.listen))?;
-    let state = app::build(config, key).await.context("cannot start")?;
+    // Signals are watched from here on: a relay still waiting for its
+    // database stops at once.
+    let stop = tokio_util::sync::CancellationToken::new();
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            stop.cancel();
+        });
+    }
+    // Until the store opens, a duplicate of the socket answers the probes
+    // (/healthz 200, /readyz 503): a Postgres that is still starting is
+    // waited for, not a reason to exit (startup.rs).
+    let listener = listener.into_std()?;
+    let waiting = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
+    let built = startup::build_when_reachable(
+        config,
+        key,
+        waiting,
+        startup::Backoff::default(),
+        stop.clone(),
+    )
+    .await
+    .context("cannot start")?;
+    let Some(state) = built else {
+        tracing::info!("stopped before the database was reachable");
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     if let Some(token) = &state.config.api_token {
         let admin = Grant::role(Role::Admin);
         state
@@ -160,7 +189,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let socket_drained = app::spawn_twitch(&state);
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        stop.cancelled().await;
         tracing::info!("shutting down: closing client sockets");
         shutdown.cancel();
     });

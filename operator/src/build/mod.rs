@@ -30,7 +30,7 @@ pub use network::{ingress, service};
 pub use secret::{
     secret, KEY_API_TOKEN, KEY_DATABASE_URL, KEY_REDIS_URL, KEY_SECRET_KEY, KEY_WEBHOOK_SECRET,
 };
-pub use storage::{keeps_state_in_pod, volume_claim};
+pub use storage::{channel_config, keeps_state_in_pod, volume_claim};
 
 /// Label naming the channel a child belongs to; the orphan selector.
 pub const CHANNEL_LABEL: &str = "tau.dev/channel";

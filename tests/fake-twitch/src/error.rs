@@ -51,8 +51,9 @@ pub enum FakeError {
     /// A wait ran out of time.
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, &'static str),
-    /// The fake is hermetic: it only delivers webhooks to loopback hosts.
-    #[error("refusing to deliver to non-loopback callback {0}")]
+    /// The fake is hermetic: it only delivers webhooks to loopback hosts
+    /// and to hosts routed by [`crate::FakeTwitch::route_webhooks`].
+    #[error("refusing to deliver to non-loopback callback {0} (no route for its host)")]
     NotLoopback(String),
     /// Posting to a webhook callback failed at the HTTP level.
     #[error("webhook delivery to {url} failed")]

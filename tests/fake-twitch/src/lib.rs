@@ -75,6 +75,7 @@ mod ws_control;
 pub use error::FakeError;
 pub use types::{AuthKind, Conduit, RecordedRequest, SessionInfo, Shard, Subscription, Transport};
 pub use webhook::{sign, WebhookOverrides};
+pub use ws_control::ShardDelivery;
 
 use state::{Shared, State};
 

@@ -70,6 +70,9 @@ pub(crate) struct State {
     pub ratelimit_remaining: u32,
     /// When the current Helix rate-limit window ends.
     pub ratelimit_reset: Instant,
+    /// Callback host → base URL webhooks for it are delivered to instead
+    /// (see [`FakeTwitch::route_webhooks`]).
+    pub webhook_routes: HashMap<String, String>,
 }
 
 impl State {
@@ -90,6 +93,7 @@ impl State {
             client_secret: crate::FakeTwitch::CLIENT_SECRET.into(),
             ratelimit_remaining: crate::helix::RATELIMIT_POINTS,
             ratelimit_reset: Instant::now() + Duration::from_secs(60),
+            webhook_routes: HashMap::new(),
         }
     }
 

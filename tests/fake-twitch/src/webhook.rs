@@ -4,8 +4,10 @@
 //! Signature: `"sha256=" + hex(HMAC-SHA256(secret, id + timestamp + body))`
 //! over the raw bytes sent. A verification challenge succeeds only if the
 //! callback answers 200, `Content-Type: text/plain`, body = the challenge.
-//! To stay hermetic the fake only ever connects to loopback callbacks; any
-//! other callback counts as unreachable (verification fails).
+//! To stay hermetic the fake only ever connects to loopback callbacks and
+//! to hosts a test routed explicitly ([`FakeTwitch::route_webhooks`]: what
+//! DNS and an ingress would do for a public callback); any other callback
+//! counts as unreachable (verification fails).
 
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
@@ -59,11 +61,40 @@ struct Delivery<'a> {
 }
 
 impl FakeTwitch {
+    /// Delivers webhooks whose callback host is `host` (e.g.
+    /// `https://tau.example.com/twitch/eventsub`) to `base` instead (e.g.
+    /// `http://10.96.0.20:80`), keeping path and query: what DNS and an
+    /// ingress would do for a public callback. The only non-loopback
+    /// addresses the fake ever connects to. Applies to later deliveries
+    /// (verifications included).
+    pub fn route_webhooks(&self, host: &str, base: &str) {
+        self.state().webhook_routes.insert(
+            host.to_ascii_lowercase(),
+            base.trim_end_matches('/').to_string(),
+        );
+    }
+
+    /// The URL a callback is actually delivered to: a routed host's base
+    /// plus the callback's path, the callback itself on loopback, else none.
+    fn delivery_url(&self, callback: &str) -> Option<String> {
+        let url = url::Url::parse(callback).ok()?;
+        let routed = url
+            .host_str()
+            .and_then(|h| self.state().webhook_routes.get(h).cloned());
+        match routed {
+            Some(base) => {
+                let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
+                Some(format!("{base}{}{query}", url.path()))
+            }
+            None => is_loopback(callback).then(|| callback.to_string()),
+        }
+    }
+
     /// POSTs one signed message; returns its id and the callback's answer.
     async fn deliver(&self, d: Delivery<'_>) -> Result<(String, reqwest::Response), FakeError> {
-        if !is_loopback(d.callback) {
+        let Some(target) = self.delivery_url(d.callback) else {
             return Err(FakeError::NotLoopback(d.callback.to_string()));
-        }
+        };
         let id = d.overrides.message_id.unwrap_or_else(new_id);
         let timestamp = d.overrides.timestamp.unwrap_or_else(now_rfc3339);
         let body = serde_json::to_vec(&d.body).expect("JSON serializes");
@@ -75,7 +106,7 @@ impl FakeTwitch {
         let mut req = self
             .inner
             .http
-            .post(d.callback)
+            .post(&target)
             .header("Content-Type", "application/json")
             .header("Twitch-Eventsub-Message-Id", &id)
             .header(

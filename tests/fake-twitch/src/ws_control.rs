@@ -48,6 +48,17 @@ fn pick(candidates: Vec<Subscription>, event: &Value) -> Option<Subscription> {
     candidates.into_iter().nth(best)
 }
 
+/// Where [`FakeTwitch::send_conduit_notification_traced`] sent a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardDelivery {
+    /// The message id.
+    pub message_id: String,
+    /// The shard it went through.
+    pub shard_id: String,
+    /// That shard's WebSocket session (`None` for a webhook shard).
+    pub session_id: Option<String>,
+}
+
 impl FakeTwitch {
     /// Snapshots of every session ever opened, in connection order.
     pub async fn sessions(&self) -> Vec<SessionInfo> {
@@ -253,6 +264,20 @@ impl FakeTwitch {
         version: &str,
         event: Value,
     ) -> Result<String, FakeError> {
+        self.send_conduit_notification_traced(conduit_id, sub_type, version, event)
+            .await
+            .map(|d| d.message_id)
+    }
+
+    /// [`FakeTwitch::send_conduit_notification`], also saying which shard
+    /// (and WebSocket session) the message went to.
+    pub async fn send_conduit_notification_traced(
+        &self,
+        conduit_id: &str,
+        sub_type: &str,
+        version: &str,
+        event: Value,
+    ) -> Result<ShardDelivery, FakeError> {
         let candidates = self
             .subscriptions()
             .into_iter()
@@ -266,8 +291,17 @@ impl FakeTwitch {
             version: version.into(),
             target: conduit_id.into(),
         })?;
+        let mut hasher = DefaultHasher::new();
+        sub.condition.to_string().hash(&mut hasher);
         let payload = json!({"subscription": sub.to_json(), "event": event});
-        self.deliver_message(&sub, "notification", payload).await
+        self.via_shard(
+            conduit_id,
+            hasher.finish() as usize,
+            "notification",
+            &sub,
+            payload,
+        )
+        .await
     }
 
     /// Sends one message for `sub` over its transport; returns the message id.
@@ -299,6 +333,7 @@ impl FakeTwitch {
                     payload,
                 )
                 .await
+                .map(|d| d.message_id)
             }
         }
     }
@@ -311,7 +346,7 @@ impl FakeTwitch {
         message_type: &str,
         sub: &Subscription,
         payload: Value,
-    ) -> Result<String, FakeError> {
+    ) -> Result<ShardDelivery, FakeError> {
         let conduit = self
             .conduits()
             .into_iter()
@@ -323,6 +358,11 @@ impl FakeTwitch {
             .filter_map(|i| conduit.shards.get(i))
             .find(|s| s.status == "enabled")
             .ok_or_else(|| FakeError::NoEnabledShard(conduit_id.into()))?;
+        let delivered = |message_id: String, session_id: Option<&String>| ShardDelivery {
+            message_id,
+            shard_id: shard.id.clone(),
+            session_id: session_id.cloned(),
+        };
         match shard
             .transport
             .as_ref()
@@ -332,12 +372,12 @@ impl FakeTwitch {
                 let (id, text) =
                     envelope(message_type, Some((&sub.sub_type, &sub.version)), payload);
                 self.push(session_id, WsCommand::Send(text))?;
-                Ok(id)
+                Ok(delivered(id, Some(session_id)))
             }
             Transport::Webhook { callback, secret } => self
                 .post_signed(callback, secret, message_type, sub, payload)
                 .await
-                .map(|(id, _)| id),
+                .map(|(id, _)| delivered(id, None)),
             Transport::Conduit { .. } => unreachable!("shards never use the conduit transport"),
         }
     }

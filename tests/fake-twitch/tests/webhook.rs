@@ -186,3 +186,42 @@ async fn wrong_challenge_answer_fails_verification() {
     assert_eq!(sub.status, "webhook_callback_verification_failed");
     assert!(fake.post_webhook_notification(id, json!({})).await.is_err());
 }
+
+#[tokio::test]
+async fn a_public_callback_is_unreachable_unless_routed() {
+    let fake = FakeTwitch::start().await;
+    let (addr, mut seen) = callback_server().await;
+    let app = fake.issue_app_token();
+    let public = "https://tau.example.com/good".to_string();
+
+    // Hermetic by default: a non-loopback callback fails verification.
+    let (_, created) = common::subscribe(&fake, &app, webhook_sub(public.clone())).await;
+    let id = created["data"][0]["id"].as_str().unwrap();
+    fake.wait_for_subscription_status(id, "webhook_callback_verification_failed", common::WAIT)
+        .await
+        .unwrap();
+
+    // Routed (as DNS and an ingress would): delivered to the route's base
+    // with the callback's path, verified and fed.
+    fake.route_webhooks("tau.example.com", &format!("http://{addr}/"));
+    let sub = json!({
+        "type": "channel.follow", "version": "2",
+        "condition": {"broadcaster_user_id": "1337", "moderator_user_id": "1337"},
+        "transport": {"method": "webhook", "callback": public, "secret": SECRET},
+    });
+    let (status, created) = common::subscribe(&fake, &app, sub).await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["data"][0]["id"].as_str().unwrap();
+    let challenge = seen.recv().await.unwrap();
+    assert_eq!(challenge.kind, "webhook_callback_verification");
+    assert!(challenge.signature_ok);
+    fake.wait_for_subscription_status(id, "enabled", common::WAIT)
+        .await
+        .unwrap();
+    let status = fake
+        .post_webhook_notification(id, json!({"user_id": "1", "broadcaster_user_id": "1337"}))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(seen.recv().await.unwrap().kind, "notification");
+}

@@ -27,6 +27,8 @@ pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Largest message accepted (Twitch's are a few KiB).
 const MAX_MESSAGE: usize = 1024 * 1024;
+/// After this side sends Close: how long it keeps reading for Twitch's.
+const CLOSE_DRAIN: Duration = Duration::from_secs(2);
 
 /// What `session_welcome` said.
 #[derive(Debug, Clone)]
@@ -100,6 +102,29 @@ pub async fn open(url: &str, timings: &Timings) -> Result<(Socket, Welcome), Twi
     Ok((socket, welcome))
 }
 
+/// Ends a session from this side as RFC 6455 has it: sends Close, then
+/// keeps reading until Twitch's Close (or the connection ends), for at most
+/// [`CLOSE_DRAIN`]. Notifications Twitch sent before it saw our Close are
+/// still queued for the store: a socket has no acknowledgements, so one
+/// dropped here would be gone for good (Twitch routes a conduit's events to
+/// another shard only once this session is closed).
+async fn close_and_drain(ctx: &SocketIngest, socket: &mut Socket) {
+    if socket.close(None).await.is_err() {
+        return;
+    }
+    let deadline = Instant::now() + CLOSE_DRAIN;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            // Events only: a reconnect URL no longer matters.
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let _ = handle(ctx, &text);
+            }
+            Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) | Err(_) => return,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
 /// Acts on one text frame: queues events, shows revocations, and returns
 /// the reconnect URL of a `session_reconnect`. `false` in the flag: not an
 /// EventSub message (no sign of life).
@@ -152,11 +177,11 @@ pub async fn run(
     loop {
         let frame = tokio::select! {
             _ = ctx.shutdown.cancelled() => {
-                let _ = socket.close(None).await;
+                close_and_drain(ctx, &mut socket).await;
                 return Ok(());
             }
             _ = lost.cancelled() => {
-                let _ = socket.close(None).await;
+                close_and_drain(ctx, &mut socket).await;
                 return Err(socket_error("another replica took this session's lease"));
             }
             _ = tokio::time::sleep_until(deadline) => {
@@ -196,5 +221,122 @@ pub async fn run(
             Some(Err(e)) => return Err(socket_error(e.to_string())),
             None => return Err(socket_error("connection closed")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::{future::BoxFuture, SinkExt};
+    use tokio::sync::oneshot;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::{config::Config, ingest::socket::Pipeline, secret::SecretKey, store::Store};
+
+    const FRAMES: usize = 20;
+
+    fn notification(id: &str) -> String {
+        serde_json::json!({
+            "metadata": {"message_id": id, "message_type": "notification",
+                         "subscription_type": "channel.follow", "subscription_version": "2"},
+            "payload": {"subscription": {"type": "channel.follow", "version": "2"},
+                        "event": {"user_id": "1", "broadcaster_user_id": "1337"}},
+        })
+        .to_string()
+    }
+
+    /// Binds by asking the server to send its frames, then asking the
+    /// session to stop: it meets its shutdown with those frames unread.
+    struct StopAfterFrames {
+        send: Option<oneshot::Sender<()>>,
+        sent: Option<oneshot::Receiver<()>>,
+        shutdown: CancellationToken,
+    }
+
+    impl Binding for StopAfterFrames {
+        fn name(&self) -> &'static str {
+            "test"
+        }
+        fn acquire(&mut self) -> BoxFuture<'_, bool> {
+            Box::pin(async { true })
+        }
+        fn bind<'a>(&'a mut self, _: &'a Welcome) -> BoxFuture<'a, Result<(), TwitchError>> {
+            Box::pin(async move {
+                self.send.take().unwrap().send(()).unwrap();
+                self.sent.take().unwrap().await.unwrap();
+                self.shutdown.cancel();
+                Ok(())
+            })
+        }
+        fn rebind<'a>(&'a mut self, _: &'a Welcome) -> BoxFuture<'a, Result<(), TwitchError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn lost(&self) -> CancellationToken {
+            CancellationToken::new()
+        }
+        fn release(&mut self, _: bool) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    /// Frames Twitch sent before it saw this side's Close are stored: the
+    /// session reads on until Twitch's Close instead of dropping them.
+    #[tokio::test]
+    async fn closing_on_shutdown_still_stores_the_frames_already_sent() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let (send_tx, send_rx) = oneshot::channel();
+        let (sent_tx, sent_rx) = oneshot::channel();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let welcome = r#"{"metadata":{"message_id":"w","message_type":"session_welcome"},
+                "payload":{"session":{"id":"S1","keepalive_timeout_seconds":10}}}"#;
+            ws.send(Message::text(welcome)).await.unwrap();
+            send_rx.await.unwrap();
+            for i in 0..FRAMES {
+                ws.send(Message::text(notification(&format!("m{i}"))))
+                    .await
+                    .unwrap();
+            }
+            sent_tx.send(()).unwrap();
+            // Twitch answers the client's Close with its own.
+            while let Some(Ok(frame)) = ws.next().await {
+                if matches!(frame, Message::Close(_)) {
+                    break;
+                }
+            }
+            let _ = ws.close(None).await;
+        });
+
+        let app = crate::app::build_with_store(
+            Config::for_tests(),
+            SecretKey::generate(),
+            Store::in_memory().await,
+        );
+        let shutdown = CancellationToken::new();
+        let timings = app.config.timings.clone();
+        let pipeline = Pipeline::spawn(app.ingest(), &timings, shutdown.clone(), "websocket");
+        let drained = pipeline.drained();
+        let ctx = SocketIngest {
+            url,
+            timings,
+            pipeline,
+            connection: app.twitch.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let mut binding = StopAfterFrames {
+            send: Some(send_tx),
+            sent: Some(sent_rx),
+            shutdown,
+        };
+        let mut backoff = Duration::from_secs(1);
+        run(&ctx, &mut binding, &mut backoff).await.unwrap();
+        drop(ctx);
+        tokio::time::timeout(Duration::from_secs(10), drained.cancelled())
+            .await
+            .expect("pipeline drained");
+        server.await.unwrap();
+        assert_eq!(app.store.count_events().await.unwrap(), FRAMES as i64);
     }
 }

@@ -15,7 +15,23 @@
 //! - `GET /subscriptions`: every subscription.
 //! - `POST /notify` `{"type", "version", "event"}`: sends a notification on
 //!   the newest connected session subscribed to that type; answers
-//!   `{"message_id", "session_id"}`, or 404 when no session has it.
+//!   `{"message_id", "session_id"}`, or 404 when no session has it. With
+//!   `"transport"`:
+//!   - `"conduit"`: through the newest conduit holding an enabled
+//!     subscription of that type, routed to a shard as Twitch does (the
+//!     condition's shard, else the next enabled one); answers
+//!     `{"message_id", "conduit_id", "shard_id", "session_id"}` once the
+//!     frame is queued on that shard's session, 409 when no shard could
+//!     take it;
+//!   - `"webhook"`: a signed POST to the callback of the newest enabled
+//!     webhook subscription of that type; `"message_id"` and `"retry"`
+//!     resend an earlier message as Twitch retries one that was not
+//!     acknowledged. Answers `{"message_id", "subscription_id", "status"}`
+//!     (`status`: the callback's HTTP status; 2xx = acknowledged), 502 with
+//!     `{"message_id", "error"}` when the callback could not be reached.
+//! - `POST /webhook-routes` `{"host", "to"}`: deliver webhooks whose
+//!   callback host is `host` to the base URL `to` (e.g. a Service's
+//!   ClusterIP), as DNS and an ingress would; 204.
 //! - `GET /requests`: `[{"method", "path"}]` of every request served.
 //! - `POST /client-secret` `{"secret"}`: the token endpoint accepts only this
 //!   client secret from now on (Twitch's "New Secret").
@@ -29,7 +45,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tau_fake_twitch::{FakeTwitch, Options, Transport};
+use tau_fake_twitch::{FakeTwitch, Options, Transport, WebhookOverrides};
 
 fn arg(name: &str) -> Option<String> {
     let mut args = std::env::args().skip(1);
@@ -79,6 +95,17 @@ async fn notify(
     let kind = body["type"].as_str().unwrap_or_default().to_string();
     let version = body["version"].as_str().unwrap_or("1").to_string();
     let event = body["event"].clone();
+    match body["transport"].as_str().unwrap_or("websocket") {
+        "websocket" => {}
+        "conduit" => return notify_conduit(&fake, &kind, &version, event).await,
+        "webhook" => return notify_webhook(&fake, &kind, &version, event, &body).await,
+        other => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": format!("unknown transport {other:?}")})),
+            )
+        }
+    }
     // The newest connected session holding an enabled subscription of that type.
     let subs = fake.subscriptions();
     let session = fake.sessions().await.into_iter().rev().find(|s| {
@@ -108,6 +135,113 @@ async fn notify(
             StatusCode::CONFLICT,
             Json(json!({"error": err.to_string()})),
         ),
+    }
+}
+
+/// Through the newest conduit with an enabled subscription of the type.
+async fn notify_conduit(
+    fake: &FakeTwitch,
+    kind: &str,
+    version: &str,
+    event: Value,
+) -> (StatusCode, Json<Value>) {
+    let conduit = fake
+        .subscriptions()
+        .into_iter()
+        .rev()
+        .find_map(|s| match s.transport {
+            Transport::Conduit { conduit_id }
+                if s.sub_type == kind && s.version == version && s.is_enabled() =>
+            {
+                Some(conduit_id)
+            }
+            _ => None,
+        });
+    let Some(conduit_id) = conduit else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no conduit subscribed to {kind}@{version}")})),
+        );
+    };
+    match fake
+        .send_conduit_notification_traced(&conduit_id, kind, version, event)
+        .await
+    {
+        Ok(sent) => (
+            StatusCode::OK,
+            Json(
+                json!({"message_id": sent.message_id, "conduit_id": conduit_id,
+                        "shard_id": sent.shard_id, "session_id": sent.session_id}),
+            ),
+        ),
+        Err(err) => (
+            StatusCode::CONFLICT,
+            Json(json!({"error": err.to_string(), "conduit_id": conduit_id})),
+        ),
+    }
+}
+
+/// A signed POST to the newest enabled webhook subscription of the type.
+async fn notify_webhook(
+    fake: &FakeTwitch,
+    kind: &str,
+    version: &str,
+    event: Value,
+    body: &Value,
+) -> (StatusCode, Json<Value>) {
+    let sub = fake.subscriptions().into_iter().rev().find(|s| {
+        s.sub_type == kind
+            && s.version == version
+            && s.is_enabled()
+            && matches!(s.transport, Transport::Webhook { .. })
+    });
+    let Some(sub) = sub else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no enabled webhook subscription to {kind}@{version}")})),
+        );
+    };
+    // A resend keeps the message id, as Twitch's retries do.
+    let message_id = body["message_id"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let overrides = WebhookOverrides {
+        message_id: Some(message_id.clone()),
+        retry: body["retry"].as_u64().unwrap_or(0) as u32,
+        ..WebhookOverrides::default()
+    };
+    match fake
+        .post_webhook_notification_with(&sub.id, event, overrides)
+        .await
+    {
+        Ok((id, status)) => (
+            StatusCode::OK,
+            Json(json!({"message_id": id, "subscription_id": sub.id, "status": status.as_u16()})),
+        ),
+        Err(err) => {
+            // The whole chain: "delivery failed" alone says nothing.
+            let mut error = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                error.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            (
+                StatusCode::BAD_GATEWAY,
+                Json(json!({"message_id": message_id, "error": error})),
+            )
+        }
+    }
+}
+
+async fn webhook_routes(State(fake): State<FakeTwitch>, Json(body): Json<Value>) -> StatusCode {
+    match (body["host"].as_str(), body["to"].as_str()) {
+        (Some(host), Some(to)) if !host.is_empty() && to.starts_with("http") => {
+            fake.route_webhooks(host, to);
+            StatusCode::NO_CONTENT
+        }
+        _ => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -151,6 +285,7 @@ async fn main() {
         .route("/subscriptions", get(subscriptions))
         .route("/requests", get(requests))
         .route("/notify", post(notify))
+        .route("/webhook-routes", post(webhook_routes))
         .route("/client-secret", post(client_secret))
         .route("/expire-user-tokens", post(expire_user_tokens))
         .with_state(fake);
