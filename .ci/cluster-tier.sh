@@ -14,12 +14,15 @@
 #     its pod holds the leader Lease and its /readyz says leader.
 #  2. examples/twitchchannel.yaml (websocket transport, broadcaster set to the
 #     fake's user) -> relay Deployment, its PVC bound, pod Ready, channel
-#     RelayReady; Connect Twitch: the OAuth authorization-code flow walked
-#     through the relay's Service (the callback the fake redirects the
-#     "browser" to, http://localhost:8000/..., goes to the Service, as a
-#     port-forward would) -> the relay opens an EventSub WebSocket session
-#     with subscriptions at the fake -> a bot connected through the Service
-#     receives the event the fake sends on that session.
+#     RelayReady, but Authorized=False and SubscriptionsReady=False (the
+#     operator reads the relay's status through its Service); Connect Twitch:
+#     the OAuth authorization-code flow walked through the relay's Service
+#     (the callback the fake redirects the "browser" to,
+#     http://localhost:8000/..., goes to the Service, as a port-forward
+#     would) -> the relay opens an EventSub WebSocket session with
+#     subscriptions at the fake -> the channel turns Authorized,
+#     SubscriptionsReady (naming that session) and Ready -> a bot connected
+#     through the Service receives the event the fake sends on that session.
 #  4. `kubectl delete pod` of that single-replica channel -> the replacement
 #     pod (on the same PersistentVolumeClaim) still has the stored events,
 #     an API token created through the API before the restart, and the
@@ -198,7 +201,22 @@ api() { # api METHOD PATH [BODY]: the relay's REST API through the Service
     ${3:+--data "$3"} "$BASE$2"
 }
 
-step "2b. Connect Twitch: OAuth through the Service -> EventSub session at the fake"
+condition() { # condition TYPE [FIELD]: the channel's condition, "status reason" (or FIELD)
+  kubectl -n "$CHANNELS" get twitchchannel "$CHANNEL" -o json |
+    jq -r --arg t "$1" --arg f "${2:-}" '.status.conditions[]? | select(.type == $t)
+      | if $f == "" then "\(.status) \(.reason)" else .[$f] end'
+}
+condition_is() { [[ "$(condition "$1") " == "$2 "* ]]; } # condition_is TYPE "STATUS[ REASON]"
+# Nobody has connected Twitch yet: the operator must say so, as the relay reports it.
+wait_for 60 "TwitchChannel $CHANNEL Authorized=False NotAuthorized (read from the relay)" condition_is Authorized "False NotAuthorized"
+condition_is SubscriptionsReady False || die "SubscriptionsReady is $(condition SubscriptionsReady) before any authorization"
+condition_is Ready False || die "Ready is $(condition Ready) before any authorization"
+grep -q '/twitch/authorize' <<<"$(condition Authorized message)" ||
+  die "Authorized does not say where to connect Twitch: $(condition Authorized message)"
+echo "before Connect Twitch: Authorized $(condition Authorized): $(condition Authorized message)"
+echo "  SubscriptionsReady $(condition SubscriptionsReady): $(condition SubscriptionsReady message)"
+
+step "2b. Connect Twitch: OAuth through the Service -> EventSub session at the fake -> channel Ready"
 H=$WORK/oauth
 curl -s --max-time 10 -D "$H.1" -o /dev/null -H "Authorization: Token $TOKEN" "$BASE/twitch/authorize"
 grep -q '^HTTP/1.1 303' "$H.1" || die "/twitch/authorize did not redirect: $(head -n 1 "$H.1")"
@@ -220,6 +238,16 @@ session1=$(curl -sf "$CONTROL/sessions" | jq -r '[.[] | select(.connected)][0].i
 nsubs=$(curl -sf "$CONTROL/sessions" | jq -r '[.[] | select(.connected)][0].subscription_ids | length')
 echo "authorized; EventSub session $session1 with $nsubs subscriptions"
 api GET /api/v1/status | jq -c '{user_token: .twitch.user_token.state, eventsub: .twitch.eventsub.state, session: .twitch.eventsub.session_id}'
+# The operator polls a channel that is not Ready (backoff capped at resync=30s).
+wait_for 90 "TwitchChannel $CHANNEL Authorized=True" condition_is Authorized True
+wait_for 60 "TwitchChannel $CHANNEL SubscriptionsReady=True" condition_is SubscriptionsReady True
+wait_for 30 "TwitchChannel $CHANNEL Ready=True" condition_is Ready True
+grep -q "$session1" <<<"$(condition SubscriptionsReady message)" ||
+  die "SubscriptionsReady does not name session $session1: $(condition SubscriptionsReady message)"
+subs_ready=$(kubectl -n "$CHANNELS" get twitchchannel "$CHANNEL" -o jsonpath='{.status.subscriptionsReady}')
+[[ $subs_ready == "$nsubs/$nsubs" ]] || die "status.subscriptionsReady is '$subs_ready', the fake has $nsubs subscriptions"
+echo "channel Ready; SubscriptionsReady: $(condition SubscriptionsReady message)"
+kubectl -n "$CHANNELS" get twitchchannel "$CHANNEL"
 
 step "2c. an event the fake Twitch sends reaches a bot connected through the Service"
 start_bot() { # start_bot NAME TOKEN

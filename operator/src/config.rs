@@ -86,6 +86,11 @@ pub struct Config {
     /// (doubles on each repeat, up to `max_backoff`).
     #[arg(long, env = "TAU_AUTH_RETRY", default_value = "60s", value_parser = humantime::parse_duration)]
     pub auth_retry: Duration,
+    /// First wait before a websocket or conduit channel that is not Ready is
+    /// checked again (doubles on each repeat, up to `resync`), so its status
+    /// follows the relay soon after the broadcaster authorizes.
+    #[arg(long, env = "TAU_RELAY_POLL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub relay_poll: Duration,
     /// First wait after a failed reconcile (doubles per failure of that object).
     #[arg(long, env = "TAU_ERROR_BACKOFF", default_value = "5s", value_parser = humantime::parse_duration)]
     pub error_backoff: Duration,
@@ -115,6 +120,7 @@ impl Config {
             identity: Some("test".into()),
             resync: Duration::from_secs(600),
             auth_retry: Duration::from_secs(60),
+            relay_poll: Duration::from_secs(10),
             error_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(600),
         }

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::crd::TwitchChannel;
 use crate::helix::Helix;
 use crate::metrics::Metrics;
+use crate::relay_probe::RelayProbe;
 
 /// Exponential backoff per key: `base`, `2·base`, `4·base`, ... up to `max`.
 #[derive(Debug, Default)]
@@ -52,6 +53,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Per-object backoff.
     pub backoff: Backoff,
+    /// Reads relays' status (websocket and conduit transports).
+    pub relays: RelayProbe,
 }
 
 impl Context {
@@ -68,6 +71,7 @@ impl Context {
             config,
             metrics,
             backoff: Backoff::default(),
+            relays: RelayProbe::new(),
         }
     }
 

@@ -43,3 +43,12 @@ pub fn channel(name: &str) -> TwitchChannel {
         status: None,
     }
 }
+
+/// The real relay's status document, websocket transport, authorized and
+/// subscribed (relay/tests/status_contract.rs keeps these fixtures true).
+pub const RELAY_WEBSOCKET: &str = include_str!("../tests/fixtures/relay-status-websocket.json");
+/// The same before the broadcaster authorized.
+pub const RELAY_UNAUTHORIZED: &str =
+    include_str!("../tests/fixtures/relay-status-websocket-unauthorized.json");
+/// The real relay's status document, conduit transport, subscribed.
+pub const RELAY_CONDUIT: &str = include_str!("../tests/fixtures/relay-status-conduit.json");

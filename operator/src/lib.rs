@@ -12,6 +12,8 @@
 //! - [`build`]: pure builders of the children: Secret, Deployment, Service, Ingress.
 //! - [`apply`]: server-side apply when drifted, orphan removal.
 //! - [`helix`] / [`twitch`]: Helix client; plan and sync of subscriptions.
+//! - [`relay_probe`]: what a channel's relay reports (authorization,
+//!   EventSub session or conduit), read from its status API.
 //! - [`status`]: observation → conditions a person can act on.
 //! - [`validate`]: spec checks the API server cannot make (shared database, https).
 //! - [`reconcile`]: one reconcile (apply or delete), the error policy.
@@ -36,6 +38,7 @@ pub mod guard;
 pub mod helix;
 pub mod metrics;
 pub mod reconcile;
+pub mod relay_probe;
 pub mod run;
 pub mod status;
 pub mod twitch;

@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::context::Context;
 use crate::crd::{TransportMode, TwitchChannel};
 use crate::helix::Credentials;
-use crate::status::{status, Observed, TwitchState};
+use crate::status::{is_ready, status, Observed, TwitchState};
 use crate::{catalog, guard, twitch, validate, Error, Result};
 
 pub use crate::guard::FINALIZER;
@@ -349,10 +349,12 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
         (Some(state), _) => (state, None),
         // WebSocket: the relay holds the user-token session. Conduit: every
         // relay replica is a shard and the relay fleet manages the conduit
-        // and its subscriptions with the app credentials it is given.
-        (None, TransportMode::Websocket | TransportMode::Auto | TransportMode::Conduit) => {
-            (TwitchState::RelayManaged, None)
-        }
+        // and its subscriptions with the app credentials it is given. Either
+        // way the relay knows the truth: ask it (with the generated API token).
+        (None, TransportMode::Websocket | TransportMode::Auto | TransportMode::Conduit) => (
+            TwitchState::Relay(ctx.relays.observe(tc, existing, relay).await),
+            None,
+        ),
         (None, TransportMode::Webhook)
             if tc.spec.ingress.is_none() && tc.spec.public_url.is_none() =>
         {
@@ -417,6 +419,7 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
     let cfg = &ctx.config;
     let auth_key = format!("{}#auth", key(tc));
     let fail_key = format!("{}#user", key(tc));
+    let poll_key = format!("{}#relay", key(tc));
     Ok(match twitch_state {
         TwitchState::NotAuthorized { .. } => {
             if let TwitchState::NotAuthorized { message, .. } = &twitch_state {
@@ -435,9 +438,14 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
             cfg.error_backoff,
             cfg.max_backoff,
         )),
+        // Look again soon: the broadcaster may be authorizing right now.
+        TwitchState::Relay(_) if !is_ready(&new_status) => {
+            Action::requeue(ctx.backoff.next(&poll_key, cfg.relay_poll, cfg.resync))
+        }
         _ => {
             ctx.backoff.reset(&auth_key);
             ctx.backoff.reset(&fail_key);
+            ctx.backoff.reset(&poll_key);
             Action::requeue(jittered(cfg.resync))
         }
     })

@@ -10,12 +10,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::crd::{SubscriptionStatus, TransportMode, TwitchChannel, TwitchChannelStatus};
+use crate::relay_probe::RelayView;
+
+mod relay;
 
 /// What happened at Twitch in this reconcile.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TwitchState {
-    /// WebSocket transport: the relay pod subscribes with the user token.
-    RelayManaged,
+    /// WebSocket or conduit transport: the relay talks to Twitch; this is
+    /// what it reported (or why it could not be asked).
+    Relay(RelayView),
     /// Every step went through; `present` of `wanted` subscriptions exist.
     Synced {
         /// Subscriptions at Twitch that are ours and wanted.
@@ -58,13 +62,14 @@ pub struct Observed {
     pub secret_key_id: Option<String>,
 }
 
-fn condition(
-    type_: &str,
-    ok: Option<bool>,
-    reason: &str,
-    message: String,
-    generation: Option<i64>,
-) -> Condition {
+/// One condition's verdict: status (`None` = Unknown), reason, message.
+type Verdict = (Option<bool>, String, String);
+
+fn verdict(ok: Option<bool>, reason: &str, message: impl Into<String>) -> Verdict {
+    (ok, reason.into(), message.into())
+}
+
+fn condition(type_: &str, (ok, reason, message): Verdict, generation: Option<i64>) -> Condition {
     let status = match ok {
         Some(true) => "True",
         Some(false) => "False",
@@ -73,7 +78,7 @@ fn condition(
     Condition {
         type_: type_.into(),
         status: status.into(),
-        reason: reason.into(),
+        reason,
         message,
         observed_generation: generation,
         last_transition_time: Time(Timestamp::UNIX_EPOCH),
@@ -98,18 +103,18 @@ fn summary(present: &[SubscriptionStatus], wanted: usize) -> String {
 fn conditions(tc: &TwitchChannel, o: &Observed) -> Vec<Condition> {
     let generation = tc.metadata.generation;
     let login = &tc.spec.broadcaster;
-    let (auth_ok, auth_reason, auth_msg) = match &o.twitch {
-        TwitchState::RelayManaged => (None, "RelayManaged", "the relay manages its Twitch authorization (websocket or conduit transport); see its dashboard".to_string()),
-        TwitchState::Synced { .. } => (Some(true), "Authorized", format!("Twitch accepts subscriptions for {login}")),
-        TwitchState::NotAuthorized { message, .. } => (
+    let auth = match &o.twitch {
+        TwitchState::Relay(view) => relay::authorized(tc, o, view),
+        TwitchState::Synced { .. } => verdict(Some(true), "Authorized", format!("Twitch accepts subscriptions for {login}")),
+        TwitchState::NotAuthorized { message, .. } => verdict(
             Some(false),
             "NotAuthorized",
             format!("broadcaster {login} has not authorized this Twitch app: open {}/ to connect (Twitch said: {message})", o.relay_url),
         ),
-        TwitchState::Failed { reason, message } => (None, reason.as_str(), message.clone()),
+        TwitchState::Failed { reason, message } => verdict(None, reason, message.clone()),
     };
-    let (subs_ok, subs_reason, subs_msg) = match &o.twitch {
-        _ if !o.unknown_events.is_empty() => (
+    let subs = match &o.twitch {
+        _ if !o.unknown_events.is_empty() => verdict(
             Some(false),
             "UnknownEventTypes",
             format!(
@@ -117,80 +122,61 @@ fn conditions(tc: &TwitchChannel, o: &Observed) -> Vec<Condition> {
                 o.unknown_events.join(", ")
             ),
         ),
-        TwitchState::RelayManaged => (
-            Some(true),
-            "RelayManaged",
-            "the relay subscribes itself (EventSub WebSocket session or conduit)".into(),
-        ),
+        TwitchState::Relay(view) => relay::subscribed(tc, view),
         TwitchState::Synced { present, wanted } if present.len() >= *wanted => {
-            (Some(true), "Subscribed", summary(present, *wanted))
+            verdict(Some(true), "Subscribed", summary(present, *wanted))
         }
         TwitchState::Synced { present, wanted } => {
-            (Some(false), "Subscribing", summary(present, *wanted))
+            verdict(Some(false), "Subscribing", summary(present, *wanted))
         }
         TwitchState::NotAuthorized {
             present, wanted, ..
-        } => (Some(false), "NotAuthorized", summary(present, *wanted)),
-        TwitchState::Failed { reason, message } => (Some(false), reason.as_str(), message.clone()),
+        } => verdict(Some(false), "NotAuthorized", summary(present, *wanted)),
+        TwitchState::Failed { reason, message } => verdict(Some(false), reason, message.clone()),
     };
-    let (relay_ok, relay_reason, relay_msg) = match o.relay {
-        Some((ready, desired)) if ready >= desired => (
+    let relay = match o.relay {
+        Some((ready, desired)) if ready >= desired => verdict(
             Some(true),
             "Available",
             format!("{ready}/{desired} relay pods ready"),
         ),
-        Some((ready, desired)) => (
+        Some((ready, desired)) => verdict(
             Some(false),
             "Progressing",
             format!("{ready}/{desired} relay pods ready"),
         ),
-        None => (
+        None => verdict(
             Some(false),
             "Creating",
-            "the relay Deployment is being created".into(),
+            "the relay Deployment is being created",
         ),
     };
-    let parts = [
-        (auth_ok != Some(false), auth_reason, &auth_msg),
-        (subs_ok == Some(true), subs_reason, &subs_msg),
-        (relay_ok == Some(true), relay_reason, &relay_msg),
-    ];
-    let ready = match parts.iter().find(|(ok, _, _)| !ok) {
-        None => condition(
-            "Ready",
+    // Ready when all three are True; else the first that is not says why.
+    let ready = match [&auth, &subs, &relay]
+        .into_iter()
+        .find(|(ok, _, _)| *ok != Some(true))
+    {
+        None => verdict(
             Some(true),
             "Ready",
             format!("relay at {} is serving {login}", o.relay_url),
-            generation,
         ),
-        Some((_, reason, message)) => {
-            condition("Ready", Some(false), reason, (*message).clone(), generation)
-        }
+        Some((_, reason, message)) => verdict(Some(false), reason, message.clone()),
     };
     vec![
-        ready,
-        condition(
-            "Authorized",
-            auth_ok,
-            auth_reason,
-            auth_msg.clone(),
-            generation,
-        ),
-        condition(
-            "SubscriptionsReady",
-            subs_ok,
-            subs_reason,
-            subs_msg.clone(),
-            generation,
-        ),
-        condition(
-            "RelayReady",
-            relay_ok,
-            relay_reason,
-            relay_msg.clone(),
-            generation,
-        ),
+        condition("Ready", ready, generation),
+        condition("Authorized", auth, generation),
+        condition("SubscriptionsReady", subs, generation),
+        condition("RelayReady", relay, generation),
     ]
+}
+
+/// True when the status's Ready condition is True.
+pub fn is_ready(status: &TwitchChannelStatus) -> bool {
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 /// The new status; transition times carry over from `old` when a condition's status is unchanged.
@@ -204,21 +190,28 @@ pub fn status(tc: &TwitchChannel, o: &Observed, now: Timestamp) -> TwitchChannel
             .find(|p| p.type_ == c.type_ && p.status == c.status)
             .map_or(Time(now), |p| p.last_transition_time.clone());
     }
+    let transport = tc.effective_transport();
     let (subscriptions, ready) = match &o.twitch {
         TwitchState::Synced { present, wanted }
         | TwitchState::NotAuthorized {
             present, wanted, ..
         } => (present.clone(), Some(format!("{}/{wanted}", present.len()))),
+        // What the relay last reported stands until it reports again.
+        TwitchState::Relay(view) => relay::listed(tc, view)
+            .unwrap_or_else(|| (old.subscriptions.clone(), old.subscriptions_ready.clone())),
         _ => (Vec::new(), None),
     };
-    let transport = tc.effective_transport();
+    let reported_conduit = match &o.twitch {
+        TwitchState::Relay(view) => relay::conduit_id(view),
+        _ => None,
+    };
     TwitchChannelStatus {
         observed_generation: tc.metadata.generation,
         broadcaster_id: o.broadcaster_id.clone().or(old.broadcaster_id),
         relay_url: Some(o.relay_url.clone()),
         transport: Some(transport.as_str().into()),
-        conduit_id: old
-            .conduit_id
+        conduit_id: reported_conduit
+            .or(old.conduit_id)
             .filter(|_| transport == TransportMode::Conduit),
         secret_key_id: o.secret_key_id.clone().or(old.secret_key_id),
         subscriptions_ready: ready,
@@ -228,7 +221,7 @@ pub fn status(tc: &TwitchChannel, o: &Observed, now: Timestamp) -> TwitchChannel
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::fixtures::channel;
 
@@ -241,7 +234,7 @@ mod tests {
         }
     }
 
-    fn observed(twitch: TwitchState, relay: Option<(i32, i32)>) -> Observed {
+    pub(super) fn observed(twitch: TwitchState, relay: Option<(i32, i32)>) -> Observed {
         Observed {
             broadcaster_id: Some("1337".into()),
             relay_url: "https://a.tau.example.com".into(),
@@ -252,7 +245,7 @@ mod tests {
         }
     }
 
-    fn get<'a>(s: &'a TwitchChannelStatus, t: &str) -> &'a Condition {
+    pub(super) fn get<'a>(s: &'a TwitchChannelStatus, t: &str) -> &'a Condition {
         s.conditions.iter().find(|c| c.type_ == t).unwrap()
     }
 
@@ -297,18 +290,6 @@ mod tests {
         );
         assert_eq!(get(&s, "Ready").reason, "NotAuthorized");
         assert_eq!(get(&s, "SubscriptionsReady").status, "False");
-    }
-
-    #[test]
-    fn relay_not_ready_and_unknown_events_block_ready() {
-        let o = observed(TwitchState::RelayManaged, Some((0, 1)));
-        let s = status(&channel("a"), &o, Timestamp::UNIX_EPOCH);
-        assert_eq!(get(&s, "Authorized").status, "Unknown");
-        assert_eq!(get(&s, "Ready").reason, "Progressing");
-        let mut o = observed(TwitchState::RelayManaged, Some((1, 1)));
-        o.unknown_events = vec!["nope".into()];
-        let s = status(&channel("a"), &o, Timestamp::UNIX_EPOCH);
-        assert_eq!(get(&s, "Ready").reason, "UnknownEventTypes");
     }
 
     #[test]

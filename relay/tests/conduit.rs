@@ -7,7 +7,7 @@ mod common;
 use std::{collections::HashSet, time::Duration};
 
 use common::TestRelay;
-use serde_json::json;
+use serde_json::{json, Value};
 use tau_fake_twitch::{FakeTwitch, Transport as FakeTransport};
 use tau_relay::{config::Transport, store::Store};
 
@@ -67,6 +67,47 @@ fn conduit_subscriptions(fake: &FakeTwitch) -> Vec<(String, String)> {
     subs
 }
 
+/// The `twitch` part of `relay`'s status, once `ready` holds (5 s at most).
+async fn conduit_status(relay: &TestRelay, ready: impl Fn(&Value) -> bool) -> Value {
+    let mut twitch = Value::Null;
+    for _ in 0..50 {
+        let status: Value = relay.get("/api/v1/status").await.json().await.unwrap();
+        twitch = status["twitch"].clone();
+        if ready(&twitch) {
+            return twitch;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the relay's status never got there: {twitch}");
+}
+
+/// Twitch refusing the app credentials is visible in the status (what the
+/// operator reports as Authorized=False): no conduit, and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_client_secret_shows_in_the_status() {
+    let fake = FakeTwitch::start().await;
+    let mut config = tau_relay::config::Config::for_tests();
+    config.twitch.client_id = Some(FakeTwitch::CLIENT_ID.into());
+    config.twitch.client_secret = Some("not-the-secret".into());
+    config.twitch.api_url = fake.api_url().parse().unwrap();
+    config.twitch.auth_url = fake.auth_url().parse().unwrap();
+    config.twitch.eventsub_ws_url = fake.eventsub_ws_url().parse().unwrap();
+    config.twitch.broadcaster = Some(FakeTwitch::BROADCASTER_LOGIN.into());
+    config.transport = Transport::Conduit;
+    let relay = TestRelay::start_on(config, Store::in_memory().await).await;
+    tau_relay::app::spawn_twitch(&relay.state);
+    let status = conduit_status(&relay, |s| {
+        s["app_token"]["state"] == "rejected" && s["conduit"]["last_error"].is_string()
+    })
+    .await;
+    assert_eq!(status["app_token"]["error"], "invalid client secret");
+    assert_eq!(status["conduit"]["id"], Value::Null);
+    let error = status["conduit"]["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("invalid client secret"), "{status}");
+    assert!(!status.to_string().contains("not-the-secret"));
+    assert!(fake.conduits().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_are_shards_and_subscriptions_survive_a_restart() {
     let fake = FakeTwitch::start().await;
@@ -91,6 +132,29 @@ async fn replicas_are_shards_and_subscriptions_survive_a_restart() {
         kinds.contains(&"channel.follow") && kinds.contains(&"conduit.shard.disabled"),
         "{subs:?}"
     );
+
+    // Every replica's status shows the fleet's conduit (the manager's view,
+    // from the shared store), whichever one is asked.
+    for r in &replicas {
+        let status = conduit_status(r, |s| {
+            s["conduit"]["subscriptions"]
+                .as_array()
+                .is_some_and(|subs| subs.len() == 2)
+        })
+        .await;
+        assert_eq!(status["conduit"]["id"], conduit_id.as_str(), "{status}");
+        assert!(
+            status["conduit"]["subscriptions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["status"] == "enabled"),
+            "{status}"
+        );
+        assert_eq!(status["conduit"]["last_error"], Value::Null);
+        assert_eq!(status["app_token"]["state"], "valid", "{status}");
+        assert_eq!(status["eventsub"]["transport"], "conduit");
+    }
 
     // Twitch routes each event to one shard; each is stored once.
     let mut clients = Vec::new();

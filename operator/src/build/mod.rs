@@ -26,7 +26,7 @@ use crate::crd::TwitchChannel;
 
 pub use deployment::{deployment, PORT};
 pub use inputs::{inputs_checksum, key_id, stamp_inputs, UserSecrets, INPUTS_ANNOTATION};
-pub use network::{ingress, service};
+pub use network::{ingress, service, SERVICE_PORT};
 pub use secret::{
     secret, KEY_API_TOKEN, KEY_DATABASE_URL, KEY_REDIS_URL, KEY_SECRET_KEY, KEY_WEBHOOK_SECRET,
 };

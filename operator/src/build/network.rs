@@ -12,7 +12,10 @@ use kube::ResourceExt;
 use super::{child_meta, child_name, selector_labels};
 use crate::crd::TwitchChannel;
 
-/// The ClusterIP Service in front of the relay pods, port 80 → `http`.
+/// The Service's port (to the pods' `http` port); the operator reads relay status through it.
+pub const SERVICE_PORT: i32 = 80;
+
+/// The ClusterIP Service in front of the relay pods, port [`SERVICE_PORT`] → `http`.
 pub fn service(tc: &TwitchChannel) -> Service {
     Service {
         metadata: child_meta(tc),
@@ -21,7 +24,7 @@ pub fn service(tc: &TwitchChannel) -> Service {
             selector: Some(selector_labels(tc)),
             ports: Some(vec![ServicePort {
                 name: Some("http".into()),
-                port: 80,
+                port: SERVICE_PORT,
                 target_port: Some(IntOrString::String("http".into())),
                 protocol: Some("TCP".into()),
                 ..ServicePort::default()

@@ -113,7 +113,7 @@ pub(crate) fn websocket(mut tc: TwitchChannel) -> TwitchChannel {
 pub(crate) const TC: &str = "/apis/tau.dev/v1alpha1/namespaces/ns/twitchchannels/a";
 const TC_STATUS: &str = "/apis/tau.dev/v1alpha1/namespaces/ns/twitchchannels/a/status";
 pub(crate) const SECRETS: &str = "/api/v1/namespaces/ns/secrets";
-const CREDENTIALS: &str = "/api/v1/namespaces/ns/secrets/twitch-app";
+pub(crate) const CREDENTIALS: &str = "/api/v1/namespaces/ns/secrets/twitch-app";
 const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/ns/deployments";
 const SERVICES: &str = "/api/v1/namespaces/ns/services";
 const INGRESSES: &str = "/apis/networking.k8s.io/v1/namespaces/ns/ingresses";
@@ -322,7 +322,7 @@ async fn an_unchanged_channel_makes_no_writes() {
         broadcaster_id: None,
         relay_url: crate::build::relay_url(&tc),
         relay: Some((0, 1)),
-        twitch: crate::status::TwitchState::RelayManaged,
+        twitch: crate::status::TwitchState::Relay(crate::relay_probe::RelayView::NotReady),
         unknown_events: vec![],
         secret_key_id: Some(crate::build::key_id(&data[crate::build::KEY_SECRET_KEY].0)),
     };
@@ -421,3 +421,4 @@ async fn an_orphaned_ingress_is_deleted() {
 }
 
 mod cleanup;
+mod relay;

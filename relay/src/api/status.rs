@@ -17,6 +17,7 @@ use super::Authenticated;
 use crate::{
     access::{guard::SocketNeed, needs, Role},
     app::AppState,
+    config::Transport,
     error::ApiError,
     event::format_created,
 };
@@ -37,6 +38,12 @@ pub async fn document(app: &AppState) -> Result<Value, ApiError> {
     let revocations = app.store.recent_revocations(RECENT_REVOCATIONS).await?;
     let twitch = &app.config.twitch;
     let user = app.twitch.tokens.user_info().await;
+    let (app_token, app_token_error) = app.twitch.tokens.app_state();
+    // The fleet's conduit (from the shared store), whichever replica answers.
+    let conduit = match app.config.transport {
+        Transport::Conduit => Some(crate::twitch::conduit::report(app).await?),
+        _ => None,
+    };
     Ok(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "started_at": format_created(app.status.started_at()),
@@ -54,7 +61,12 @@ pub async fn document(app: &AppState) -> Result<Value, ApiError> {
                 "scopes": user.as_ref().map(|u| u.scopes.clone()),
                 "expires_at": user.as_ref().map(|u| format_created(u.expires_at)),
             },
+            "app_token": {
+                "state": app_token,
+                "error": app_token_error,
+            },
             "eventsub": app.twitch.connection(),
+            "conduit": conduit,
         },
         "revocations": revocations,
     }))

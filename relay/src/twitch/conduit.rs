@@ -12,27 +12,57 @@
 //!   its shard assignment: the subscriptions live on the conduit. Each
 //!   management pass first proves (fencing number) that this replica is
 //!   still the manager.
+//! - What the manager found in its last pass (conduit id, subscriptions,
+//!   the last failure) is kept in the shared store as a [`ConduitReport`],
+//!   so every replica's `/api/v1/status` shows the fleet's conduit, not only
+//!   the manager's (the operator asks whichever replica its Service picks).
 
 use std::time::Duration;
 
 use reqwest::Method;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
     app_subs::{self, Target},
     helix::TokenKind,
-    TwitchError,
+    SubscriptionStatus, TwitchError,
 };
 use crate::app::AppState;
 
 /// Settings key of the conduit id.
 const CONDUIT_SETTING: &str = "conduit_id";
+/// Settings key of the manager's last [`ConduitReport`].
+const REPORT_SETTING: &str = "conduit_report";
 /// Lease of the replica that manages the conduit and its subscriptions.
 const MANAGER_LEASE: &str = "conduit-manager";
 /// Prefix of the per-shard leases (`conduit-shard:00007`).
 pub(super) const SHARD_LEASE: &str = "conduit-shard:";
 /// How often the manager re-checks shard count and subscriptions.
 const MANAGE_EVERY: Duration = Duration::from_secs(5);
+
+/// The fleet's conduit as the manager last found it; shown by every
+/// replica's status. Ids and states only, never a token.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConduitReport {
+    /// The conduit's id, once created.
+    pub id: Option<String>,
+    /// The conduit's wanted subscriptions and Twitch's status of each.
+    pub subscriptions: Vec<SubscriptionStatus>,
+    /// Why the manager's last pass failed, if it did.
+    pub last_error: Option<String>,
+}
+
+/// The fleet's conduit: the stored id and the manager's last report.
+pub async fn report(app: &AppState) -> Result<ConduitReport, crate::store::StoreError> {
+    let stored = app.store.setting(REPORT_SETTING).await?;
+    let mut report: ConduitReport = stored
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    // The id setting is the truth (the report may predate a new conduit).
+    report.id = app.store.setting(CONDUIT_SETTING).await?;
+    Ok(report)
+}
 
 /// Starts the manager loop and this replica's shard session; returns the
 /// token that fires once the shard's socket pipeline is drained.
@@ -71,8 +101,24 @@ async fn manage(app: AppState) {
     }
 }
 
-/// One management pass: conduit exists, shard count fits, subscriptions converge.
+/// One management pass: conduit exists, shard count fits, subscriptions
+/// converge; then what it found is stored for every replica's status.
 pub async fn manage_once(app: &AppState) -> Result<(), TwitchError> {
+    let outcome = converge(app).await;
+    let report = ConduitReport {
+        id: app.store.setting(CONDUIT_SETTING).await?,
+        subscriptions: app.twitch.connection().subscriptions,
+        last_error: outcome.as_ref().err().map(ToString::to_string),
+    };
+    let json = serde_json::to_string(&report).expect("report serializes");
+    // Written only when it changed: the manager passes every few seconds.
+    if app.store.setting(REPORT_SETTING).await?.as_deref() != Some(json.as_str()) {
+        app.store.set_setting(REPORT_SETTING, &json).await?;
+    }
+    outcome
+}
+
+async fn converge(app: &AppState) -> Result<(), TwitchError> {
     let conduit_id = ensure_conduit(app).await?;
     let in_use = app.leases().live(SHARD_LEASE).await;
     let wanted = in_use
@@ -84,8 +130,8 @@ pub async fn manage_once(app: &AppState) -> Result<(), TwitchError> {
         set_shard_count(app, &conduit_id, wanted).await?;
         tracing::info!(shards = wanted, "conduit resized to the shards in use");
     }
-    let report = app_subs::reconcile(app, &Target::Conduit { conduit_id }).await;
-    app_subs::report(app, report);
+    let report = app_subs::reconcile(app, &Target::Conduit { conduit_id }).await?;
+    tracing::info!(?report, "conduit subscriptions reconciled");
     Ok(())
 }
 

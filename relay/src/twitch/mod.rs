@@ -67,13 +67,13 @@ pub type Result<T, E = TwitchError> = std::result::Result<T, E>;
 
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::{config::Config, secret::SecretKey, store::Store};
 
 /// One subscription as Twitch reported it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SubscriptionStatus {
     /// Twitch's subscription id (empty if creation failed).
     pub id: String,

@@ -80,6 +80,21 @@ pub enum UserTokenState {
     AuthorizationNeeded,
 }
 
+/// What status pages may show about the app token (never the token): whether
+/// Twitch accepts the app's client id and secret.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AppTokenState {
+    /// TWITCH_CLIENT_ID / TWITCH_CLIENT_SECRET are not set.
+    Missing,
+    /// Not asked for yet, or only the network failed so far.
+    Unknown,
+    /// Twitch issued one: the client credentials are accepted.
+    Valid,
+    /// Twitch refused the client credentials.
+    Rejected,
+}
+
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
@@ -110,6 +125,8 @@ pub struct TokenManager {
     store: Store,
     key: SecretKey,
     app: Mutex<Option<AppToken>>,
+    /// The app token's state and, when rejected, Twitch's reason.
+    app_state: std::sync::Mutex<(AppTokenState, Option<String>)>,
     state: std::sync::Mutex<UserTokenState>,
     /// The access token whose refresh Twitch refused, if any.
     refused: std::sync::Mutex<Option<String>>,
@@ -142,6 +159,7 @@ impl TokenManager {
             store,
             key,
             app: Mutex::new(None),
+            app_state: std::sync::Mutex::new((AppTokenState::Unknown, None)),
             state: std::sync::Mutex::new(UserTokenState::Missing),
             refused: std::sync::Mutex::new(None),
             refreshing: Mutex::new(()),
@@ -182,6 +200,15 @@ impl TokenManager {
         *self.state.lock().expect("token state lock") = state;
     }
 
+    /// The app token's state for status pages, and Twitch's reason when it
+    /// refused the client credentials.
+    pub fn app_state(&self) -> (AppTokenState, Option<String>) {
+        if self.credentials().is_err() {
+            return (AppTokenState::Missing, None);
+        }
+        self.app_state.lock().expect("token state lock").clone()
+    }
+
     /// An app access token, fetched by client credentials when needed.
     pub async fn app_token(&self) -> Result<String> {
         let (id, secret) = self.credentials()?;
@@ -198,7 +225,21 @@ impl TokenManager {
                 ("client_secret", secret),
                 ("grant_type", "client_credentials"),
             ])
-            .await?;
+            .await;
+        // Twitch's 4xx is a verdict on the credentials; a network failure is not.
+        let verdict = match &response {
+            Ok(_) => Some((AppTokenState::Valid, None)),
+            Err(TwitchError::Status { status, message })
+                if (400..500).contains(status) && *status != 429 =>
+            {
+                Some((AppTokenState::Rejected, Some(message.clone())))
+            }
+            Err(_) => None,
+        };
+        if let Some(verdict) = verdict {
+            *self.app_state.lock().expect("token state lock") = verdict;
+        }
+        let response = response?;
         let expires_at =
             Utc::now() + chrono::Duration::seconds(response.expires_in.unwrap_or(3600));
         *app = Some(AppToken {
