@@ -12,8 +12,9 @@
 //!   kept while the channel stays webhook.
 //! - Conduit transport: added before the relay Deployment exists (the fleet
 //!   creates the conduit as soon as it runs).
-//! - Anything recorded in the status (subscriptions, a conduit id) keeps it,
-//!   whatever the transport is now.
+//! - A conduit id in the status keeps it, whatever the transport is now.
+//!   (Subscriptions listed in the status are the operator's own only for the
+//!   webhook transport; a websocket channel's are its relay's session's.)
 //!
 //! Changes are merge patches carrying the `resourceVersion` read, so a
 //! concurrent edit of the list makes the write fail (and retry) instead of
@@ -37,11 +38,10 @@ pub fn present(tc: &TwitchChannel) -> bool {
 /// Whether the channel needs the finalizer, given the status just observed
 /// and whether it carries the finalizer now.
 pub fn wanted(tc: &TwitchChannel, status: &TwitchChannelStatus, guarded: bool) -> bool {
-    let owns = !status.subscriptions.is_empty() || status.conduit_id.is_some();
     match tc.effective_transport() {
         TransportMode::Conduit => true,
-        TransportMode::Webhook => owns || guarded,
-        TransportMode::Websocket | TransportMode::Auto => owns,
+        TransportMode::Webhook => guarded || !status.subscriptions.is_empty(),
+        TransportMode::Websocket | TransportMode::Auto => status.conduit_id.is_some(),
     }
 }
 
@@ -110,8 +110,12 @@ mod tests {
             ..TwitchChannelStatus::default()
         };
         assert!(
-            wanted(&with(TransportMode::Websocket), &owning, false),
-            "switched away from webhook: the old subscriptions still need deleting"
+            wanted(&with(TransportMode::Webhook), &owning, false),
+            "the operator's webhook subscriptions"
+        );
+        assert!(
+            !wanted(&with(TransportMode::Websocket), &owning, true),
+            "a websocket channel's subscriptions are its relay session's: nothing to clean up"
         );
         let conduit = TwitchChannelStatus {
             conduit_id: Some("c".into()),

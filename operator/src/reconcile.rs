@@ -495,9 +495,11 @@ async fn stop_relays(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Duratio
 /// Removes what the channel owns at Twitch; `Some(wait)` to come back later.
 async fn cleanup(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Duration>> {
     let status = tc.status.clone().unwrap_or_default();
-    let webhooks = status.broadcaster_id.clone().filter(|_| {
-        !status.subscriptions.is_empty() || tc.effective_transport() == TransportMode::Webhook
-    });
+    // Only the webhook transport's subscriptions are the operator's.
+    let webhooks = status
+        .broadcaster_id
+        .clone()
+        .filter(|_| tc.effective_transport() == TransportMode::Webhook);
     if webhooks.is_none() && status.conduit_id.is_none() {
         return Ok(None);
     }
