@@ -18,6 +18,8 @@
 //! - [`validate`]: spec checks the API server cannot make (shared database, https).
 //! - [`reconcile`]: one reconcile (apply or delete), the error policy.
 //! - [`guard`]: the finalizer, only while the channel owns something at Twitch.
+//! - [`cleanup`]: deletion: the conduit and webhook subscriptions at Twitch.
+//! - [`user_secrets`]: the user's Secrets a relay reads (credentials, URLs).
 //! - [`context`]: shared client, recorder, metrics, per-object backoff.
 //! - [`controller`]: watches, predicates, the kube-runtime Controller.
 //! - [`run`]: admin server, CRD wait, leader Lease, graceful shutdown.
@@ -29,6 +31,7 @@ pub mod admin;
 pub mod apply;
 pub mod build;
 pub mod catalog;
+pub mod cleanup;
 pub mod config;
 pub mod context;
 pub mod controller;
@@ -42,6 +45,7 @@ pub mod relay_probe;
 pub mod run;
 pub mod status;
 pub mod twitch;
+pub mod user_secrets;
 pub mod validate;
 
 pub use error::{Error, Result};

@@ -5,11 +5,7 @@
 //! Twitch's verification challenge), write status only if it
 //! changed. The finalizer is added only while the channel owns something at
 //! Twitch (`guard.rs`).
-//! Delete: stop the relays if they own a conduit (they would make a new
-//! one), delete the conduit and our subscriptions at Twitch, then drop the
-//! finalizer; a credentials Secret that is already gone, or Twitch refusing
-//! the credentials, counts as done so deletion never gets stuck (children go
-//! with the owner references).
+//! Delete: `cleanup.rs`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -20,7 +16,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::ByteString;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
 use serde_json::json;
@@ -30,18 +26,15 @@ use crate::build::{self, KEY_SECRET_KEY, KEY_WEBHOOK_SECRET, MANAGER};
 use crate::config::Config;
 use crate::context::Context;
 use crate::crd::{TransportMode, TwitchChannel};
-use crate::helix::Credentials;
 use crate::status::{is_ready, status, Observed, TwitchState};
-use crate::{catalog, guard, twitch, validate, Error, Result};
+use crate::user_secrets::{parse_credentials, user_secrets};
+use crate::{catalog, cleanup, guard, twitch, validate, Error, Result};
 
 pub use crate::guard::FINALIZER;
 
 /// Annotation acknowledging a lost secret key: set it to the lost key's id
 /// (`status.secretKeyId`) to have a new key generated.
 pub const RESET_SECRET_KEY: &str = "tau.dev/reset-secret-key";
-
-/// How often deletion checks whether the relays have stopped.
-const STOP_POLL: Duration = Duration::from_secs(2);
 
 fn key(tc: &TwitchChannel) -> String {
     format!("{}/{}", tc.namespace().unwrap_or_default(), tc.name_any())
@@ -52,7 +45,7 @@ fn key(tc: &TwitchChannel) -> String {
 pub async fn reconcile(tc: Arc<TwitchChannel>, ctx: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
     let result = if tc.metadata.deletion_timestamp.is_some() {
-        delete(&tc, &ctx).await
+        cleanup::delete(&tc, &ctx).await
     } else {
         apply(&tc, &ctx).await
     };
@@ -78,59 +71,8 @@ pub fn error_policy(tc: Arc<TwitchChannel>, err: &Error, ctx: Arc<Context>) -> A
     Action::requeue(wait)
 }
 
-/// The user's Secrets the relay reads (credentials, database and Redis URLs),
-/// by name; `None` for one that does not exist.
-async fn user_secrets(tc: &TwitchChannel, ctx: &Context) -> Result<build::UserSecrets> {
-    let ns = tc.namespace().unwrap_or_default();
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    let mut found = build::UserSecrets::new();
-    for input in tc.secret_inputs() {
-        if let std::collections::btree_map::Entry::Vacant(slot) = found.entry(input.name) {
-            let secret = api.get_opt(slot.key()).await?;
-            slot.insert(secret.map(|s| s.data.unwrap_or_default()));
-        }
-    }
-    Ok(found)
-}
-
-/// The app credentials in that data.
-fn parse_credentials(
-    tc: &TwitchChannel,
-    data: &BTreeMap<String, ByteString>,
-) -> Result<Credentials> {
-    let refs = &tc.spec.credentials;
-    let read = |key: &str| {
-        data.get(key)
-            .and_then(|v| String::from_utf8(v.0.clone()).ok())
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| Error::Credentials {
-                secret: format!(
-                    "{}/{}",
-                    tc.namespace().unwrap_or_default(),
-                    refs.secret_name
-                ),
-                reason: format!("key {key:?} is missing or empty"),
-            })
-    };
-    Ok(Credentials {
-        client_id: read(&refs.client_id_key)?,
-        client_secret: read(&refs.client_secret_key)?,
-    })
-}
-
-/// Reads the app credentials from the user's Secret.
-async fn credentials(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Credentials>> {
-    let ns = tc.namespace().unwrap_or_default();
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    match api.get_opt(&tc.spec.credentials.secret_name).await? {
-        Some(secret) => parse_credentials(tc, &secret.data.unwrap_or_default()).map(Some),
-        None => Ok(None),
-    }
-}
-
 /// Errors the user must fix become a status; the rest are retried as errors.
-fn as_state(err: Error) -> Result<TwitchState> {
+pub(crate) fn as_state(err: Error) -> Result<TwitchState> {
     let (reason, message) = match &err {
         Error::Credentials { .. } => ("CredentialsInvalid", err.to_string()),
         Error::UnknownBroadcaster(_) => ("UnknownBroadcaster", err.to_string()),
@@ -456,98 +398,4 @@ fn jittered(d: Duration) -> Duration {
     use rand::Rng;
     let extra = rand::thread_rng().gen_range(0..=d.as_millis() as u64 / 10);
     d + Duration::from_millis(extra)
-}
-
-/// Deletion: clean up at Twitch, then let the channel go.
-async fn delete(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
-    if !guard::present(tc) {
-        return Ok(Action::await_change());
-    }
-    if let Some(wait) = cleanup(tc, ctx).await? {
-        return Ok(Action::requeue(wait));
-    }
-    let ns = tc.namespace().unwrap_or_default();
-    guard::set(&Api::namespaced(ctx.client.clone(), &ns), tc, false).await?;
-    Ok(Action::await_change())
-}
-
-/// Deletes the relay Deployment and waits until it is gone (foreground
-/// deletion: its pods first). `Some(wait)` while it is still there.
-async fn stop_relays(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Duration>> {
-    let ns = tc.namespace().unwrap_or_default();
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-    let name = build::child_name(&tc.name_any());
-    // Listed (a verb the operator has anyway), not read by name.
-    let live = list(&deployments, &build::channel_selector(&tc.name_any())).await?;
-    let Some(live) = named(&live, &name) else {
-        return Ok(None);
-    };
-    if live.metadata.deletion_timestamp.is_none() {
-        deployments
-            .delete(&name, &DeleteParams::foreground())
-            .await?;
-        let note = "stopping the relays before deleting their conduit at Twitch".to_string();
-        ctx.event(tc, false, "StoppingRelays", note).await;
-    }
-    Ok(Some(STOP_POLL))
-}
-
-/// Removes what the channel owns at Twitch; `Some(wait)` to come back later.
-async fn cleanup(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Duration>> {
-    let status = tc.status.clone().unwrap_or_default();
-    // Only the webhook transport's subscriptions are the operator's.
-    let webhooks = status
-        .broadcaster_id
-        .clone()
-        .filter(|_| tc.effective_transport() == TransportMode::Webhook);
-    if webhooks.is_none() && status.conduit_id.is_none() {
-        return Ok(None);
-    }
-    if status.conduit_id.is_some() {
-        // A running relay would make a new conduit when its own disappears.
-        if let Some(wait) = stop_relays(tc, ctx).await? {
-            return Ok(Some(wait));
-        }
-    }
-    let creds = match credentials(tc, ctx).await {
-        Ok(Some(creds)) => creds,
-        Ok(None) | Err(Error::Credentials { .. }) => {
-            let note = "credentials Secret is gone: what the channel had at Twitch was left for Twitch to expire".to_string();
-            ctx.event(tc, true, "CleanupSkipped", note).await;
-            return Ok(None);
-        }
-        Err(err) => return Err(err),
-    };
-    let refused = |err: Error| -> Result<()> {
-        // Twitch refusing our credentials will not get better by waiting.
-        as_state(err)?;
-        Ok(())
-    };
-    let mut skipped = false;
-    if let Some(conduit) = &status.conduit_id {
-        match ctx.helix.delete_conduit(&creds, conduit).await {
-            Ok(()) => tracing::info!(conduit_id = %conduit, "deleted the conduit at Twitch"),
-            Err(err) => {
-                refused(err)?;
-                skipped = true;
-            }
-        }
-    }
-    if let Some(broadcaster_id) = webhooks {
-        let known: HashSet<String> = status.subscriptions.iter().map(|s| s.id.clone()).collect();
-        let callback = build::webhook_callback(tc);
-        match twitch::delete_all(&ctx.helix, &creds, &broadcaster_id, &callback, &known).await {
-            Ok(n) => tracing::info!(deleted = n, "deleted subscriptions at Twitch"),
-            Err(err) => {
-                refused(err)?;
-                skipped = true;
-            }
-        }
-    }
-    if skipped {
-        let note = "Twitch refused the credentials: what the channel had at Twitch was left for Twitch to expire"
-            .to_string();
-        ctx.event(tc, true, "CleanupSkipped", note).await;
-    }
-    Ok(None)
 }

@@ -1,0 +1,121 @@
+//! Deleting a channel: clean up what it owns at Twitch, then let it go.
+//!
+//! Stop the relays first if they own a conduit (a running relay makes a new
+//! conduit when its own disappears), delete the conduit and the operator's
+//! webhook subscriptions at Twitch, then drop the finalizer. A credentials
+//! Secret that is already gone, or Twitch refusing the credentials, counts
+//! as done so deletion never gets stuck; children go with the owner
+//! references.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, DeleteParams};
+use kube::runtime::controller::Action;
+use kube::ResourceExt;
+
+use crate::apply::{list, named};
+use crate::build;
+use crate::context::Context;
+use crate::crd::{TransportMode, TwitchChannel};
+use crate::reconcile::as_state;
+use crate::user_secrets::credentials;
+use crate::{guard, twitch, Error, Result};
+
+/// How often deletion checks whether the relays have stopped.
+const STOP_POLL: Duration = Duration::from_secs(2);
+
+/// Deletion: clean up at Twitch, then let the channel go.
+pub async fn delete(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
+    if !guard::present(tc) {
+        return Ok(Action::await_change());
+    }
+    if let Some(wait) = cleanup(tc, ctx).await? {
+        return Ok(Action::requeue(wait));
+    }
+    let ns = tc.namespace().unwrap_or_default();
+    guard::set(&Api::namespaced(ctx.client.clone(), &ns), tc, false).await?;
+    Ok(Action::await_change())
+}
+
+/// Deletes the relay Deployment and waits until it is gone (foreground
+/// deletion: its pods first). `Some(wait)` while it is still there.
+async fn stop_relays(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Duration>> {
+    let ns = tc.namespace().unwrap_or_default();
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+    let name = build::child_name(&tc.name_any());
+    // Listed (a verb the operator has anyway), not read by name.
+    let live = list(&deployments, &build::channel_selector(&tc.name_any())).await?;
+    let Some(live) = named(&live, &name) else {
+        return Ok(None);
+    };
+    if live.metadata.deletion_timestamp.is_none() {
+        deployments
+            .delete(&name, &DeleteParams::foreground())
+            .await?;
+        let note = "stopping the relays before deleting their conduit at Twitch".to_string();
+        ctx.event(tc, false, "StoppingRelays", note).await;
+    }
+    Ok(Some(STOP_POLL))
+}
+
+/// Removes what the channel owns at Twitch; `Some(wait)` to come back later.
+async fn cleanup(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Duration>> {
+    let status = tc.status.clone().unwrap_or_default();
+    // Only the webhook transport's subscriptions are the operator's.
+    let webhooks = status
+        .broadcaster_id
+        .clone()
+        .filter(|_| tc.effective_transport() == TransportMode::Webhook);
+    if webhooks.is_none() && status.conduit_id.is_none() {
+        return Ok(None);
+    }
+    if status.conduit_id.is_some() {
+        // A running relay would make a new conduit when its own disappears.
+        if let Some(wait) = stop_relays(tc, ctx).await? {
+            return Ok(Some(wait));
+        }
+    }
+    let creds = match credentials(tc, ctx).await {
+        Ok(Some(creds)) => creds,
+        Ok(None) | Err(Error::Credentials { .. }) => {
+            let note = "credentials Secret is gone: what the channel had at Twitch was left for Twitch to expire".to_string();
+            ctx.event(tc, true, "CleanupSkipped", note).await;
+            return Ok(None);
+        }
+        Err(err) => return Err(err),
+    };
+    let refused = |err: Error| -> Result<()> {
+        // Twitch refusing our credentials will not get better by waiting.
+        as_state(err)?;
+        Ok(())
+    };
+    let mut skipped = false;
+    if let Some(conduit) = &status.conduit_id {
+        match ctx.helix.delete_conduit(&creds, conduit).await {
+            Ok(()) => tracing::info!(conduit_id = %conduit, "deleted the conduit at Twitch"),
+            Err(err) => {
+                refused(err)?;
+                skipped = true;
+            }
+        }
+    }
+    if let Some(broadcaster_id) = webhooks {
+        let known: HashSet<String> = status.subscriptions.iter().map(|s| s.id.clone()).collect();
+        let callback = build::webhook_callback(tc);
+        match twitch::delete_all(&ctx.helix, &creds, &broadcaster_id, &callback, &known).await {
+            Ok(n) => tracing::info!(deleted = n, "deleted subscriptions at Twitch"),
+            Err(err) => {
+                refused(err)?;
+                skipped = true;
+            }
+        }
+    }
+    if skipped {
+        let note = "Twitch refused the credentials: what the channel had at Twitch was left for Twitch to expire"
+            .to_string();
+        ctx.event(tc, true, "CleanupSkipped", note).await;
+    }
+    Ok(None)
+}
