@@ -52,6 +52,15 @@ fn is_conduit(tc: &TwitchChannel) -> bool {
     tc.effective_transport() == TransportMode::Conduit
 }
 
+/// Unknown: the relay's status could not be read.
+fn unreachable(url: &str, reason: &str) -> Verdict {
+    verdict(
+        None,
+        "RelayUnreachable",
+        format!("could not read the relay's status ({url}): {reason}"),
+    )
+}
+
 /// Authorized, for the transports where the relay talks to Twitch: the
 /// broadcaster's user token (websocket), the app credentials (conduit).
 pub(super) fn authorized(tc: &TwitchChannel, o: &Observed, view: &RelayView) -> Verdict {
@@ -65,13 +74,7 @@ pub(super) fn authorized(tc: &TwitchChannel, o: &Observed, view: &RelayView) -> 
                 "no relay pod is ready yet to report the Twitch authorization",
             )
         }
-        RelayView::Unreachable { url, reason } => {
-            return verdict(
-                None,
-                "RelayUnreachable",
-                format!("could not read the relay's status ({url}): {reason}"),
-            )
-        }
+        RelayView::Unreachable { url, reason } => return unreachable(url, reason),
         RelayView::Reported(status) => &status.twitch,
     };
     if is_conduit(tc) {
@@ -203,13 +206,7 @@ pub(super) fn subscribed(tc: &TwitchChannel, view: &RelayView) -> Verdict {
                 "no relay pod is ready, so there is no EventSub session",
             )
         }
-        RelayView::Unreachable { url, reason } => {
-            return verdict(
-                None,
-                "RelayUnreachable",
-                format!("could not read the relay's status ({url}): {reason}"),
-            )
-        }
+        RelayView::Unreachable { url, reason } => return unreachable(url, reason),
         RelayView::Reported(status) => &status.twitch,
     };
     let eventsub = &status.eventsub;
