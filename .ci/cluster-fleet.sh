@@ -230,6 +230,8 @@ step "3c. bots connected through the Services (3 per channel, resuming with sinc
 follow_request() { # follow_request TRANSPORT LOGIN [MESSAGE-ID RETRY]: a /notify body (LOGIN: [a-z0-9_])
   local extra=""
   [[ -n ${3:-} ]] && extra=",\"message_id\":\"$3\",\"retry\":${4:-0}"
+  # Webhooks go to this channel's subscription (scenario 10's channel has one too).
+  [[ $1 == webhook ]] && extra+=",\"callback\":\"https://$FW_HOST/twitch/eventsub\""
   printf '{"type":"channel.follow","version":"2","transport":"%s"%s,"event":{"user_id":"9001","user_login":"%s","user_name":"%s","broadcaster_user_id":"1337","broadcaster_user_login":"cooler_user","broadcaster_user_name":"Cooler_User","followed_at":"2026-12-01T20:00:00Z"}}' \
     "$1" "$extra" "$2" "$2"
 }

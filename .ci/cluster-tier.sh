@@ -35,7 +35,12 @@
 #  9, 3. .ci/cluster-fleet.sh (before 5-8: it needs the channel of 2/4 and the
 #     cluster-wide operator): the chart's bundled Postgres and Redis; conduit
 #     and webhook channels with 3 replicas, a pod deleted mid-stream.
-# (10 of issue 10 is not covered yet.)
+#  10. .ci/cluster-ingress.sh, around 9 and 3 (its bot idles while they
+#     run): Traefik, built from the Go module proxy, serving a webhook
+#     channel's Ingress; the webhook verification and deliveries, the
+#     dashboard and a bot's websocket all through it; the websocket stays up
+#     through minutes without events and resumes with `since` across a relay
+#     rollout, missing nothing.
 #
 # The cluster is always torn down (trap), and the host verified to be as it
 # was (cluster-up.sh stop: processes, iptables, sysctls, cgroups, cni0, netns,
@@ -127,12 +132,16 @@ nice cargo build --quiet --release --locked -p tau-relay -p tau-operator -p tau-
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
 for b in tau-relay tau-operator fake-twitch; do [[ -x $TARGET/$b ]] || die "$TARGET/$b missing"; done
 
-step "TAU image (umoci + skopeo, no Docker) tagged as the chart renders it"
+step "TAU image (umoci + skopeo, no Docker) tagged as the chart renders it; Traefik's"
 app_version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' charts/tau/Chart.yaml)
 IMAGE=$("$HELM" template "$RELEASE" charts/tau | sed -n 's/^ *image: *"\{0,1\}\([^" ]\{1,\}\)"\{0,1\}$/\1/p' | head -n 1)
 [[ $IMAGE == "ghcr.io/tau-dev/tau:$app_version" ]] || die "the chart renders image '$IMAGE', expected ghcr.io/tau-dev/tau:$app_version"
 bash .ci/tau-image.sh tau "$IMAGE" "$WORK/tau-image.tar" "$TARGET/tau-relay" "$TARGET/tau-operator"
 SERVICE_IMAGES=$(bash .ci/service-images.sh "$HELM") # "REF TAR" of the bundled Postgres/Redis (scenario 9)
+TRAEFIK_BIN=$(bash .ci/traefik.sh | tail -n 1)      # scenario 10
+TRAEFIK_IMAGE=localhost/traefik:$(basename "$(dirname "$TRAEFIK_BIN")")
+TRAEFIK_TAR=$WORK/traefik-image.tar
+bash .ci/tau-image.sh --static "$TRAEFIK_BIN" "$TRAEFIK_IMAGE" "$TRAEFIK_TAR"
 
 # -------------------------------------------------------------- cluster --
 step "cluster up (.ci/cluster-up.sh start)"
@@ -307,8 +316,12 @@ stored2=$(api GET /api/v1/status | jq -r .events_stored)
 ((stored2 == stored1 + 1)) || die "events stored: $stored1 before the restart, $stored2 after one more event"
 echo "history kept ($stored2 events), API token kept, authorization kept (new session, 1 OAuth walk in total)"
 
+# shellcheck source=.ci/cluster-ingress.sh
+source .ci/cluster-ingress.sh # 10. Traefik: webhooks, dashboard, a bot idle and across a rollout
+ingress_start
 # shellcheck source=.ci/cluster-fleet.sh
 source .ci/cluster-fleet.sh # 9. bundled Postgres + Redis; 3. webhook/conduit channels, 3 replicas, kill mid-stream
+ingress_finish
 # shellcheck source=.ci/cluster-lifecycle.sh
 source .ci/cluster-lifecycle.sh
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A TAU bot with nothing but the standard library, for shell tiers.
 
-    tau-bot.py [--reconnect] ws://HOST:PORT/ws/twitch-events/ TOKEN OUT.jsonl
+    tau-bot.py [--reconnect] [--via ADDR:PORT] ws://HOST[:PORT]/ws/twitch-events/ TOKEN OUT.jsonl
 
 Connects like a bot written for the original TAU (one text frame
 {"token": ...} after the handshake), then appends every text frame it
@@ -16,6 +16,10 @@ event it received>}, so the relay replays what it missed. Its own lines:
 {"bot": "lost", "error": ...} (also after 45 s without a frame or
 ping). It runs until killed, or exits 1 when the
 relay refuses it (close 1008: bad token or unknown since).
+
+--via ADDR:PORT: connect to ADDR:PORT (an ingress controller's Service)
+while the handshake names the URL's host, as DNS would send a bot there.
+Every ping it answers is logged as {"bot": "ping"}.
 """
 import base64
 import json
@@ -66,11 +70,12 @@ def recv_frame(sock):
     return opcode, payload
 
 
-def connect(url, hello, idle=None):
-    """Opens the websocket and sends the first frame; returns the socket
-    (reads time out after `idle` seconds), raises ConnectionError."""
+def connect(url, hello, idle=None, via=None):
+    """Opens the websocket (over a TCP connection to `via`, (host, port),
+    when given) and sends the first frame; returns the socket (reads time
+    out after `idle` seconds), raises ConnectionError."""
     u = urlsplit(url)
-    sock = socket.create_connection((u.hostname, u.port or 80), timeout=10)
+    sock = socket.create_connection(via or (u.hostname, u.port or 80), timeout=10)
     key = base64.b64encode(os.urandom(16)).decode()
     path = u.path + ("?" + u.query if u.query else "")
     sock.sendall(
@@ -105,6 +110,7 @@ def serve(sock, f, on_event):
             f.write(text + "\n")
             on_event(text)
         elif opcode == 0x9:
+            f.write(json.dumps({"bot": "ping"}) + "\n")
             try:
                 send_frame(sock, 0xA, payload)
             except OSError:
@@ -119,11 +125,17 @@ def main():
     args = sys.argv[1:]
     reconnect = "--reconnect" in args
     args = [a for a in args if a != "--reconnect"]
+    via = None
+    if "--via" in args:
+        i = args.index("--via")
+        host, port = args[i + 1].rsplit(":", 1)
+        via = (host, int(port))
+        del args[i : i + 2]
     url, token, out = args
     with open(out, "a", buffering=1) as f:
         if not reconnect:
             try:
-                sock = connect(url, {"token": token})
+                sock = connect(url, {"token": token}, via=via)
             except ConnectionError as e:
                 print(str(e), file=sys.stderr)
                 return 1
@@ -147,7 +159,7 @@ def main():
             try:
                 # The relay pings every 20 s: silence past two pings is a
                 # dead connection (a pod gone without a close).
-                sock = connect(url, hello, idle=45)
+                sock = connect(url, hello, idle=45, via=via)
             except (ConnectionError, OSError):
                 time.sleep(0.25)
                 continue

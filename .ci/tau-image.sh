@@ -10,6 +10,10 @@
 #       lists (and the loader) copied in; static ones need none.
 #   .ci/tau-image.sh --pause PAUSE-BIN REF OUT.tar
 #       The pod sandbox image: one static binary as /pause.
+#   .ci/tau-image.sh --static BIN REF OUT.tar
+#       One static binary as /usr/local/bin/<name> and the entrypoint, CA
+#       certificates, /etc/passwd+group with nobody, /tmp (1777), user
+#       65534 (the tier's Traefik).
 #
 # REF is the exact reference pods name (the kubelet never pulls an image
 # that is present and IfNotPresent): for the chart's defaults,
@@ -22,8 +26,8 @@ for c in umoci skopeo; do command -v "$c" >/dev/null || die "$c is required (apt
 kind=${1:-}
 case $kind in
   tau) [[ $# -eq 5 ]] || die "usage: $0 tau REF OUT.tar RELAY-BIN OPERATOR-BIN"; REF=$2 OUT=$3 ;;
-  --pause) [[ $# -eq 4 ]] || die "usage: $0 --pause PAUSE-BIN REF OUT.tar"; REF=$3 OUT=$4 ;;
-  *) die "usage: $0 tau REF OUT.tar RELAY-BIN OPERATOR-BIN | --pause PAUSE-BIN REF OUT.tar" ;;
+  --pause | --static) [[ $# -eq 4 ]] || die "usage: $0 $kind BIN REF OUT.tar"; REF=$3 OUT=$4 ;;
+  *) die "usage: $0 tau REF OUT.tar RELAY-BIN OPERATOR-BIN | --pause PAUSE-BIN REF OUT.tar | --static BIN REF OUT.tar" ;;
 esac
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/tau-image.XXXXXX")
@@ -43,19 +47,30 @@ copy_with_libs() { # copy_with_libs BIN DEST: the binary, and what it links
   done
 }
 
+base_files() { # CA certificates, nobody, /tmp
+  install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$R/etc/ssl/certs/ca-certificates.crt"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' >"$R/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$R/etc/group"
+  install -d -m 1777 "$R/tmp"
+}
+
 case $kind in
   --pause)
     install -D -m 0755 "$2" "$R/pause"
     umoci repack --image "$W/oci:t" "$W/bundle"
     umoci config --image "$W/oci:t" --config.entrypoint /pause --config.user 65535:65535
     ;;
+  --static)
+    name=$(basename "$2")
+    install -D -m 0755 "$2" "$R/usr/local/bin/$name"
+    base_files
+    umoci repack --image "$W/oci:t" "$W/bundle"
+    umoci config --image "$W/oci:t" --config.entrypoint "/usr/local/bin/$name" --config.user 65534:65534
+    ;;
   tau)
     copy_with_libs "$4" /usr/local/bin/tau-relay
     copy_with_libs "$5" /usr/local/bin/tau-operator
-    install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$R/etc/ssl/certs/ca-certificates.crt"
-    printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' >"$R/etc/passwd"
-    printf 'root:x:0:\nnogroup:x:65534:\n' >"$R/etc/group"
-    install -d -m 1777 "$R/tmp"
+    base_files
     umoci repack --image "$W/oci:t" "$W/bundle"
     umoci config --image "$W/oci:t" --config.entrypoint /usr/local/bin/tau-relay \
       --config.user 65534:65534 --config.env TAU_LISTEN=0.0.0.0:8000 \

@@ -63,10 +63,11 @@ struct Delivery<'a> {
 impl FakeTwitch {
     /// Delivers webhooks whose callback host is `host` (e.g.
     /// `https://tau.example.com/twitch/eventsub`) to `base` instead (e.g.
-    /// `http://10.96.0.20:80`), keeping path and query: what DNS and an
-    /// ingress would do for a public callback. The only non-loopback
-    /// addresses the fake ever connects to. Applies to later deliveries
-    /// (verifications included).
+    /// `http://10.96.0.20:80`), keeping path, query and the callback's
+    /// `Host` header: what DNS would do for a public callback, so an
+    /// ingress controller at `base` routes it by host as it would Twitch's
+    /// request. The only non-loopback addresses the fake ever connects to.
+    /// Applies to later deliveries (verifications included).
     pub fn route_webhooks(&self, host: &str, base: &str) {
         self.state().webhook_routes.insert(
             host.to_ascii_lowercase(),
@@ -74,9 +75,10 @@ impl FakeTwitch {
         );
     }
 
-    /// The URL a callback is actually delivered to: a routed host's base
-    /// plus the callback's path, the callback itself on loopback, else none.
-    fn delivery_url(&self, callback: &str) -> Option<String> {
+    /// Where a callback is actually delivered: a routed host's base plus
+    /// the callback's path, with the callback's host as the `Host` header;
+    /// the callback itself on loopback; else none.
+    fn delivery_target(&self, callback: &str) -> Option<(String, Option<String>)> {
         let url = url::Url::parse(callback).ok()?;
         let routed = url
             .host_str()
@@ -84,15 +86,20 @@ impl FakeTwitch {
         match routed {
             Some(base) => {
                 let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
-                Some(format!("{base}{}{query}", url.path()))
+                let host = match (url.host_str(), url.port()) {
+                    (Some(h), Some(p)) => format!("{h}:{p}"),
+                    (h, None) => h.unwrap_or_default().to_string(),
+                    (None, Some(_)) => String::new(),
+                };
+                Some((format!("{base}{}{query}", url.path()), Some(host)))
             }
-            None => is_loopback(callback).then(|| callback.to_string()),
+            None => is_loopback(callback).then(|| (callback.to_string(), None)),
         }
     }
 
     /// POSTs one signed message; returns its id and the callback's answer.
     async fn deliver(&self, d: Delivery<'_>) -> Result<(String, reqwest::Response), FakeError> {
-        let Some(target) = self.delivery_url(d.callback) else {
+        let Some((target, host)) = self.delivery_target(d.callback) else {
             return Err(FakeError::NotLoopback(d.callback.to_string()));
         };
         let id = d.overrides.message_id.unwrap_or_else(new_id);
@@ -119,6 +126,9 @@ impl FakeTwitch {
                 sign(secret, &id, &timestamp, &body),
             )
             .header("Twitch-Eventsub-Message-Timestamp", &timestamp);
+        if let Some(host) = host {
+            req = req.header(reqwest::header::HOST, host);
+        }
         if let Some((sub_type, version)) = d.subscription {
             req = req
                 .header("Twitch-Eventsub-Subscription-Type", sub_type)

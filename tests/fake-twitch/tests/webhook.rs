@@ -26,6 +26,7 @@ struct Seen {
     sub_type: Option<String>,
     signature_ok: bool,
     id: String,
+    host: Option<String>,
     body: Value,
 }
 
@@ -63,6 +64,7 @@ async fn callback(
         signature_ok: h("twitch-eventsub-message-signature")
             == Some(expected_signature(&headers, &body)),
         id: h("twitch-eventsub-message-id").unwrap_or_default(),
+        host: h("host"),
         body: body_json.clone(),
     };
     let answer = match seen.kind.as_str() {
@@ -201,8 +203,9 @@ async fn a_public_callback_is_unreachable_unless_routed() {
         .await
         .unwrap();
 
-    // Routed (as DNS and an ingress would): delivered to the route's base
-    // with the callback's path, verified and fed.
+    // Routed (as DNS would): delivered to the route's base with the
+    // callback's path and Host (an ingress there routes by it), verified
+    // and fed.
     fake.route_webhooks("tau.example.com", &format!("http://{addr}/"));
     let sub = json!({
         "type": "channel.follow", "version": "2",
@@ -215,6 +218,7 @@ async fn a_public_callback_is_unreachable_unless_routed() {
     let challenge = seen.recv().await.unwrap();
     assert_eq!(challenge.kind, "webhook_callback_verification");
     assert!(challenge.signature_ok);
+    assert_eq!(challenge.host.as_deref(), Some("tau.example.com"));
     fake.wait_for_subscription_status(id, "enabled", common::WAIT)
         .await
         .unwrap();

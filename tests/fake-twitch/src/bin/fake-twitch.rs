@@ -24,7 +24,8 @@
 //!     frame is queued on that shard's session, 409 when no shard could
 //!     take it;
 //!   - `"webhook"`: a signed POST to the callback of the newest enabled
-//!     webhook subscription of that type; `"message_id"` and `"retry"`
+//!     webhook subscription of that type (with `"callback"`: of those
+//!     delivering to that callback); `"message_id"` and `"retry"`
 //!     resend an earlier message as Twitch retries one that was not
 //!     acknowledged. Answers `{"message_id", "subscription_id", "status"}`
 //!     (`status`: the callback's HTTP status; 2xx = acknowledged), 502 with
@@ -189,11 +190,13 @@ async fn notify_webhook(
     event: Value,
     body: &Value,
 ) -> (StatusCode, Json<Value>) {
+    let wanted_callback = body["callback"].as_str();
     let sub = fake.subscriptions().into_iter().rev().find(|s| {
         s.sub_type == kind
             && s.version == version
             && s.is_enabled()
-            && matches!(s.transport, Transport::Webhook { .. })
+            && matches!(&s.transport, Transport::Webhook { callback, .. }
+                if wanted_callback.is_none_or(|w| w == callback))
     });
     let Some(sub) = sub else {
         return (
