@@ -93,10 +93,10 @@ async fn cleanup(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Duration>> 
     };
     let mut skipped = false;
     if let Some(conduit) = &status.conduit_id {
-        match ctx.helix.delete_conduit(&creds, conduit).await {
+        match ctx.twitch.delete_conduit(&ctx.app(&creds), conduit).await {
             Ok(()) => tracing::info!(conduit_id = %conduit, "deleted the conduit at Twitch"),
             Err(err) => {
-                refused(err)?;
+                refused(err.into())?;
                 skipped = true;
             }
         }
@@ -104,7 +104,12 @@ async fn cleanup(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Duration>> 
     if let Some(broadcaster_id) = webhooks {
         let known: HashSet<String> = status.subscriptions.iter().map(|s| s.id.clone()).collect();
         let callback = build::webhook_callback(tc);
-        match twitch::delete_all(&ctx.helix, &creds, &broadcaster_id, &callback, &known).await {
+        let webhooks = twitch::Webhooks {
+            callback: &callback,
+            broadcaster_id: &broadcaster_id,
+            known_ids: &known,
+        };
+        match webhooks.delete_all(ctx, &creds).await {
             Ok(n) => tracing::info!(deleted = n, "deleted subscriptions at Twitch"),
             Err(err) => {
                 refused(err)?;

@@ -28,8 +28,12 @@ fn deleting(mut tc: TwitchChannel, broadcaster_id: &str) -> TwitchChannel {
 #[tokio::test]
 async fn delete_removes_our_subscriptions_then_the_finalizer() {
     let twitch = fake().await;
-    let helix = crate::helix::Helix::new(twitch.api_url(), twitch.auth_url(), Arc::default());
-    let creds = crate::helix::Credentials {
+    let client = tau_twitch::Client::new(
+        twitch.api_url().parse().unwrap(),
+        twitch.auth_url().parse().unwrap(),
+    );
+    let tokens = tau_twitch::AppTokens::default();
+    let creds = tau_twitch::Credentials {
         client_id: FakeTwitch::CLIENT_ID.into(),
         client_secret: FakeTwitch::CLIENT_SECRET.into(),
     };
@@ -43,7 +47,8 @@ async fn delete_removes_our_subscriptions_then_the_finalizer() {
     ] {
         let body = json!({"type": kind, "version": "1", "condition": {"broadcaster_user_id": FakeTwitch::BROADCASTER_ID},
             "transport": {"method": "webhook", "callback": callback, "secret": "0123456789abcdef"}});
-        helix.create(&creds, &body).await.unwrap();
+        let auth = tau_twitch::AppAuth::new(&tokens, &creds);
+        client.create_subscription(&auth, &body).await.unwrap();
     }
     let Mock { ctx, handle } = mock(Some(&twitch));
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "twitch-app"},
