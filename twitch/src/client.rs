@@ -192,8 +192,10 @@ pub(crate) fn status_error(what: &str, status: StatusCode, body: &Value) -> Erro
     }
 }
 
-/// `base` extended by `segments` (each percent-encoded as one segment).
-fn join<S: AsRef<str>>(base: &Url, segments: &[S], query: Option<&str>) -> Result<Url> {
+/// `base` extended by `segments` (each percent-encoded as one segment),
+/// with `query` as given: the URL cannot leave `base`, whatever the
+/// segments hold.
+pub fn join<S: AsRef<str>>(base: &Url, segments: &[S], query: Option<&str>) -> Result<Url> {
     let mut url = base.clone();
     url.path_segments_mut()
         .map_err(|()| Error::BadBaseUrl(base.to_string()))?
