@@ -290,6 +290,11 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
         .status
         .as_ref()
         .is_some_and(|s| !s.subscriptions.is_empty());
+    if cleanup::switched_from_webhook(tc) {
+        let creds = creds.as_ref().map(|d| parse_credentials(tc, d)).transpose();
+        // Unreadable credentials are as good as none for a cleanup.
+        cleanup::remove_switched_webhooks(tc, ctx, creds.ok().flatten()).await?;
+    }
     let (twitch_state, broadcaster_id) = match (blocked, transport) {
         (Some(state), _) => (state, None),
         // WebSocket: the relay holds the user-token session. Conduit: every
