@@ -1,4 +1,8 @@
 //! Deleting a channel: clean up what it owns at Twitch, then let it go.
+//! Also the webhook subscriptions a channel leaves behind when its
+//! transport is switched from webhook to websocket or conduit
+//! ([`switched_from_webhook`]): they would otherwise stay at Twitch, and
+//! keep delivering to the relay, until someone deletes them by hand.
 //!
 //! Stop the relays first if they own a conduit (a running relay makes a new
 //! conduit when its own disappears), delete the conduit and the operator's
@@ -20,6 +24,7 @@ use crate::build;
 use crate::context::Context;
 use crate::crd::{TransportMode, TwitchChannel};
 use crate::reconcile::as_state;
+use crate::status::TwitchState;
 use crate::user_secrets::credentials;
 use crate::{guard, twitch, Error, Result};
 
@@ -60,14 +65,90 @@ async fn stop_relays(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Duratio
     Ok(Some(STOP_POLL))
 }
 
+/// True when the status was written for the webhook transport but the
+/// channel is now on another: the operator's webhook subscriptions may
+/// still be at Twitch. (The status says `transport: webhook` until a
+/// reconcile on the new transport succeeds, so a failed removal is
+/// tried again.)
+pub(crate) fn switched_from_webhook(tc: &TwitchChannel) -> bool {
+    tc.effective_transport() != TransportMode::Webhook
+        && tc
+            .status
+            .as_ref()
+            .is_some_and(|s| s.transport.as_deref() == Some(TransportMode::Webhook.as_str()))
+}
+
+/// The channel's webhook subscriptions: its callback (after a switch away
+/// from webhook, the one the last webhook status had: the relay URL may
+/// have changed with the transport) and the ids its status lists.
+fn webhooks_of(tc: &TwitchChannel) -> (String, HashSet<String>) {
+    let status = tc.status.clone().unwrap_or_default();
+    let callback = match &status.relay_url {
+        Some(url) if switched_from_webhook(tc) => {
+            format!("{}/twitch/eventsub", url.trim_end_matches('/'))
+        }
+        _ => build::webhook_callback(tc),
+    };
+    let known = status.subscriptions.iter().map(|s| s.id.clone()).collect();
+    (callback, known)
+}
+
+/// After a switch away from webhook: deletes the operator's webhook
+/// subscriptions at Twitch (those on the old callback or listed in the
+/// status). Missing or refused credentials skip it with an Event; other
+/// failures are errors (retried, the status still saying webhook).
+pub(crate) async fn remove_switched_webhooks(
+    tc: &TwitchChannel,
+    ctx: &Context,
+    creds: Option<tau_twitch::Credentials>,
+) -> Result<()> {
+    let Some(broadcaster_id) = tc.status.as_ref().and_then(|s| s.broadcaster_id.clone()) else {
+        return Ok(());
+    };
+    let skipped = |why: &str| {
+        format!("{why}: the webhook subscriptions made before the transport changed were left at Twitch")
+    };
+    let Some(creds) = creds else {
+        let note = skipped("credentials Secret is missing");
+        ctx.event(tc, true, "CleanupSkipped", note).await;
+        return Ok(());
+    };
+    let (callback, known) = webhooks_of(tc);
+    let webhooks = twitch::Webhooks {
+        callback: &callback,
+        broadcaster_id: &broadcaster_id,
+        known_ids: &known,
+    };
+    match webhooks.delete_all(ctx, &creds).await {
+        Ok(0) => Ok(()),
+        Ok(n) => {
+            let transport = tc.effective_transport();
+            let note = format!(
+                "transport is now {}: deleted {n} webhook subscriptions at Twitch",
+                transport.as_str()
+            );
+            ctx.event(tc, false, "SubscriptionsChanged", note).await;
+            Ok(())
+        }
+        Err(err) => {
+            let TwitchState::Failed { message, .. } = as_state(err)? else {
+                unreachable!("as_state gives Failed or an error")
+            };
+            ctx.event(tc, true, "CleanupSkipped", skipped(&message))
+                .await;
+            Ok(())
+        }
+    }
+}
+
 /// Removes what the channel owns at Twitch; `Some(wait)` to come back later.
 async fn cleanup(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Duration>> {
     let status = tc.status.clone().unwrap_or_default();
-    // Only the webhook transport's subscriptions are the operator's.
-    let webhooks = status
-        .broadcaster_id
-        .clone()
-        .filter(|_| tc.effective_transport() == TransportMode::Webhook);
+    // Only the webhook transport's subscriptions are the operator's (also
+    // when the channel was switched away from webhook just before).
+    let webhooks = status.broadcaster_id.clone().filter(|_| {
+        tc.effective_transport() == TransportMode::Webhook || switched_from_webhook(tc)
+    });
     if webhooks.is_none() && status.conduit_id.is_none() {
         return Ok(None);
     }
@@ -93,18 +174,22 @@ async fn cleanup(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Duration>> 
     };
     let mut skipped = false;
     if let Some(conduit) = &status.conduit_id {
-        match ctx.helix.delete_conduit(&creds, conduit).await {
+        match ctx.twitch.delete_conduit(&ctx.app(&creds), conduit).await {
             Ok(()) => tracing::info!(conduit_id = %conduit, "deleted the conduit at Twitch"),
             Err(err) => {
-                refused(err)?;
+                refused(err.into())?;
                 skipped = true;
             }
         }
     }
     if let Some(broadcaster_id) = webhooks {
-        let known: HashSet<String> = status.subscriptions.iter().map(|s| s.id.clone()).collect();
-        let callback = build::webhook_callback(tc);
-        match twitch::delete_all(&ctx.helix, &creds, &broadcaster_id, &callback, &known).await {
+        let (callback, known) = webhooks_of(tc);
+        let webhooks = twitch::Webhooks {
+            callback: &callback,
+            broadcaster_id: &broadcaster_id,
+            known_ids: &known,
+        };
+        match webhooks.delete_all(ctx, &creds).await {
             Ok(n) => tracing::info!(deleted = n, "deleted subscriptions at Twitch"),
             Err(err) => {
                 refused(err)?;

@@ -1,4 +1,4 @@
-//! What every reconcile shares: the client, config, Helix client, Event
+//! What every reconcile shares: the client, config, Twitch client, Event
 //! recorder, metrics, and per-object backoff.
 //!
 //! kube's error policy is not told about successes, so the backoff state
@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
+use tau_twitch::{AppAuth, AppTokens, Credentials};
 
 use crate::config::Config;
 use crate::crd::TwitchChannel;
-use crate::helix::Helix;
 use crate::metrics::Metrics;
 use crate::relay_probe::RelayProbe;
 
@@ -45,8 +45,10 @@ pub struct Context {
     pub client: Client,
     /// Operator configuration.
     pub config: Config,
-    /// Twitch client.
-    pub helix: Helix,
+    /// Twitch client (Helix and OAuth; every request is counted in `metrics`).
+    pub twitch: tau_twitch::Client,
+    /// App tokens, cached per client id.
+    pub app_tokens: AppTokens,
     /// Publishes Kubernetes Events.
     pub recorder: Recorder,
     /// Metrics.
@@ -66,13 +68,19 @@ impl Context {
         };
         Context {
             recorder: Recorder::new(client.clone(), reporter),
-            helix: Helix::new(config.helix_base(), config.oauth_base(), metrics.clone()),
+            twitch: twitch_client(&config, metrics.clone()),
+            app_tokens: AppTokens::default(),
             client,
             config,
             metrics,
             backoff: Backoff::default(),
             relays: RelayProbe::new(),
         }
+    }
+
+    /// Helix requests with the app token of `creds`.
+    pub fn app<'a>(&'a self, creds: &'a Credentials) -> AppAuth<'a> {
+        AppAuth::new(&self.app_tokens, creds)
     }
 
     /// Publishes an Event about `tc`; failures are logged, never fatal.
@@ -92,6 +100,17 @@ impl Context {
             tracing::warn!(%err, reason, "could not publish an Event");
         }
     }
+}
+
+/// The Twitch client for `config`'s base URLs, counting requests in `metrics`.
+fn twitch_client(config: &Config, metrics: Arc<Metrics>) -> tau_twitch::Client {
+    let observer: tau_twitch::Observer =
+        Arc::new(move |method, status| metrics.helix_request(method.as_str(), status));
+    tau_twitch::Client::new(
+        config.twitch_api_url.clone(),
+        config.twitch_auth_url.clone(),
+    )
+    .observed(observer)
 }
 
 #[cfg(test)]

@@ -55,6 +55,32 @@ impl From<kube::Error> for Error {
     }
 }
 
+impl From<tau_twitch::Error> for Error {
+    fn from(e: tau_twitch::Error) -> Self {
+        use tau_twitch::Error as Twitch;
+        match e {
+            Twitch::Http(source) => Error::TwitchHttp(source),
+            Twitch::Status {
+                what,
+                status,
+                message,
+            } => Error::Twitch {
+                what,
+                status,
+                message,
+            },
+            Twitch::RateLimited { wait, .. } => Error::RateLimited(wait),
+            // A 2xx Twitch did not mean, or a base URL that cannot work:
+            // neither gets better by itself; shown like Twitch's own errors.
+            other @ (Twitch::BadResponse { .. } | Twitch::BadBaseUrl(_)) => Error::Twitch {
+                what: "Twitch API".into(),
+                status: 0,
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
 impl Error {
     /// A short, fixed label for metrics.
     pub fn metric_label(&self) -> &'static str {

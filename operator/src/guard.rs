@@ -10,6 +10,9 @@
 //!
 //! - Webhook transport: added right before the first subscription is made,
 //!   kept while the channel stays webhook.
+//!   Switched to another transport, the reconcile first deletes those
+//!   webhook subscriptions at Twitch (`cleanup::remove_switched_webhooks`);
+//!   only then is the status rewritten and the finalizer let go.
 //! - Conduit transport: added before the relay Deployment exists (the fleet
 //!   creates the conduit as soon as it runs).
 //! - A conduit id in the status keeps it, whatever the transport is now.

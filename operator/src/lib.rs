@@ -11,7 +11,8 @@
 //! - [`catalog`]: `spec.events` → wanted subscriptions (the relay's catalog).
 //! - [`build`]: pure builders of the children: Secret, Deployment, Service, Ingress.
 //! - [`apply`]: server-side apply when drifted, orphan removal.
-//! - [`helix`] / [`twitch`]: Helix client; plan and sync of subscriptions.
+//! - [`twitch`]: webhook subscriptions at Twitch, through the shared
+//!   `tau-twitch` client and plan.
 //! - [`relay_probe`]: what a channel's relay reports (authorization,
 //!   EventSub session or conduit), read from its status API.
 //! - [`status`]: observation → conditions a person can act on.
@@ -38,7 +39,6 @@ pub mod controller;
 pub mod crd;
 pub mod error;
 pub mod guard;
-pub mod helix;
 pub mod metrics;
 pub mod reconcile;
 pub mod relay_probe;

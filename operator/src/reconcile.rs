@@ -115,22 +115,25 @@ async fn sync_twitch(
     let old = tc.status.clone().unwrap_or_default();
     let broadcaster_id = match old.broadcaster_id {
         Some(id) => id,
-        None => ctx.helix.user_id(&creds, &tc.spec.broadcaster).await?,
+        None => {
+            let login = &tc.spec.broadcaster;
+            ctx.twitch
+                .user_by_login(&ctx.app(&creds), login)
+                .await?
+                .ok_or_else(|| Error::UnknownBroadcaster(login.clone()))?
+                .id
+        }
     };
     let (types, _) = catalog::resolve(&tc.spec.events);
     let wanted = catalog::wanted(&types, &broadcaster_id, &creds.client_id);
     let known: HashSet<String> = old.subscriptions.iter().map(|s| s.id.clone()).collect();
     let callback = build::webhook_callback(tc);
-    let (state, changes) = twitch::sync_webhooks(
-        &ctx.helix,
-        &creds,
-        &broadcaster_id,
-        &wanted,
-        &callback,
-        webhook_secret,
-        &known,
-    )
-    .await?;
+    let webhooks = twitch::Webhooks {
+        callback: &callback,
+        broadcaster_id: &broadcaster_id,
+        known_ids: &known,
+    };
+    let (state, changes) = webhooks.sync(ctx, &creds, &wanted, webhook_secret).await?;
     if changes.created + changes.deleted > 0 {
         let note = format!(
             "created {} and deleted {} EventSub subscriptions",
@@ -287,6 +290,11 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
         .status
         .as_ref()
         .is_some_and(|s| !s.subscriptions.is_empty());
+    if cleanup::switched_from_webhook(tc) {
+        let creds = creds.as_ref().map(|d| parse_credentials(tc, d)).transpose();
+        // Unreadable credentials are as good as none for a cleanup.
+        cleanup::remove_switched_webhooks(tc, ctx, creds.ok().flatten()).await?;
+    }
     let (twitch_state, broadcaster_id) = match (blocked, transport) {
         (Some(state), _) => (state, None),
         // WebSocket: the relay holds the user-token session. Conduit: every

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use crate::build;
 use crate::context::Context;
 use crate::crd::TwitchChannel;
-use crate::helix::Credentials;
 use crate::{Error, Result};
+use tau_twitch::Credentials;
 
 /// The user's Secrets the relay reads (credentials, database and Redis URLs),
 /// by name; `None` for one that does not exist.

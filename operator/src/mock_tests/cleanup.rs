@@ -10,7 +10,10 @@ use kube::runtime::controller::Action;
 use serde_json::json;
 use tau_fake_twitch::FakeTwitch;
 
-use super::{base64, fake, finalized, mock, serve, websocket, Mock, Reply, EVENTS, SECRETS, TC};
+use super::{
+    base64, fake, finalized, lists, mock, serve, websocket, Mock, Reply, CLAIM, CREDENTIALS,
+    EVENTS, SECRETS, TC, TC_STATUS,
+};
 use crate::crd::TwitchChannel;
 use crate::fixtures::channel;
 use crate::reconcile::{error_policy, reconcile};
@@ -28,8 +31,12 @@ fn deleting(mut tc: TwitchChannel, broadcaster_id: &str) -> TwitchChannel {
 #[tokio::test]
 async fn delete_removes_our_subscriptions_then_the_finalizer() {
     let twitch = fake().await;
-    let helix = crate::helix::Helix::new(twitch.api_url(), twitch.auth_url(), Arc::default());
-    let creds = crate::helix::Credentials {
+    let client = tau_twitch::Client::new(
+        twitch.api_url().parse().unwrap(),
+        twitch.auth_url().parse().unwrap(),
+    );
+    let tokens = tau_twitch::AppTokens::default();
+    let creds = tau_twitch::Credentials {
         client_id: FakeTwitch::CLIENT_ID.into(),
         client_secret: FakeTwitch::CLIENT_SECRET.into(),
     };
@@ -43,7 +50,8 @@ async fn delete_removes_our_subscriptions_then_the_finalizer() {
     ] {
         let body = json!({"type": kind, "version": "1", "condition": {"broadcaster_user_id": FakeTwitch::BROADCASTER_ID},
             "transport": {"method": "webhook", "callback": callback, "secret": "0123456789abcdef"}});
-        helix.create(&creds, &body).await.unwrap();
+        let auth = tau_twitch::AppAuth::new(&tokens, &creds);
+        client.create_subscription(&auth, &body).await.unwrap();
     }
     let Mock { ctx, handle } = mock(Some(&twitch));
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "twitch-app"},
@@ -123,5 +131,116 @@ async fn an_api_error_is_reported_and_backs_off_per_object() {
     assert_eq!(
         error_policy(other, &err, ctx),
         Action::requeue(Duration::from_secs(5))
+    );
+}
+
+#[tokio::test]
+async fn a_switch_from_webhook_removes_the_operators_webhooks_then_the_finalizer() {
+    let twitch = fake().await;
+    let client = tau_twitch::Client::new(
+        twitch.api_url().parse().unwrap(),
+        twitch.auth_url().parse().unwrap(),
+    );
+    let tokens = tau_twitch::AppTokens::default();
+    let creds = tau_twitch::Credentials {
+        client_id: FakeTwitch::CLIENT_ID.into(),
+        client_secret: FakeTwitch::CLIENT_SECRET.into(),
+    };
+    let auth = tau_twitch::AppAuth::new(&tokens, &creds);
+    // Made while the channel was on the webhook transport (with an Ingress).
+    let was = channel("a");
+    let mut made = Vec::new();
+    for (callback, kind) in [
+        (crate::build::webhook_callback(&was), "stream.online"),
+        (crate::build::webhook_callback(&was), "stream.offline"),
+        (
+            "https://other.example.com/twitch/eventsub".into(),
+            "stream.online",
+        ),
+    ] {
+        let body = json!({"type": kind, "version": "1", "condition": {"broadcaster_user_id": FakeTwitch::BROADCASTER_ID},
+            "transport": {"method": "webhook", "callback": callback, "secret": "0123456789abcdef"}});
+        let tau_twitch::Created::Created(sub) =
+            client.create_subscription(&auth, &body).await.unwrap()
+        else {
+            panic!("not created");
+        };
+        made.push(sub["id"].as_str().unwrap().to_string());
+    }
+    // Now websocket (no Ingress): the status still describes the webhook days.
+    let mut tc = finalized(websocket(channel("a")));
+    tc.status = Some(crate::crd::TwitchChannelStatus {
+        transport: Some("webhook".into()),
+        broadcaster_id: Some(FakeTwitch::BROADCASTER_ID.into()),
+        relay_url: Some(crate::build::relay_url(&was)),
+        // One listed; the other is found by its callback.
+        subscriptions: vec![crate::crd::SubscriptionStatus {
+            kind: "stream.online".into(),
+            version: "1".into(),
+            id: made[0].clone(),
+            status: "enabled".into(),
+        }],
+        ..Default::default()
+    });
+    let Mock { ctx, handle } = mock(Some(&twitch));
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "twitch-app"},
+        "data": {"client-id": base64(FakeTwitch::CLIENT_ID), "client-secret": base64(FakeTwitch::CLIENT_SECRET)}});
+    let mut script = lists();
+    script.extend([
+        (Method::GET, CREDENTIALS, Reply::Json(secret)),
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/ns/secrets/tau-a",
+            Reply::Echo,
+        ),
+        (Method::PATCH, CLAIM, Reply::Echo),
+        (
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/ns/deployments/tau-a",
+            Reply::Echo,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/ns/services/tau-a",
+            Reply::Echo,
+        ),
+        (Method::POST, EVENTS, Reply::Echo),
+        (Method::POST, EVENTS, Reply::Echo),
+        (
+            Method::PATCH,
+            TC,
+            Reply::Json(serde_json::to_value(websocket(channel("a"))).unwrap()),
+        ),
+        (
+            Method::PATCH,
+            TC_STATUS,
+            Reply::Json(serde_json::to_value(channel("a")).unwrap()),
+        ),
+    ]);
+    let server = tokio::spawn(serve(handle, script));
+    reconcile(Arc::new(tc), ctx).await.unwrap();
+    let bodies = server.await.unwrap();
+    assert_eq!(
+        bodies[11]["reason"], "SubscriptionsChanged",
+        "{}",
+        bodies[11]
+    );
+    assert!(
+        bodies[11]["note"].as_str().unwrap().contains("deleted 2"),
+        "{}",
+        bodies[11]
+    );
+    assert_eq!(
+        bodies[12]["metadata"]["finalizers"],
+        json!([]),
+        "finalizer removal: {}",
+        bodies[12]
+    );
+    assert_eq!(bodies[13]["status"]["transport"], "websocket");
+    let left: Vec<String> = twitch.subscriptions().into_iter().map(|s| s.id).collect();
+    assert_eq!(
+        left,
+        [made[2].clone()],
+        "only another channel's subscription is left"
     );
 }

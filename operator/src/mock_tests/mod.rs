@@ -111,17 +111,17 @@ pub(crate) fn websocket(mut tc: TwitchChannel) -> TwitchChannel {
 }
 
 pub(crate) const TC: &str = "/apis/tau.dev/v1alpha1/namespaces/ns/twitchchannels/a";
-const TC_STATUS: &str = "/apis/tau.dev/v1alpha1/namespaces/ns/twitchchannels/a/status";
+pub(crate) const TC_STATUS: &str = "/apis/tau.dev/v1alpha1/namespaces/ns/twitchchannels/a/status";
 pub(crate) const SECRETS: &str = "/api/v1/namespaces/ns/secrets";
 pub(crate) const CREDENTIALS: &str = "/api/v1/namespaces/ns/secrets/twitch-app";
 const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/ns/deployments";
 const SERVICES: &str = "/api/v1/namespaces/ns/services";
 const INGRESSES: &str = "/apis/networking.k8s.io/v1/namespaces/ns/ingresses";
 const CLAIMS: &str = "/api/v1/namespaces/ns/persistentvolumeclaims";
-const CLAIM: &str = "/api/v1/namespaces/ns/persistentvolumeclaims/tau-a";
+pub(crate) const CLAIM: &str = "/api/v1/namespaces/ns/persistentvolumeclaims/tau-a";
 pub(crate) const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/ns/events";
 
-fn lists() -> Vec<(Method, &'static str, Reply)> {
+pub(crate) fn lists() -> Vec<(Method, &'static str, Reply)> {
     vec![
         (Method::GET, SECRETS, list("SecretList")),
         (Method::GET, DEPLOYMENTS, list("DeploymentList")),

@@ -1,16 +1,19 @@
 //! Subscriptions made with the app token, for the webhook and conduit
 //! transports: keep Twitch's set equal to the wanted set.
 //!
-//! List what exists, keep what matches (type, version, condition, our
-//! [`Target`], a live status), delete what is stale (ours but unwanted, or
-//! wanted but failed / aimed at an old target), create what is missing
-//! (409 = already there). Webhook subscriptions then get Twitch's
+//! List what exists and follow the shared plan ([`tau_twitch::plan`], the
+//! same rules as the operator's webhook sync): keep what matches (type,
+//! version, condition, our [`Target`], a healthy status), delete what is
+//! stale (ours but unwanted, or wanted but failed / aimed at an old
+//! target: this relay owns its application's subscriptions of its
+//! transport), create what is missing (409 = already there). Webhook subscriptions then get Twitch's
 //! verification challenge, answered by the webhook route; a second listing
 //! shows `webhook_callback_verification_pending` become `enabled`.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use serde_json::Value;
+use tau_twitch::plan::{self, Destination, Ours};
 
 use super::{
     helix::TokenKind,
@@ -23,18 +26,8 @@ use crate::app::AppState;
 const RECHECK: Duration = Duration::from_secs(600);
 /// How long to wait for pending verifications after creating.
 const VERIFY_WAIT: Duration = Duration::from_secs(10);
-/// Statuses that will never deliver again: recreate.
-const DEAD: [&str; 6] = [
-    "webhook_callback_verification_failed",
-    "notification_failures_exceeded",
-    "authorization_revoked",
-    "moderator_removed",
-    "user_removed",
-    "version_removed",
-];
-
 /// Where app-token subscriptions deliver.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Target {
     /// Signed POSTs to this relay's webhook route.
     Webhook {
@@ -50,11 +43,23 @@ pub enum Target {
     },
 }
 
+impl std::fmt::Debug for Target {
+    // Hand-written so the webhook secret never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.destination().fmt(f)
+    }
+}
+
 impl Target {
-    fn method(&self) -> &'static str {
+    /// Where this target's subscriptions deliver, for the shared plan.
+    fn destination(&self) -> Destination {
         match self {
-            Target::Webhook { .. } => "webhook",
-            Target::Conduit { .. } => "conduit",
+            Target::Webhook { callback, .. } => Destination::Webhook {
+                callback: callback.clone(),
+            },
+            Target::Conduit { conduit_id } => Destination::Conduit {
+                conduit_id: conduit_id.clone(),
+            },
         }
     }
 
@@ -71,11 +76,7 @@ impl Target {
 
     /// True if `existing` delivers to this target.
     fn is_ours(&self, existing: &Value) -> bool {
-        let transport = &existing["transport"];
-        match self {
-            Target::Webhook { callback, .. } => transport["callback"] == callback.as_str(),
-            Target::Conduit { conduit_id } => transport["conduit_id"] == conduit_id.as_str(),
-        }
+        self.destination().delivers(existing)
     }
 }
 
@@ -142,14 +143,15 @@ async fn ids(app: &AppState) -> Result<Ids, TwitchError> {
     let login = app.config.twitch.broadcaster.clone().ok_or_else(|| {
         TwitchError::Socket("app-token transports need TWITCH_BROADCASTER".into())
     })?;
-    let (broadcaster_id, _, _) = app
+    let broadcaster_id = app
         .twitch
         .helix
         .user_by_login(&login, TokenKind::App)
         .await?
         .ok_or_else(|| {
             TwitchError::Socket(format!("Twitch has no user {login:?} (TWITCH_BROADCASTER)"))
-        })?;
+        })?
+        .id;
     app.store
         .set_setting("broadcaster_id", &broadcaster_id)
         .await?;
@@ -176,41 +178,32 @@ pub async fn reconcile(app: &AppState, target: &Target) -> Result<Report, Twitch
             condition,
         });
     }
-    let existing: Vec<Value> = twitch
-        .helix
-        .list_subscriptions(TokenKind::App)
-        .await?
-        .into_iter()
-        .filter(|s| s["transport"]["method"] == target.method())
-        .collect();
-
-    let mut report = Report::default();
-    let mut satisfied = vec![false; wanted.len()];
-    for sub in &existing {
-        let ours = target.is_ours(sub);
-        let live = !DEAD.contains(&sub["status"].as_str().unwrap_or_default());
-        let wanted_index = wanted.iter().position(|w| w.matches(sub));
-        let keep = match wanted_index {
-            Some(i) if ours && live && !satisfied[i] => {
-                satisfied[i] = true;
-                true
-            }
-            // Wanted but dead or aimed elsewhere: replace it.
-            Some(_) => false,
-            // Unwanted: ours to delete only if it delivers to us.
-            None => !ours,
-        };
-        if keep {
-            report.kept += usize::from(wanted_index.is_some());
-            continue;
-        }
-        let id = sub["id"].as_str().unwrap_or_default();
-        tracing::info!(id, kind = %sub["type"], status = %sub["status"], "deleting stale subscription");
+    let existing = twitch.helix.list_subscriptions(TokenKind::App).await?;
+    let destination = target.destination();
+    let ours = Ours {
+        destination: &destination,
+        known_ids: &HashSet::new(),
+        claim_wanted: true,
+    };
+    let plan = plan::plan(&wanted, &existing, ours);
+    let mut report = Report {
+        kept: plan.keep.len(),
+        ..Report::default()
+    };
+    for id in &plan.delete {
+        let sub = existing.iter().find(|s| s["id"] == id.as_str());
+        let (kind, status) =
+            sub.map_or((&Value::Null, &Value::Null), |s| (&s["type"], &s["status"]));
+        tracing::info!(id, %kind, %status, "deleting stale subscription");
         twitch.helix.delete_subscription(id, TokenKind::App).await?;
         report.deleted += 1;
     }
     let mut failures: Vec<Option<String>> = vec![None; wanted.len()];
-    for (i, want) in wanted.iter().enumerate().filter(|(i, _)| !satisfied[*i]) {
+    for (i, want) in wanted
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| plan.create.contains(w))
+    {
         match twitch
             .helix
             .create_subscription(&want.request(target.transport()), TokenKind::App)

@@ -19,13 +19,10 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::{
     app_subs::{self, Target},
-    helix::TokenKind,
     SubscriptionStatus, TwitchError,
 };
 use crate::app::AppState;
@@ -137,15 +134,9 @@ async fn converge(app: &AppState) -> Result<(), TwitchError> {
 
 /// The conduit's id, creating the conduit if the stored one is gone.
 pub async fn ensure_conduit(app: &AppState) -> Result<String, TwitchError> {
-    let (_, listed) = app
-        .twitch
-        .helix
-        .json(Method::GET, "eventsub/conduits", None, TokenKind::App)
-        .await?;
-    let existing: Vec<String> = listed["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let listed = app.twitch.helix.conduits().await?;
+    let existing: Vec<String> = listed
+        .iter()
         .filter_map(|c| c["id"].as_str().map(str::to_string))
         .collect();
     if let Some(id) = app.store.setting(CONDUIT_SETTING).await? {
@@ -154,20 +145,7 @@ pub async fn ensure_conduit(app: &AppState) -> Result<String, TwitchError> {
         }
         tracing::warn!(conduit_id = %id, "stored conduit no longer exists at Twitch; creating a new one");
     }
-    let (_, created) = app
-        .twitch
-        .helix
-        .json(
-            Method::POST,
-            "eventsub/conduits",
-            Some(&json!({"shard_count": 1})),
-            TokenKind::App,
-        )
-        .await?;
-    let id = created["data"][0]["id"]
-        .as_str()
-        .ok_or_else(|| TwitchError::Socket("conduit creation returned no id".into()))?
-        .to_string();
+    let id = app.twitch.helix.create_conduit(1).await?;
     app.store.set_setting(CONDUIT_SETTING, &id).await?;
     tracing::info!(conduit_id = %id, "created the conduit");
     Ok(id)
@@ -177,15 +155,9 @@ pub(super) async fn shard_count(
     app: &AppState,
     conduit_id: &str,
 ) -> Result<Option<usize>, TwitchError> {
-    let (_, listed) = app
-        .twitch
-        .helix
-        .json(Method::GET, "eventsub/conduits", None, TokenKind::App)
-        .await?;
-    Ok(listed["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let listed = app.twitch.helix.conduits().await?;
+    Ok(listed
+        .iter()
         .find(|c| c["id"] == conduit_id)
         .and_then(|c| c["shard_count"].as_u64())
         .map(|n| n as usize))
@@ -196,17 +168,7 @@ pub(super) async fn set_shard_count(
     conduit_id: &str,
     count: usize,
 ) -> Result<(), TwitchError> {
-    let body = json!({"id": conduit_id, "shard_count": count});
-    app.twitch
-        .helix
-        .json(
-            Method::PATCH,
-            "eventsub/conduits",
-            Some(&body),
-            TokenKind::App,
-        )
-        .await?;
-    Ok(())
+    app.twitch.helix.resize_conduit(conduit_id, count).await
 }
 
 /// The conduit id once the manager has created it (waits up to 8 s).

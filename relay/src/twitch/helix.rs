@@ -1,13 +1,14 @@
-//! Helix requests with the right token, `Client-Id`, and one
-//! refresh-and-retry on 401.
+//! Helix requests with the right token: the shared [`tau_twitch::Client`]
+//! with the relay's tokens behind [`tau_twitch::Auth`] (the broadcaster's
+//! user token, refreshed on 401, or the app token, fetched again on 401).
 
 use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::Value;
+use tau_twitch::Created;
 
 use super::{tokens::TokenManager, Result, TwitchError};
-use crate::config::TwitchConfig;
 
 /// Which token a request carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,63 +20,70 @@ pub enum TokenKind {
 }
 
 /// `base` (the Helix base URL) extended by `segments`, each added as one
-/// path segment (the `url` crate percent-encodes what a segment may not
-/// hold), with `query` as is.
+/// path segment (percent-encoded), with `query` as is.
 pub fn helix_url(base: &url::Url, segments: &[String], query: Option<&str>) -> Result<url::Url> {
-    let mut url = base.clone();
-    url.path_segments_mut()
-        .map_err(|()| TwitchError::Socket("TWITCH_API_URL cannot have a path".into()))?
-        .pop_if_empty()
-        .extend(segments);
-    url.set_query(query.filter(|q| !q.is_empty()));
-    Ok(url)
+    Ok(tau_twitch::client::join(base, segments, query)?)
 }
 
-/// Helix client; cheap to clone.
-#[derive(Clone)]
-pub struct Helix {
-    http: reqwest::Client,
-    config: TwitchConfig,
-    tokens: Arc<TokenManager>,
+/// The relay's tokens of one kind, as the shared client asks for them.
+struct Token<'a> {
+    /// Where tokens come from.
+    tokens: &'a TokenManager,
+    /// Which one.
+    kind: TokenKind,
 }
 
-impl Helix {
-    /// A client for `config.api_url`.
-    pub fn new(http: reqwest::Client, config: TwitchConfig, tokens: Arc<TokenManager>) -> Helix {
-        Helix {
-            http,
-            config,
-            tokens,
-        }
+impl tau_twitch::Auth for Token<'_> {
+    type Error = TwitchError;
+
+    fn client_id(&self) -> Result<String> {
+        self.tokens.client_id().map(str::to_string)
     }
 
-    async fn token(&self, kind: TokenKind) -> Result<String> {
-        match kind {
+    async fn token(&self, _: &tau_twitch::Client) -> Result<String> {
+        match self.kind {
             TokenKind::User => self.tokens.user_token().await,
             TokenKind::App => self.tokens.app_token().await,
         }
     }
 
-    /// Sends a request (`path_and_query` relative to the Helix base); on 401
-    /// refreshes the token once and retries.
-    pub async fn send(
-        &self,
-        method: Method,
-        path_and_query: &str,
-        body: Option<bytes::Bytes>,
-        kind: TokenKind,
-    ) -> Result<reqwest::Response> {
-        let url = format!(
-            "{}/{}",
-            self.config.api_url.as_str().trim_end_matches('/'),
-            path_and_query.trim_start_matches('/')
-        );
-        self.send_to(method, &url, body, kind).await
+    async fn renew(&self, _: &tau_twitch::Client, rejected: &str) -> Result<String> {
+        match self.kind {
+            TokenKind::User => self.tokens.refresh_user(rejected).await,
+            TokenKind::App => {
+                self.tokens.invalidate_app_token(rejected).await;
+                self.tokens.app_token().await
+            }
+        }
+    }
+}
+
+/// Helix client; cheap to clone.
+#[derive(Clone)]
+pub struct Helix {
+    /// The shared Twitch client.
+    client: tau_twitch::Client,
+    /// The relay's tokens.
+    tokens: Arc<TokenManager>,
+}
+
+impl Helix {
+    /// A client over `client` with `tokens`.
+    pub fn new(client: tau_twitch::Client, tokens: Arc<TokenManager>) -> Helix {
+        Helix { client, tokens }
+    }
+
+    fn auth(&self, kind: TokenKind) -> Token<'_> {
+        Token {
+            tokens: &self.tokens,
+            kind,
+        }
     }
 
     /// Sends a request to the Helix path made of `segments` (each already
     /// checked to be a plain name) with `query` as is: the URL cannot leave
-    /// the Helix base, whatever the segments hold.
+    /// the Helix base, whatever the segments hold. The answer comes back as
+    /// Twitch gave it (a 401 is retried once with a renewed token).
     pub async fn send_segments(
         &self,
         method: Method,
@@ -84,141 +92,81 @@ impl Helix {
         body: Option<bytes::Bytes>,
         kind: TokenKind,
     ) -> Result<reqwest::Response> {
-        let url = helix_url(&self.config.api_url, segments, query)?;
-        self.send_to(method, url.as_str(), body, kind).await
+        let url = self.client.helix_url(segments, query)?;
+        self.client
+            .send_helix(&self.auth(kind), method, &url, body)
+            .await
     }
 
-    async fn send_to(
-        &self,
-        method: Method,
-        url: &str,
-        body: Option<bytes::Bytes>,
-        kind: TokenKind,
-    ) -> Result<reqwest::Response> {
-        let client_id = self
-            .config
-            .client_id
-            .as_deref()
-            .ok_or(TwitchError::NotConfigured)?;
-        let mut token = self.token(kind).await?;
-        for attempt in 0..2 {
-            let mut request = self
-                .http
-                .request(method.clone(), url)
-                .header("Client-Id", client_id)
-                .bearer_auth(&token);
-            if let Some(body) = &body {
-                request = request
-                    .header("Content-Type", "application/json")
-                    .body(body.clone());
-            }
-            let response = request.send().await?;
-            if response.status() != reqwest::StatusCode::UNAUTHORIZED || attempt == 1 {
-                return Ok(response);
-            }
-            token = match kind {
-                TokenKind::User => self.tokens.refresh_user(&token).await?,
-                TokenKind::App => {
-                    self.tokens.invalidate_app_token(&token).await;
-                    self.tokens.app_token().await?
-                }
-            };
-        }
-        unreachable!("the loop returns on its second attempt")
-    }
-
-    /// Sends JSON and parses the JSON answer; non-2xx becomes an error.
-    pub async fn json(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        kind: TokenKind,
-    ) -> Result<(u16, Value)> {
-        let bytes = body.map(|b| bytes::Bytes::from(b.to_string()));
-        let response = self.send(method, path, bytes, kind).await?;
-        let status = response.status().as_u16();
-        let text = response.text().await?;
-        let value: Value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        if !(200..300).contains(&status) {
-            let message = value["message"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| value.to_string());
-            return Err(TwitchError::Status { status, message });
-        }
-        Ok((status, value))
-    }
-
-    /// Looks a user up by login: `(id, login, display name)`.
+    /// Looks a user up by login.
     pub async fn user_by_login(
         &self,
         login: &str,
         kind: TokenKind,
-    ) -> Result<Option<(String, String, String)>> {
-        let (_, value) = self
-            .json(Method::GET, &format!("users?login={login}"), None, kind)
-            .await?;
-        Ok(value["data"].as_array().and_then(|d| d.first()).map(|u| {
-            let s = |k: &str| u[k].as_str().unwrap_or_default().to_string();
-            (s("id"), s("login"), s("display_name"))
-        }))
+    ) -> Result<Option<tau_twitch::User>> {
+        self.client.user_by_login(&self.auth(kind), login).await
     }
 
     /// Every EventSub subscription visible to `kind`'s token (all pages).
     pub async fn list_subscriptions(&self, kind: TokenKind) -> Result<Vec<Value>> {
-        let mut all = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let path = match &after {
-                Some(cursor) => format!("eventsub/subscriptions?after={cursor}"),
-                None => "eventsub/subscriptions".to_string(),
-            };
-            let (_, value) = self.json(Method::GET, &path, None, kind).await?;
-            all.extend(value["data"].as_array().cloned().unwrap_or_default());
-            after = value["pagination"]["cursor"]
-                .as_str()
-                .filter(|c| !c.is_empty())
-                .map(str::to_string);
-            if after.is_none() {
-                return Ok(all);
-            }
-        }
+        self.client.subscriptions(&self.auth(kind), None).await
     }
 
-    /// Creates a subscription; `Ok(None)` when Twitch says it already exists (409).
+    /// Creates a subscription; `Ok(None)` when Twitch says it already
+    /// exists (409). A 403 (not authorized) is an error here: the relay
+    /// shows it per subscription.
     pub async fn create_subscription(
         &self,
         body: &Value,
         kind: TokenKind,
     ) -> Result<Option<Value>> {
         match self
-            .json(Method::POST, "eventsub/subscriptions", Some(body), kind)
-            .await
+            .client
+            .create_subscription(&self.auth(kind), body)
+            .await?
         {
-            Ok((_, value)) => Ok(value["data"].as_array().and_then(|d| d.first()).cloned()),
-            Err(TwitchError::Status { status: 409, .. }) => Ok(None),
-            Err(err) => Err(err),
+            Created::Created(sub) => Ok(Some(sub)),
+            Created::Exists => Ok(None),
+            Created::Forbidden(message) => Err(TwitchError::Status {
+                status: 403,
+                message,
+            }),
         }
     }
 
     /// Deletes a subscription; a 404 counts as done.
     pub async fn delete_subscription(&self, id: &str, kind: TokenKind) -> Result<()> {
-        match self
-            .json(
-                Method::DELETE,
-                &format!("eventsub/subscriptions?id={id}"),
-                None,
-                kind,
-            )
+        self.client.delete_subscription(&self.auth(kind), id).await
+    }
+
+    /// The application's conduits.
+    pub async fn conduits(&self) -> Result<Vec<Value>> {
+        self.client.conduits(&self.auth(TokenKind::App)).await
+    }
+
+    /// Creates a conduit with `shard_count` shards; its id.
+    pub async fn create_conduit(&self, shard_count: usize) -> Result<String> {
+        self.client
+            .create_conduit(&self.auth(TokenKind::App), shard_count)
             .await
-        {
-            Ok(_) | Err(TwitchError::Status { status: 404, .. }) => Ok(()),
-            Err(err) => Err(err),
-        }
+    }
+
+    /// Sets a conduit's shard count.
+    pub async fn resize_conduit(&self, id: &str, shard_count: usize) -> Result<()> {
+        self.client
+            .resize_conduit(&self.auth(TokenKind::App), id, shard_count)
+            .await
+    }
+
+    /// Points a conduit shard at `transport`; Twitch's per-shard errors.
+    pub async fn assign_shard(
+        &self,
+        conduit_id: &str,
+        shard: usize,
+        transport: Value,
+    ) -> Result<Vec<Value>> {
+        self.client
+            .assign_shard(&self.auth(TokenKind::App), conduit_id, shard, transport)
+            .await
     }
 }

@@ -7,7 +7,9 @@
 //! - [`tokens`]: app token (client credentials, fetched again on expiry or
 //!   401) and the broadcaster's user token (encrypted at rest, refreshed on
 //!   401 and before expiry, validated hourly as Twitch requires).
-//! - [`helix`]: Helix requests with the right token and one refresh-and-retry.
+//! - [`helix`]: Helix requests with the right token and one refresh-and-retry,
+//!   through the shared `tau-twitch` client (also the OAuth calls and the
+//!   subscription plan, which the operator uses too).
 //! - [`subscriptions`]: which EventSub subscriptions the relay wants, the
 //!   broadcaster-id lookup, and creating them for one WebSocket session.
 //! - [`websocket`]: the user-token WebSocket transport's Twitch side
@@ -60,6 +62,25 @@ pub enum TwitchError {
     /// A lease could not be proven held, so this replica must not act.
     #[error(transparent)]
     Lease(#[from] lease::LeaseError),
+}
+
+impl From<tau_twitch::Error> for TwitchError {
+    fn from(err: tau_twitch::Error) -> TwitchError {
+        use tau_twitch::Error as Shared;
+        match err {
+            Shared::Http(source) => TwitchError::Http(source),
+            Shared::Status {
+                status, message, ..
+            } => TwitchError::Status { status, message },
+            Shared::RateLimited { wait, .. } => TwitchError::Status {
+                status: 429,
+                message: format!("rate limit reached; Twitch resets it in {wait:?}"),
+            },
+            other @ (Shared::BadResponse { .. } | Shared::BadBaseUrl(_)) => {
+                TwitchError::Socket(other.to_string())
+            }
+        }
+    }
 }
 
 /// Result alias of this layer.
@@ -128,14 +149,19 @@ impl Twitch {
             .user_agent(concat!("tau-relay/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("HTTP client builds");
+        let client = tau_twitch::Client::with_http(
+            http,
+            config.twitch.api_url.clone(),
+            config.twitch.auth_url.clone(),
+        );
         let tokens = Arc::new(tokens::TokenManager::new(
-            http.clone(),
+            client.clone(),
             config.twitch.clone(),
             store,
             key,
         ));
         Twitch {
-            helix: helix::Helix::new(http, config.twitch.clone(), tokens.clone()),
+            helix: helix::Helix::new(client, tokens.clone()),
             tokens,
             authorized: Notify::new(),
             connection: Mutex::new(ConnectionStatus {

@@ -10,13 +10,11 @@
 //! presumed dead never points a successor's shard at its own session.
 
 use futures_util::future::BoxFuture;
-use reqwest::Method;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::{
     conduit::{set_shard_count, shard_count, wait_for_conduit, SHARD_LEASE},
-    helix::TokenKind,
     lease::HeldLease,
     websocket::socket_ingest,
     TwitchError,
@@ -95,26 +93,19 @@ async fn assign(
     index: usize,
     session_id: &str,
 ) -> Result<(), TwitchError> {
-    let body = json!({
-        "conduit_id": conduit_id,
-        "shards": [{"id": index.to_string(), "transport": {"method": "websocket", "session_id": session_id}}],
-    });
-    let (_, answer) = app
+    let transport = json!({"method": "websocket", "session_id": session_id});
+    let errors = app
         .twitch
         .helix
-        .json(
-            Method::PATCH,
-            "eventsub/conduits/shards",
-            Some(&body),
-            TokenKind::App,
-        )
+        .assign_shard(conduit_id, index, transport)
         .await?;
-    match answer["errors"].as_array() {
-        Some(errors) if !errors.is_empty() => Err(TwitchError::Socket(format!(
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(TwitchError::Socket(format!(
             "shard {index} not assigned: {}",
-            Value::from(errors.clone())
-        ))),
-        _ => Ok(()),
+            Value::from(errors)
+        )))
     }
 }
 

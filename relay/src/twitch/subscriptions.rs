@@ -110,14 +110,15 @@ pub async fn broadcaster_id(app: &AppState, user_id: &str) -> Result<String, Twi
     if let Some(id) = app.store.setting(&key).await? {
         return Ok(id);
     }
-    let (id, _, _) = app
+    let id = app
         .twitch
         .helix
         .user_by_login(login, TokenKind::User)
         .await?
         .ok_or_else(|| {
             TwitchError::Socket(format!("Twitch has no user {login:?} (TWITCH_BROADCASTER)"))
-        })?;
+        })?
+        .id;
     app.store.set_setting(&key, &id).await?;
     app.store.set_setting("broadcaster_id", &id).await?;
     Ok(id)

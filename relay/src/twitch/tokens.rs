@@ -12,11 +12,15 @@
 //! overwrites a newer one, and a replica whose refresh loses the race to a
 //! peer (Twitch rotated the refresh token) waits briefly for the peer's
 //! token instead of declaring the authorization lost.
+//!
+//! The HTTP calls to Twitch's OAuth server and the app-token cache are the
+//! shared `tau-twitch` crate's; this module owns storage and state.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tau_twitch::{oauth::TokenResponse, AppTokens, Credentials};
 use tokio::sync::Mutex;
 
 use super::{Result, TwitchError};
@@ -95,36 +99,18 @@ pub enum AppTokenState {
     Rejected,
 }
 
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    refresh_token: Option<String>,
-    expires_in: Option<i64>,
-    #[serde(default)]
-    scope: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct ValidateResponse {
-    user_id: Option<String>,
-    login: Option<String>,
-    #[serde(default)]
-    scopes: Vec<String>,
-    expires_in: Option<i64>,
-}
-
-struct AppToken {
-    token: String,
-    expires_at: DateTime<Utc>,
-}
-
 /// Issues, refreshes and validates tokens.
 pub struct TokenManager {
-    http: reqwest::Client,
+    /// The shared Twitch client (OAuth calls).
+    client: tau_twitch::Client,
+    /// Client id and secret, broadcaster.
     config: TwitchConfig,
+    /// Where the sealed user token is kept.
     store: Store,
+    /// Seals the user token.
     key: SecretKey,
-    app: Mutex<Option<AppToken>>,
+    /// The app token, cached.
+    app: AppTokens,
     /// The app token's state and, when rejected, Twitch's reason.
     app_state: std::sync::Mutex<(AppTokenState, Option<String>)>,
     state: std::sync::Mutex<UserTokenState>,
@@ -134,31 +120,20 @@ pub struct TokenManager {
     refreshing: Mutex<()>,
 }
 
-fn status_error(status: reqwest::StatusCode, body: &str) -> TwitchError {
-    let message = serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_string))
-        .unwrap_or_else(|| body.chars().take(200).collect());
-    TwitchError::Status {
-        status: status.as_u16(),
-        message,
-    }
-}
-
 impl TokenManager {
     /// A manager; loads nothing until first use.
     pub fn new(
-        http: reqwest::Client,
+        client: tau_twitch::Client,
         config: TwitchConfig,
         store: Store,
         key: SecretKey,
     ) -> TokenManager {
         TokenManager {
-            http,
+            client,
             config,
             store,
             key,
-            app: Mutex::new(None),
+            app: AppTokens::default(),
             app_state: std::sync::Mutex::new((AppTokenState::Unknown, None)),
             state: std::sync::Mutex::new(UserTokenState::Missing),
             refused: std::sync::Mutex::new(None),
@@ -166,29 +141,22 @@ impl TokenManager {
         }
     }
 
-    fn credentials(&self) -> Result<(&str, &str)> {
+    fn credentials(&self) -> Result<Credentials> {
         match (&self.config.client_id, &self.config.client_secret) {
-            (Some(id), Some(secret)) => Ok((id, secret)),
+            (Some(id), Some(secret)) => Ok(Credentials {
+                client_id: id.clone(),
+                client_secret: secret.clone(),
+            }),
             _ => Err(TwitchError::NotConfigured),
         }
     }
 
-    fn url(&self, path: &str) -> String {
-        format!(
-            "{}/{path}",
-            self.config.auth_url.as_str().trim_end_matches('/')
-        )
-    }
-
-    async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenResponse> {
-        let response = self.http.post(self.url("token")).form(form).send().await?;
-        let status = response.status();
-        let body = response.text().await?;
-        if !status.is_success() {
-            return Err(status_error(status, &body));
-        }
-        serde_json::from_str(&body)
-            .map_err(|e| TwitchError::Socket(format!("bad token response: {e}")))
+    /// The application's client id.
+    pub fn client_id(&self) -> Result<&str> {
+        self.config
+            .client_id
+            .as_deref()
+            .ok_or(TwitchError::NotConfigured)
     }
 
     /// The user token state for status pages.
@@ -211,21 +179,12 @@ impl TokenManager {
 
     /// An app access token, fetched by client credentials when needed.
     pub async fn app_token(&self) -> Result<String> {
-        let (id, secret) = self.credentials()?;
-        let mut app = self.app.lock().await;
-        if let Some(t) = app
-            .as_ref()
-            .filter(|t| t.expires_at - REFRESH_MARGIN > Utc::now())
-        {
-            return Ok(t.token.clone());
-        }
+        let creds = self.credentials()?;
         let response = self
-            .token_request(&[
-                ("client_id", id),
-                ("client_secret", secret),
-                ("grant_type", "client_credentials"),
-            ])
-            .await;
+            .app
+            .get(&self.client, &creds)
+            .await
+            .map_err(TwitchError::from);
         // Twitch's 4xx is a verdict on the credentials; a network failure is not.
         let verdict = match &response {
             Ok(_) => Some((AppTokenState::Valid, None)),
@@ -239,22 +198,13 @@ impl TokenManager {
         if let Some(verdict) = verdict {
             *self.app_state.lock().expect("token state lock") = verdict;
         }
-        let response = response?;
-        let expires_at =
-            Utc::now() + chrono::Duration::seconds(response.expires_in.unwrap_or(3600));
-        *app = Some(AppToken {
-            token: response.access_token.clone(),
-            expires_at,
-        });
-        tracing::info!("fetched a new Twitch app access token");
-        Ok(response.access_token)
+        response
     }
 
     /// Forgets `token` if it is the cached app token (Twitch said 401).
     pub async fn invalidate_app_token(&self, token: &str) {
-        let mut app = self.app.lock().await;
-        if app.as_ref().is_some_and(|t| t.token == token) {
-            *app = None;
+        if let Some(id) = &self.config.client_id {
+            self.app.invalidate(id, token).await;
         }
     }
 
@@ -348,7 +298,7 @@ impl TokenManager {
 
     /// Refreshes the user token unless another task already replaced `stale`.
     pub async fn refresh_user(&self, stale: &str) -> Result<String> {
-        let (id, secret) = self.credentials()?;
+        let creds = self.credentials()?;
         // Single flight: whoever waited here finds the token already new.
         let _flight = self.refreshing.lock().await;
         let (current, current_sealed) = self
@@ -358,14 +308,11 @@ impl TokenManager {
         if current.access_token != stale {
             return Ok(current.access_token);
         }
-        let response = self
-            .token_request(&[
-                ("client_id", id),
-                ("client_secret", secret),
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &current.refresh_token),
-            ])
-            .await;
+        let response: Result<TokenResponse> = self
+            .client
+            .refresh(&creds, &current.refresh_token)
+            .await
+            .map_err(TwitchError::from);
         let response = match response {
             Ok(r) => r,
             Err(TwitchError::Status { status, message }) if status == 400 || status == 401 => {
@@ -424,15 +371,10 @@ impl TokenManager {
         redirect_uri: &str,
         expected: Option<&str>,
     ) -> Result<Authorization> {
-        let (id, secret) = self.credentials()?;
+        let creds = self.credentials()?;
         let response = self
-            .token_request(&[
-                ("client_id", id),
-                ("client_secret", secret),
-                ("code", code),
-                ("grant_type", "authorization_code"),
-                ("redirect_uri", redirect_uri),
-            ])
+            .client
+            .exchange_code(&creds, code, redirect_uri)
             .await?;
         let mut token = UserToken {
             access_token: response.access_token,
@@ -460,34 +402,16 @@ impl TokenManager {
 
     /// Revokes an access token at Twitch (best effort: it expires anyway).
     async fn revoke(&self, access: &str) {
-        let Ok((id, _)) = self.credentials() else {
+        let Ok(id) = self.client_id() else {
             return;
         };
-        let sent = self
-            .http
-            .post(self.url("revoke"))
-            .form(&[("client_id", id), ("token", access)])
-            .send()
-            .await;
-        if let Err(err) = sent {
+        if let Err(err) = self.client.revoke(id, access).await {
             tracing::warn!(error = %err, "revoking an unwanted user token failed");
         }
     }
 
-    async fn validate_access(&self, access: &str) -> Result<ValidateResponse> {
-        let response = self
-            .http
-            .get(self.url("validate"))
-            .header("Authorization", format!("OAuth {access}"))
-            .send()
-            .await?;
-        let status = response.status();
-        let body = response.text().await?;
-        if !status.is_success() {
-            return Err(status_error(status, &body));
-        }
-        serde_json::from_str(&body)
-            .map_err(|e| TwitchError::Socket(format!("bad validate response: {e}")))
+    async fn validate_access(&self, access: &str) -> Result<tau_twitch::oauth::Validation> {
+        Ok(self.client.validate(access).await?)
     }
 
     /// Validates the user token (Twitch requires it at start and hourly);
