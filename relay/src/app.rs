@@ -186,7 +186,7 @@ pub fn routes() -> RouteTable {
         .add(Method::GET, "/healthz", Need::Public, get(ops::healthz))
         .add(Method::GET, "/readyz", Need::Public, get(ops::readyz))
         .add(Method::GET, "/metrics", Need::Public, get(ops::metrics))
-        .both(
+        .add(
             Method::GET,
             "/ws/twitch-events",
             Need::Socket(Role::Overlay),
@@ -198,7 +198,7 @@ pub fn routes() -> RouteTable {
             admin,
             get(twitch::routes::authorize),
         )
-        .both(
+        .add(
             Method::GET,
             "/twitch-callback",
             Need::Public,
@@ -218,7 +218,8 @@ pub fn routes() -> RouteTable {
     dashboard::routes(api::routes(t))
 }
 
-/// The router: [`routes`] behind the access guard.
+/// The router: [`routes`] behind the access guard, with its state. Served
+/// inside [`crate::http_stack`].
 pub fn router(state: AppState) -> Router {
     let (router, rules) = routes().into_parts();
     let guard = GuardState {
@@ -231,32 +232,20 @@ pub fn router(state: AppState) -> Router {
             access::guard::guard,
         ))
         .with_state(state)
-        .layer(axum::middleware::from_fn(crate::hygiene::headers))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            panic_response,
-        ))
-}
-
-/// The backstop for a bug: a handler that panics answers 500 with TAU's
-/// error shape and a log line, and the server keeps serving.
-fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    crate::error::ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }
 
 /// Serves until `state.shutdown` fires, then gives clients time to close.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
     let metrics = state.metrics.clone();
-    let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    let config = state.config.clone();
+    let app = crate::http_stack::wrap(router(state), &config);
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
     // Client tasks saw the same token and are sending close frames: wait briefly.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while metrics.clients_connected.get() > 0 && tokio::time::Instant::now() < deadline {
@@ -325,37 +314,4 @@ pub fn spawn_retention(state: &AppState) {
             }
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use axum::{body::Body, http::Request};
-    use tower::ServiceExt;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn a_panicking_handler_answers_500_in_taus_error_shape() {
-        let app = Router::new()
-            .route(
-                "/boom",
-                get(|| async {
-                    panic!("bug");
-                    #[allow(unreachable_code)]
-                    ""
-                }),
-            )
-            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-                panic_response,
-            ));
-        let response = app
-            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 500);
-        let body = axum::body::to_bytes(response.into_body(), 1024)
-            .await
-            .unwrap();
-        assert_eq!(&body[..], br#"{"detail":"internal error"}"#);
-    }
 }

@@ -73,6 +73,15 @@ pub struct RawConfig {
     /// Interval of websocket protocol pings; a client silent for two intervals is dropped.
     #[arg(long, env = "TAU_WS_PING_INTERVAL", default_value = "20s")]
     pub ws_ping_interval: String,
+    /// Longest a request may take before it is answered 503 (websockets
+    /// are not bounded by it once upgraded).
+    #[arg(long, env = "TAU_REQUEST_TIMEOUT", default_value = "30s")]
+    pub request_timeout: String,
+    /// Browser origins allowed to call the REST API cross-origin (overlay
+    /// pages served elsewhere), comma-separated, e.g.
+    /// `https://overlay.example.com,http://localhost:3000`. Unset: none.
+    #[arg(long, env = "TAU_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
     /// How Twitch delivers events: `websocket`, `webhook` or `conduit` (default: webhook
     /// when TAU_PUBLIC_URL is https, else websocket).
     #[arg(long, env = "TAU_TRANSPORT")]
@@ -225,6 +234,10 @@ pub struct Config {
     pub client_queue: usize,
     /// Websocket ping interval.
     pub ws_ping_interval: Duration,
+    /// Bound on one HTTP request's handling.
+    pub request_timeout: Duration,
+    /// Origins (`scheme://host[:port]`) allowed cross-origin; empty: none.
+    pub cors_origins: Vec<String>,
     /// Log output format.
     pub log_format: LogFormat,
     /// EventSub transport.
@@ -251,6 +264,40 @@ impl std::fmt::Debug for Config {
             .field("twitch", &self.twitch)
             .finish_non_exhaustive()
     }
+}
+
+/// `TAU_CORS_ORIGINS`: comma-separated origins, each `http(s)://host[:port]`
+/// with nothing after it, returned as browsers send them in `Origin`.
+fn parse_origins(value: &str) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "TAU_CORS_ORIGINS";
+    let mut origins = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if item == "*" {
+            return Err(bad(
+                VAR,
+                "\"*\" would let any web page use a token it holds; list the overlay origins",
+            ));
+        }
+        let url = Url::parse(item).map_err(|e| {
+            bad(
+                VAR,
+                format!("{item:?} is not an origin like https://overlay.example.com ({e})"),
+            )
+        })?;
+        let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+        if !matches!(url.scheme(), "http" | "https")
+            || url.host_str().is_none()
+            || !bare
+            || !url.username().is_empty()
+        {
+            return Err(bad(
+                VAR,
+                format!("{item:?} is not an origin: scheme://host[:port] with no path"),
+            ));
+        }
+        origins.push(url.origin().ascii_serialization());
+    }
+    Ok(origins)
 }
 
 fn parse_url(var: &'static str, value: &str, schemes: &[&str]) -> Result<Url, ConfigError> {
@@ -366,6 +413,11 @@ impl RawConfig {
         if ws_ping_interval < Duration::from_secs(1) {
             return Err(bad("TAU_WS_PING_INTERVAL", "must be at least 1s"));
         }
+        let request_timeout = parse_duration("TAU_REQUEST_TIMEOUT", &self.request_timeout)?;
+        if request_timeout < Duration::from_secs(1) {
+            return Err(bad("TAU_REQUEST_TIMEOUT", "must be at least 1s"));
+        }
+        let cors_origins = parse_origins(self.cors_origins.as_deref().unwrap_or_default())?;
         let log_format = match self.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -462,6 +514,8 @@ impl RawConfig {
             retention,
             client_queue,
             ws_ping_interval,
+            request_timeout,
+            cors_origins,
             log_format,
             transport,
             eventsub_types,
@@ -487,6 +541,8 @@ impl Config {
             retention: "30d".into(),
             client_queue: "1024".into(),
             ws_ping_interval: "20s".into(),
+            request_timeout: "30s".into(),
+            cors_origins: None,
             log_format: "text".into(),
             transport: None,
             eventsub_types: "default".into(),
@@ -539,6 +595,21 @@ mod tests {
     }
 
     #[test]
+    fn cors_is_closed_by_default_and_opens_per_origin() {
+        assert!(parse(&[]).unwrap().cors_origins.is_empty());
+        let config = parse(&[
+            "--cors-origins",
+            " https://Overlay.example.com/ ,http://localhost:3000",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.cors_origins,
+            ["https://overlay.example.com", "http://localhost:3000"]
+        );
+        assert_eq!(config.request_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
     fn https_public_url_defaults_to_webhooks_and_types_parse() {
         let config = parse(&[
             "--public-url",
@@ -567,6 +638,13 @@ mod tests {
             (&["--secret-key", "abc"], "TAU_SECRET_KEY"),
             (&["--retention", "soon"], "TAU_RETENTION"),
             (&["--client-queue", "3"], "TAU_CLIENT_QUEUE"),
+            (&["--request-timeout", "0s"], "TAU_REQUEST_TIMEOUT"),
+            (&["--cors-origins", "*"], "TAU_CORS_ORIGINS"),
+            (
+                &["--cors-origins", "https://a.example/page"],
+                "TAU_CORS_ORIGINS",
+            ),
+            (&["--cors-origins", "overlay.example"], "TAU_CORS_ORIGINS"),
             (
                 &["--twitch-webhook-secret", "short"],
                 "TWITCH_WEBHOOK_SECRET",

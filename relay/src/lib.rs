@@ -27,7 +27,10 @@
 //! - [`api`]: REST under `/api/v1` (TAU's paths and shapes).
 //! - [`dashboard`]: the embedded web page.
 //! - [`ops`], [`metrics`], [`status`]: health, Prometheus, runtime status.
-//! - [`hygiene`]: headers on every response (`no-store`, `nosniff`, ...).
+//! - [`http_stack`]: what every request passes through: trailing-slash
+//!   normalization, tracing without secrets, [`hygiene`] headers on every
+//!   response (`no-store`, `nosniff`, ...), the panic backstop, a request
+//!   timeout, CORS (closed unless origins are listed).
 //! - [`secret`]: the key that encrypts stored Twitch tokens.
 //! - [`twitch`]: Twitch API knowledge: OAuth tokens, Helix, subscriptions,
 //!   leases, conduit management, the OAuth code flow and the Helix
@@ -45,6 +48,7 @@ pub mod config;
 pub mod dashboard;
 pub mod error;
 pub mod event;
+pub mod http_stack;
 pub mod hub;
 pub mod hygiene;
 pub mod ingest;

@@ -74,20 +74,6 @@ impl RouteTable {
         self
     }
 
-    /// Like [`RouteTable::add`] on `path` and `path/` (TAU's trailing slash
-    /// is optional).
-    pub fn both(
-        self,
-        method: Method,
-        path: &str,
-        need: Need,
-        handler: MethodRouter<AppState>,
-    ) -> RouteTable {
-        let trimmed = path.trim_end_matches('/');
-        self.add(method.clone(), trimmed, need, handler.clone())
-            .add(method, &format!("{trimmed}/"), need, handler)
-    }
-
     /// Adds `handler` for every method on `path`.
     pub fn any(mut self, path: &str, need: Need, handler: MethodRouter<AppState>) -> RouteTable {
         self.router = self.router.route(path, handler);

@@ -2,7 +2,8 @@
 //!
 //! Every route but the heartbeat takes `Authorization: Token <TAU token>`
 //! of the role its rule names (see [`crate::access`]); the handlers get the
-//! caller as [`Authenticated`]. Trailing slashes are optional.
+//! caller as [`Authenticated`]. Trailing slashes are optional
+//! ([`crate::http_stack`] trims them before routing).
 //!
 //! | role     | routes |
 //! |----------|--------|
@@ -36,80 +37,80 @@ const ADMIN: Need = Need::Token(Role::Admin);
 /// Adds the API routes, each with its rule.
 pub fn routes(t: RouteTable) -> RouteTable {
     let event = "/api/v1/twitch-events/{key}";
-    t.both(
+    t.add(
         Method::GET,
         "/api/v1/heartbeat",
         Need::Public,
         get(heartbeat),
     )
-    .both(
+    .add(
         Method::GET,
         "/api/v1/twitch-events",
         OVERLAY,
         get(events::list),
     )
-    .both(Method::GET, event, OVERLAY, get(events::get_one))
-    .both(Method::DELETE, event, ADMIN, delete(events::delete_one))
-    .both(Method::PUT, event, ADMIN, put(events::not_editable))
-    .both(Method::PATCH, event, ADMIN, patch(events::not_editable))
-    .both(
+    .add(Method::GET, event, OVERLAY, get(events::get_one))
+    .add(Method::DELETE, event, ADMIN, delete(events::delete_one))
+    .add(Method::PUT, event, ADMIN, put(events::not_editable))
+    .add(Method::PATCH, event, ADMIN, patch(events::not_editable))
+    .add(
         Method::GET,
         "/api/v1/twitch-events/{key}/replay",
         BOT,
         get(events::replay),
     )
-    .both(
+    .add(
         Method::POST,
         "/api/v1/twitch-events/{key}/replay",
         BOT,
         post(events::replay),
     )
-    .both(
+    .add(
         Method::POST,
         "/api/v1/twitch-events/{key}/test",
         BOT,
         post(events::test_event),
     )
-    .both(
+    .add(
         Method::GET,
         "/api/v1/twitch/eventsub-subscriptions",
         BOT,
         get(catalog::list),
     )
-    .both(Method::GET, "/api/v1/status", BOT, get(status::status))
-    .both(
+    .add(Method::GET, "/api/v1/status", BOT, get(status::status))
+    .add(
         Method::GET,
         "/ws/tau-status",
         Need::Socket(Role::Bot),
         get(status::status_socket),
     )
-    .both(
+    .add(
         Method::GET,
         "/api/v1/tau-user-token",
         BOT,
         get(tokens::current),
     )
-    .both(
+    .add(
         Method::POST,
         "/api/v1/tau-user-token/refresh",
         BOT,
         post(tokens::refresh),
     )
-    .both(Method::GET, "/api/v1/tokens", ADMIN, get(tokens::list))
-    .both(Method::POST, "/api/v1/tokens", ADMIN, post(tokens::create))
-    .both(
+    .add(Method::GET, "/api/v1/tokens", ADMIN, get(tokens::list))
+    .add(Method::POST, "/api/v1/tokens", ADMIN, post(tokens::create))
+    .add(
         Method::DELETE,
         "/api/v1/tokens/{id}",
         ADMIN,
         delete(tokens::revoke),
     )
-    .both(
+    .add(
         Method::PATCH,
         "/api/v1/tokens/{id}",
         ADMIN,
         patch(tokens::update),
     )
-    .both(
+    .add(
         Method::POST,
         "/api-token-auth",
         Need::Public,
