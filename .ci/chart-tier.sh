@@ -7,7 +7,10 @@
 # 1. static: the chart's CRD is crds/twitchchannel.yaml byte for byte; the
 #    chart's appVersion is the crates' version; `helm lint --strict` and
 #    `helm template --kube-version 1.33` with default, full (ci/full-values.yaml),
-#    dev and namespaced values; values typos are rejected by the schema.
+#    dev, namespaced (the deprecated watchNamespace) and cluster
+#    (allNamespaces) values; each grants the operator exactly where it serves
+#    (a Role per namespace, or one ClusterRole); values typos are rejected by
+#    the schema.
 # 2. API server: `helm install` for real (full values), `helm upgrade` keeps
 #    the generated passwords (lookup); `kubectl apply --server-side
 #    --dry-run=server` of every rendered object of every render and of
@@ -19,14 +22,18 @@
 #    builds from the chart's configuration only use variables of
 #    `tau-relay --help`, Secret keys that exist, the port the chart's
 #    NetworkPolicy opens, and values the relay accepts (it is started with them).
-# 4. RBAC proof: the chart's ServiceAccount + ClusterRole + Role are installed
-#    by helm, a token is minted for the ServiceAccount (`kubectl create
-#    token`), and the real tau-operator binary runs under that token with the
-#    chart's environment through a scenario exercising every API call it
-#    makes (children, orphans, status, finalizers, Events, the Lease). The
-#    apiserver's audit log must show no request of the ServiceAccount denied,
-#    every granted verb must have been used (least privilege), and
-#    `kubectl auth can-i --list` must show nothing beyond the chart's rules.
+# 4. RBAC proof: the chart's ServiceAccount + Roles (one per namespace
+#    served: full values serve two) are installed by helm, a token is minted
+#    for the ServiceAccount (`kubectl create token`), and the real
+#    tau-operator binary runs under that token with the chart's environment
+#    through a scenario exercising every API call it makes (children,
+#    orphans, status, finalizers, Events, the Lease). The apiserver's audit
+#    log must show no request of the ServiceAccount denied, every granted verb
+#    must have been used (least privilege), and `kubectl auth can-i --list`
+#    must show nothing beyond the chart's rules: nothing at all in a
+#    namespace not served, nothing cluster-wide. (allNamespaces renders the
+#    same rules as one ClusterRole: the release is then upgraded to it and
+#    the operator's real-apiserver test suite runs under the token.)
 #
 # Needs: cargo, curl, jq, openssl (k8s-up.sh), python3 or ss. Binaries: helm,
 # etcd and kube-apiserver from .ci/k8s-binaries.sh (built once, cached).
@@ -38,7 +45,7 @@ ROOT=$PWD
 KUBE_VERSION=1.33
 RELEASE=tau                # release name: fullname "tau", operator "tau-operator"
 NS=tau-ci                  # release namespace
-CHANNELS=tau-channels      # namespace of the scenario's TwitchChannels (in full-values relayNamespaces)
+CHANNELS=tau-channels      # namespace of the scenario's TwitchChannels (full values serve it and $NS)
 CHART=charts/tau
 FULL=$CHART/ci/full-values.yaml
 DEV=$CHART/values-dev.yaml
@@ -131,7 +138,7 @@ step "helm lint --strict (default, full, dev values)"
 "$HELM" lint --strict "$CHART" -f "$FULL"
 "$HELM" lint --strict "$CHART" -f "$DEV"
 
-step "helm template --kube-version $KUBE_VERSION (default, full, dev, namespaced)"
+step "helm template --kube-version $KUBE_VERSION (default, full, dev, namespaced, cluster)"
 # Rendered as release "$DRY" so the server-side dry-runs below do not collide
 # with the release installed for real (StatefulSet volume claims are immutable).
 DRY=dry
@@ -140,10 +147,16 @@ tpl >"$WORK/default.yaml"
 tpl -f "$FULL" >"$WORK/full.yaml"
 tpl -f "$DEV" >"$WORK/dev.yaml"
 tpl --set operator.watchNamespace="$CHANNELS" >"$WORK/namespaced.yaml"
-for r in default full dev namespaced; do
+tpl --set operator.allNamespaces=true >"$WORK/cluster.yaml"
+RENDERS="default full dev namespaced cluster"
+for r in $RENDERS; do
   printf '%-11s %3d objects\n' "$r" "$(grep -c '^kind: ' "$WORK/$r.yaml")"
 done
-grep -q '^kind: ClusterRole$' "$WORK/namespaced.yaml" && die "watchNamespace must turn the ClusterRole into a Role"
+# allNamespaces with a namespace list contradicts itself: refused with a reason.
+if out=$(tpl --set operator.allNamespaces=true --set "operator.namespaces={$CHANNELS}" 2>&1); then
+  die "operator.allNamespaces with operator.namespaces was accepted"
+fi
+grep -q "operator.allNamespaces serves every namespace" <<<"$out" || die "unexpected refusal: $out"
 grep -q "image: ghcr.io/tau-dev/tau:$app_version\$" "$WORK/default.yaml" ||
   die "default operator image is not <repository>:$app_version"
 grep -q "value: \"ghcr.io/tau-dev/tau:$app_version\"" "$WORK/default.yaml" ||
@@ -244,7 +257,7 @@ redis_before=$(secret_value "$NS" "$RELEASE-redis" password)
   die "database-url does not carry the kept password and the Service's name"
 
 step "kubectl apply --server-side --dry-run=server: every object of every render, and examples/"
-for r in default full dev namespaced; do
+for r in $RENDERS; do
   # Namespaces the render puts objects in must exist (dry-run does not create them).
   for ns in $(grep -h '^  namespace: ' "$WORK/$r.yaml" | awk '{print $2}' | sort -u); do
     kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns" >/dev/null
@@ -273,9 +286,54 @@ EOF
   die "a TwitchChannel with an invalid broadcaster was accepted"
 fi
 
+step "RBAC: each render grants the operator exactly the namespaces it serves"
+# The RBAC shape of a render: "Kind namespace name" of the operator's roles
+# and bindings (not the Lease's), and the operator's TAU_NAMESPACES.
+rbac_shape() {
+  jq -r '.items[]
+    | if (.kind | test("^(Cluster)?Role(Binding)?$")) and (.metadata.name | endswith("-leader-election") | not) then
+        "\(.kind) \(.metadata.namespace // "-") \(.metadata.name)"
+      elif .kind == "Deployment" and (.metadata.name | endswith("-operator")) then
+        "TAU_NAMESPACES \([.spec.template.spec.containers[0].env[] | select(.name == "TAU_NAMESPACES") | .value] | first // "unset")"
+      else empty end' "$WORK/$1.server.json" | sort
+}
+expect_shape() { # expect_shape RENDER LINES...: the render's RBAC shape is exactly LINES
+  diff -u <(printf '%s\n' "${@:2}" | sort) <(rbac_shape "$1") || die "$1: the operator's RBAC or TAU_NAMESPACES is not as expected"
+  echo "$1: $(rbac_shape "$1" | grep -v TAU_NAMESPACES | tr '\n' ';') $(rbac_shape "$1" | grep TAU_NAMESPACES)"
+}
+role_in() { printf '%s\n' "Role $1 $DRY-tau-operator" "RoleBinding $1 $DRY-tau-operator"; }
+# Least privilege by default: the release namespace only, nothing cluster-wide.
+mapfile -t shape < <(role_in "$NS"; echo "TAU_NAMESPACES $NS")
+expect_shape default "${shape[@]}"
+mapfile -t shape < <(role_in default; echo "TAU_NAMESPACES default")
+expect_shape dev "${shape[@]}"
+# operator.namespaces + networkPolicy.relayNamespaces: one list.
+mapfile -t shape < <(role_in "$CHANNELS"; role_in "$NS"; echo "TAU_NAMESPACES $CHANNELS,$NS")
+expect_shape full "${shape[@]}"
+# The deprecated operator.watchNamespace: a list of one.
+mapfile -t shape < <(role_in "$CHANNELS"; echo "TAU_NAMESPACES $CHANNELS")
+expect_shape namespaced "${shape[@]}"
+expect_shape cluster "ClusterRole - $DRY-tau-operator" "ClusterRoleBinding - $DRY-tau-operator" "TAU_NAMESPACES unset"
+# The bundled Postgres and Redis admit the relays of every namespace served;
+# with allNamespaces, of any namespace.
+for component in postgresql redis; do
+  jq -e --arg n "$DRY-tau-$component" --arg a "$CHANNELS" --arg b "$NS" '
+    [.items[] | select(.kind == "NetworkPolicy" and .metadata.name == $n)][0].spec.ingress[0].from[0]
+    | .namespaceSelector.matchExpressions[0].values == [$a, $b]' "$WORK/full.server.json" >/dev/null ||
+    die "full: the $component policy does not admit relays of $CHANNELS and $NS"
+done
+full_relay_policies=$(jq -r --arg n "$DRY-tau-relay" '[.items[] | select(.kind == "NetworkPolicy" and .metadata.name == $n) | .metadata.namespace] | sort | join(",")' "$WORK/full.server.json")
+[[ $full_relay_policies == "$(printf '%s\n' "$CHANNELS" "$NS" | sort | paste -sd,)" ]] || die "full: relay policies in $full_relay_policies"
+jq -e --arg n "$DRY-tau-relay" '[.items[] | select(.kind == "NetworkPolicy" and .metadata.name == $n)][0].spec.egress[-1].ports[0].port == 5433' \
+  "$WORK/full.server.json" >/dev/null || die "full: networkPolicy.relayEgress is not in the relay policy"
+# allNamespaces: the operator reaches relays in any namespace.
+jq -e --arg n "$DRY-tau-operator" '[.items[] | select(.kind == "NetworkPolicy" and .metadata.name == $n)][0].spec.egress
+  | any(.to // [] | any(.namespaceSelector == {} and .podSelector.matchLabels["app.kubernetes.io/name"] == "tau-relay"))' \
+  "$WORK/cluster.server.json" >/dev/null || die "cluster: the operator's policy does not reach relays of any namespace"
+
 step "drift: chart -> operator (env names, Secret keys, image)"
 op_help_env=$(env_names "$OPERATOR_BIN")
-for r in default full dev namespaced; do
+for r in $RENDERS; do
   deploy=$(jq -c --arg n "$DRY-tau-operator" '.items[] | select(.kind=="Deployment" and .metadata.name==$n)' "$WORK/$r.server.json")
   [[ -n $deploy ]] || die "$r: no operator Deployment"
   for name in $(jq -r '.spec.template.spec.containers[0].env[].name' <<<"$deploy"); do
@@ -324,18 +382,29 @@ cani_rules() { # cani_rules NAMESPACE
 BASIC="create selfsubjectaccessreviews.authorization.k8s.io
 create selfsubjectreviews.authentication.k8s.io
 create selfsubjectrulesreviews.authorization.k8s.io"
-cluster_rules=$(rules_of "$(kubectl get clusterrole "$SA" -o json)")
+# Full values serve $CHANNELS and $NS: the same Role in each, nothing cluster-wide.
+kubectl get clusterrole "$SA" >/dev/null 2>&1 && die "a ClusterRole $SA is installed without operator.allNamespaces"
+operator_rules=$(rules_of "$(kubectl -n "$CHANNELS" get role "$SA" -o json)")
+[[ $(rules_of "$(kubectl -n "$NS" get role "$SA" -o json)") == "$operator_rules" ]] ||
+  die "the operator's Roles in $CHANNELS and $NS differ"
 lease_rules=$(rules_of "$(kubectl -n "$NS" get role "$SA-leader-election" -o json)")
-echo "$cluster_rules" | sed 's/^/  granted: /'
+echo "$operator_rules" | sed "s/^/  granted in $CHANNELS and $NS: /"
 echo "$lease_rules" | sed "s/^/  granted in $NS: /"
-expected_channels=$(printf '%s\n%s\n' "$cluster_rules" "$BASIC" | sort -u)
-expected_release=$(printf '%s\n%s\n%s\n' "$cluster_rules" "$lease_rules" "$BASIC" | sort -u)
+expected_channels=$(printf '%s\n%s\n' "$operator_rules" "$BASIC" | sort -u)
+expected_release=$(printf '%s\n%s\n%s\n' "$operator_rules" "$lease_rules" "$BASIC" | sort -u)
 diff -u <(echo "$expected_channels") <(cani_rules "$CHANNELS") || die "the ServiceAccount's permissions in $CHANNELS differ from the chart's rules"
 diff -u <(echo "$expected_release") <(cani_rules "$NS") || die "the ServiceAccount's permissions in $NS differ from the chart's rules"
 for denied in "update secrets" "get configmaps" "list namespaces" "update deployments" "get deployments" \
   "delete twitchchannels.tau.dev" "get pods" "create leases" "update twitchchannels.tau.dev" "create pods"; do
   # shellcheck disable=SC2086
   if sa auth can-i $denied -n "$CHANNELS" >/dev/null 2>&1; then die "the ServiceAccount may $denied"; fi
+done
+# Outside the namespaces served: nothing; and no Secret readable cluster-wide.
+diff -u <(echo "$BASIC") <(cani_rules default) || die "the ServiceAccount has permissions in a namespace it does not serve"
+for denied in "get secrets -n default" "list secrets -n default" "list secrets --all-namespaces" \
+  "watch twitchchannels.tau.dev --all-namespaces"; do
+  # shellcheck disable=SC2086
+  if sa auth can-i $denied >/dev/null 2>&1; then die "the ServiceAccount may $denied"; fi
 done
 echo "exactly the chart's rules; nothing else"
 
@@ -498,7 +567,7 @@ grep -i forbidden "$WORK/operator.log" && die "the operator logged a Forbidden e
 # `create` (the audit log names only the request's verb, patch).
 used=$(awk '{print $2, $3} $2 == "patch" && $4 == 201 {print "create", $3}' "$WORK/audit.summary" | sort -u)
 # Granted rules with resourceNames count as used when the verb+resource was.
-unused=$(printf '%s\n%s\n' "$cluster_rules" "$lease_rules" | sed 's/:.*//' | sort -u | while read -r v r; do
+unused=$(printf '%s\n%s\n' "$operator_rules" "$lease_rules" | sed 's/:.*//' | sort -u | while read -r v r; do
   grep -qx "$v $r" <<<"$used" || echo "$v $r"
 done)
 # Not a request of the operator's: the OwnerReferencesPermissionEnforcement
@@ -524,26 +593,28 @@ stringData: {probe: "1"}
 EOF
 }
 probe probe-with-rule >/dev/null || die "a child with blockOwnerDeletion was refused with the chart's rules"
-kubectl get clusterrole "$SA" -o json |
+kubectl -n "$CHANNELS" get role "$SA" -o json |
   jq '.rules |= map(select(.resources != ["twitchchannels/finalizers"]))' | kubectl replace -f - >/dev/null
 if out=$(probe probe-without-rule); then die "blockOwnerDeletion was allowed without the finalizers rule: the rule is not needed"; fi
 grep -q "cannot set blockOwnerDeletion" <<<"$out" || die "unexpected refusal: $out"
 echo "without it: $out"
 
-step "RBAC: the operator's real-apiserver test suite under the ServiceAccount token"
-# TODO(chart-tier): run operator/tests/apiserver.rs with the operator's client
-# on $WORK/sa.kubeconfig. Its support code builds both the test's own client
-# (CRD install, namespaces, Secrets, /status patches: admin work) and the
-# operator's client from the one KUBECONFIG, so it cannot run under the
-# ServiceAccount alone. It runs here as soon as operator/tests/support reads a
-# separate kubeconfig for the operator's client from TAU_OPERATOR_KUBECONFIG.
-# Until then the scenario above (the real binary under the token) is the proof.
-if grep -q TAU_OPERATOR_KUBECONFIG operator/tests/support/mod.rs 2>/dev/null; then
-  TAU_REQUIRE_SERVICES=1 TAU_OPERATOR_KUBECONFIG=$WORK/sa.kubeconfig \
-    cargo test -p tau-operator --test apiserver --test lifecycle -- --test-threads=2 --skip scale
-else
-  echo "TODO: operator/tests/support does not read TAU_OPERATOR_KUBECONFIG yet; suite not run under the token"
-fi
+step "RBAC: operator.allNamespaces; the operator's real-apiserver test suite under its ClusterRole"
+# Each test makes its own namespace, which only the cluster-wide mode covers:
+# the release moves to operator.allNamespaces (one ClusterRole, the same
+# rules) and the suite's operator client runs under the ServiceAccount token
+# (operator/tests/support reads TAU_OPERATOR_KUBECONFIG; the tests' own
+# client stays admin for CRDs, namespaces, Secrets and /status patches).
+"$HELM" upgrade "$RELEASE" "$CHART" --namespace "$NS" -f "$FULL" --set operator.allNamespaces=true \
+  --set-json 'operator.namespaces=[]' --set-json 'networkPolicy.relayNamespaces=[]' >/dev/null
+kubectl get clusterrole "$SA" >/dev/null || die "operator.allNamespaces installed no ClusterRole"
+kubectl -n "$CHANNELS" get role "$SA" >/dev/null 2>&1 && die "the Role in $CHANNELS outlived operator.allNamespaces"
+[[ $(rules_of "$(kubectl get clusterrole "$SA" -o json)") == "$operator_rules" ]] ||
+  die "the ClusterRole's rules differ from the namespaced Roles'"
+sa auth can-i list secrets --all-namespaces >/dev/null || die "operator.allNamespaces: the ServiceAccount cannot list Secrets cluster-wide"
+grep -q TAU_OPERATOR_KUBECONFIG operator/tests/support/mod.rs || die "operator/tests/support no longer reads TAU_OPERATOR_KUBECONFIG"
+TAU_REQUIRE_SERVICES=1 TAU_OPERATOR_KUBECONFIG=$WORK/sa.kubeconfig \
+  cargo test -p tau-operator --test apiserver --test lifecycle -- --test-threads=2 --skip scale
 
 step ""
 echo "=== chart tier passed in $(elapsed "$T0") s"

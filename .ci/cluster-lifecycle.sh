@@ -16,8 +16,10 @@
 #     Secret and PersistentVolumeClaim.
 #  7. Operator with 2 replicas: kill the leader (no graceful release) -> the
 #     other takes the Lease and reconciles a new channel.
-#  8. `helm upgrade --set operator.watchNamespace=<ns>` -> the operator (now
-#     with a namespaced Role) is Ready, leader, and reconciles a channel there.
+#  8. `helm upgrade --set operator.allNamespaces=false --set
+#     operator.namespaces={<ns>}` -> the ClusterRole is gone, a Role in <ns>
+#     only; the operator (TAU_NAMESPACES=<ns>) is Ready, leader, reconciles a
+#     channel there and ignores one elsewhere.
 # (SC2154: pod2, extra, ... are set by cluster-tier.sh.)
 
 pods_of() { # pods_of NAMESPACE SELECTOR: names of live pods
@@ -124,22 +126,26 @@ apply_channel "$CHANNELS" after-failover
 wait_for 60 "channel after-failover reconciled by the new leader" reconciled "$CHANNELS" after-failover
 kubectl -n "$CHANNELS" delete twitchchannel after-failover --timeout=30s >/dev/null
 
-# ----------------------------------------------- 8. watchNamespace --
-step "8. helm upgrade --set operator.watchNamespace -> Ready, leader, reconciling there"
+# ------------------------------------------- 8. operator.namespaces --
+step "8. helm upgrade --set operator.namespaces={<ns>} -> Ready, leader, reconciling only there"
 WATCHED=tau-watched
 kubectl create namespace "$WATCHED" >/dev/null
 kubectl -n "$WATCHED" create secret generic twitch-app --from-literal=client-id="$CLIENT_ID" \
   --from-literal=client-secret="$NEW_SECRET" >/dev/null
 "$HELM" upgrade "$RELEASE" charts/tau --namespace "$NS" --reuse-values \
-  --set operator.replicas=1 --set operator.watchNamespace="$WATCHED" >/dev/null
+  --set operator.replicas=1 --set operator.allNamespaces=false --set "operator.namespaces={$WATCHED}" >/dev/null
 kubectl -n "$NS" rollout status deployment/"$RELEASE-operator" --timeout=120s >/dev/null ||
-  die "the operator did not become available with watchNamespace=$WATCHED"
+  die "the operator did not become available with namespaces=$WATCHED"
 scoped=$(kubectl -n "$NS" get deployment "$RELEASE-operator" -o json |
-  jq -r '.spec.template.spec.containers[0].env[]? | select(.name == "TAU_WATCH_NAMESPACE") | .value')
-[[ $scoped == "$WATCHED" ]] || die "the operator does not watch $WATCHED (TAU_WATCH_NAMESPACE='$scoped')"
+  jq -r '.spec.template.spec.containers[0].env[]? | select(.name == "TAU_NAMESPACES") | .value')
+[[ $scoped == "$WATCHED" ]] || die "the operator does not serve $WATCHED (TAU_NAMESPACES='$scoped')"
 kubectl get clusterrole "$RELEASE-operator" >/dev/null 2>&1 &&
-  die "a ClusterRole is still installed with watchNamespace set"
-wait_for 60 "a Ready leader with watchNamespace=$WATCHED" operator_leader
+  die "a ClusterRole is still installed with operator.namespaces set"
+kubectl get clusterrolebinding "$RELEASE-operator" >/dev/null 2>&1 &&
+  die "a ClusterRoleBinding is still installed with operator.namespaces set"
+kubectl -n "$WATCHED" get role "$RELEASE-operator" >/dev/null || die "no operator Role in $WATCHED"
+kubectl -n "$CHANNELS" get role "$RELEASE-operator" >/dev/null 2>&1 && die "an operator Role in $CHANNELS, which is not served"
+wait_for 60 "a Ready leader with namespaces=$WATCHED" operator_leader
 apply_channel "$WATCHED" watched
 wait_for 60 "channel $WATCHED/watched reconciled" reconciled "$WATCHED" watched
 apply_channel "$CHANNELS" unwatched

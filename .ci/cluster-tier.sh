@@ -31,7 +31,7 @@
 #  5-8. .ci/cluster-lifecycle.sh: rotating the credentials Secret rolls the
 #     relay, which then refreshes with the new secret; deleting a channel with
 #     the operator gone; leader failover with 2 operator replicas;
-#     operator.watchNamespace.
+#     operator.namespaces (from operator.allNamespaces to one namespace).
 #  9, 3. .ci/cluster-fleet.sh (before 5-8: it needs the channel of 2/4 and the
 #     cluster-wide operator): the chart's bundled Postgres and Redis; conduit
 #     and webhook channels with 3 replicas, a pod deleted mid-stream.
@@ -172,7 +172,10 @@ kubectl create namespace "$NS" >/dev/null
 "$HELM" install "$RELEASE" charts/tau --namespace "$NS" \
   --set twitch.apiUrl="$TWITCH/helix" --set twitch.authUrl="$TWITCH/oauth2" \
   --set twitch.eventsubWsUrl="ws://${TWITCH#http://}/ws" \
-  --set operator.resync=30s --set operator.errorBackoff=2s >"$WORK/helm-install.txt"
+  --set operator.resync=30s --set operator.errorBackoff=2s \
+  --set operator.allNamespaces=true >"$WORK/helm-install.txt"
+# Cluster-wide (a ClusterRole) until scenario 8 narrows it to operator.namespaces.
+kubectl get clusterrole "$RELEASE-operator" >/dev/null || die "operator.allNamespaces=true installed no ClusterRole"
 kubectl -n "$NS" rollout status deployment/"$RELEASE-operator" --timeout=120s || die "the operator Deployment did not become available"
 op_pod=$(kubectl -n "$NS" get pods -l app.kubernetes.io/component=operator -o jsonpath='{.items[0].metadata.name}')
 op_ip=$(kubectl -n "$NS" get pod "$op_pod" -o jsonpath='{.status.podIP}')

@@ -12,14 +12,44 @@ use std::time::Duration;
 use clap::Args;
 use url::Url;
 
+use crate::scope::Scope;
+
+/// A namespace name as Kubernetes accepts it (an RFC 1123 label), so a typo
+/// in `TAU_NAMESPACES` stops the operator at start instead of leaving it
+/// waiting on a namespace that cannot exist.
+fn namespace_name(value: &str) -> Result<String, String> {
+    let name = value.trim();
+    let valid_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ends_alphanumeric = !name.starts_with('-') && !name.ends_with('-');
+    if name.is_empty() {
+        Err(
+            "empty namespace name (a stray comma? unset TAU_NAMESPACES to serve every namespace)"
+                .into(),
+        )
+    } else if name.len() > 63 || !valid_chars || !ends_alphanumeric {
+        Err(format!(
+            "`{name}` is not a namespace name (lowercase letters, digits and '-', \
+             starting and ending with a letter or digit, at most 63)"
+        ))
+    } else {
+        Ok(name.to_string())
+    }
+}
+
 /// Operator settings.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address of the admin server (`/metrics`, `/healthz`, `/readyz`).
     #[arg(long, env = "TAU_OPERATOR_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "TAU_WATCH_NAMESPACE")]
+    /// Namespaces whose TwitchChannels the operator serves, comma-separated
+    /// (default: every namespace, which needs cluster-wide RBAC).
+    #[arg(long, env = "TAU_NAMESPACES", value_delimiter = ',', value_parser = namespace_name)]
+    pub namespaces: Vec<String>,
+    /// Deprecated: one namespace, the same as `--namespaces <NAME>`.
+    #[arg(long, env = "TAU_WATCH_NAMESPACE", value_parser = namespace_name, conflicts_with = "namespaces")]
     pub watch_namespace: Option<String>,
     /// Relay image used when a channel does not name one.
     #[arg(
@@ -104,6 +134,7 @@ impl Config {
     pub fn for_tests(twitch_api_url: &str, twitch_auth_url: &str) -> Config {
         Config {
             listen: "127.0.0.1:0".parse().expect("address"),
+            namespaces: Vec::new(),
             watch_namespace: None,
             relay_image: "tau-relay:test".into(),
             relay_image_pull_secrets: Vec::new(),
@@ -123,6 +154,24 @@ impl Config {
             relay_poll: Duration::from_secs(10),
             error_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(600),
+        }
+    }
+
+    /// Where the operator serves TwitchChannels: the listed namespaces (the
+    /// deprecated single one counts as a list of one), else every namespace.
+    pub fn scope(&self) -> Scope {
+        let mut namespaces: Vec<String> = self
+            .namespaces
+            .iter()
+            .chain(&self.watch_namespace)
+            .cloned()
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        if namespaces.is_empty() {
+            Scope::Cluster
+        } else {
+            Scope::Namespaces(namespaces)
         }
     }
 
@@ -171,5 +220,65 @@ mod tests {
     fn a_bad_value_is_rejected_at_parse_time() {
         assert!(Cli::try_parse_from(["tau-operator", "--resync", "soon"]).is_err());
         assert!(Cli::try_parse_from(["tau-operator", "--twitch-api-url", "nope"]).is_err());
+    }
+
+    fn scope(args: &[&str]) -> Result<Scope, clap::Error> {
+        let argv = std::iter::once("tau-operator").chain(args.iter().copied());
+        Cli::try_parse_from(argv).map(|cli| cli.config.scope())
+    }
+
+    fn listed(names: &[&str]) -> Scope {
+        Scope::Namespaces(names.iter().map(|n| n.to_string()).collect())
+    }
+
+    #[test]
+    fn no_namespace_list_serves_the_whole_cluster() {
+        assert_eq!(scope(&[]).unwrap(), Scope::Cluster);
+    }
+
+    #[test]
+    fn a_namespace_list_is_comma_separated_sorted_and_distinct() {
+        assert_eq!(
+            scope(&["--namespaces", "b,a"]).unwrap(),
+            listed(&["a", "b"])
+        );
+        assert_eq!(
+            scope(&["--namespaces", "tau, bots,tau"]).unwrap(),
+            listed(&["bots", "tau"])
+        );
+        assert_eq!(
+            scope(&["--namespaces", "a", "--namespaces", "b"]).unwrap(),
+            listed(&["a", "b"])
+        );
+    }
+
+    #[test]
+    fn the_deprecated_single_namespace_is_a_list_of_one() {
+        assert_eq!(
+            scope(&["--watch-namespace", "tau"]).unwrap(),
+            listed(&["tau"])
+        );
+    }
+
+    #[test]
+    fn both_namespace_options_at_once_are_refused() {
+        let err = scope(&["--namespaces", "a", "--watch-namespace", "b"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn a_namespace_typo_is_refused_with_its_reason() {
+        for (bad, reason) in [
+            ("Tau", "is not a namespace name"),
+            ("tau_channels", "is not a namespace name"),
+            ("tau-", "is not a namespace name"),
+            ("tau,", "empty namespace name"),
+            (&*"a".repeat(64), "is not a namespace name"),
+        ] {
+            let err = scope(&["--namespaces", bad]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+            assert!(err.to_string().contains(reason), "{bad}: {err}");
+        }
+        assert!(scope(&["--namespaces", &"a".repeat(63)]).is_ok());
     }
 }

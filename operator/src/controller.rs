@@ -1,5 +1,7 @@
 //! Wiring the kube-runtime Controller: what triggers a reconcile.
 //!
+//! Every watch below covers the namespaces the operator serves
+//! ([`crate::scope`]: one watcher per namespace, or one cluster-wide).
 //! - `TwitchChannel` changes pass a generation + finalizers predicate, so
 //!   the operator's own status writes do not trigger it again (no hot
 //!   loop), while spec edits, deletion and the finalizer being added do.
@@ -24,26 +26,13 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{predicates, reflector, watcher, Controller, Predicate, WatchStreamExt};
-use kube::{Api, Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
+use kube::ResourceExt;
 
 use crate::build::MANAGED_SELECTOR;
 use crate::context::Context;
 use crate::crd::TwitchChannel;
 use crate::reconcile::{error_policy, reconcile};
-
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
+use crate::scope;
 
 /// The channels whose relays read `secret` (credentials, database or Redis URL).
 fn channels_naming(
@@ -62,37 +51,34 @@ fn channels_naming(
 /// Runs the controller until `shutdown` completes, then drains in-flight reconciles.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
-    let ns = ctx.config.watch_namespace.clone();
-    let ns = ns.as_deref();
+    let scope = ctx.config.scope();
+    tracing::info!(%scope, "serving TwitchChannels");
     let (reader, writer) = reflector::store();
-    let channels = watcher(
-        api::<TwitchChannel>(&client, ns),
-        watcher::Config::default(),
+    let strip_managed_fields = |tc: &mut TwitchChannel| tc.managed_fields_mut().clear();
+    let channels = scope::reflect(
+        &client,
+        &scope,
+        &watcher::Config::default(),
+        writer,
+        strip_managed_fields,
     )
-    .default_backoff()
-    .modify(|tc: &mut TwitchChannel| tc.managed_fields_mut().clear())
-    .reflect(writer)
     .applied_objects()
     .predicate_filter(
         predicates::generation.combine(predicates::finalizers),
         Default::default(),
     );
     let children = watcher::Config::default().labels(MANAGED_SELECTOR);
-    let credentials = watcher(
-        api::<PartialObjectMeta<Secret>>(&client, ns),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .touched_objects()
-    .predicate_filter(predicates::resource_version, Default::default());
+    let credentials = scope::watch::<Secret>(&client, &scope, &watcher::Config::default())
+        .touched_objects()
+        .predicate_filter(predicates::resource_version, Default::default());
     let channels_store = reader.clone();
     let naming = move |secret: PartialObjectMeta<Secret>| channels_naming(&channels_store, &secret);
     Controller::for_stream(channels, reader)
         .watches_stream(credentials, naming)
-        .owns(api::<Deployment>(&client, ns), children.clone())
-        .owns(api::<Secret>(&client, ns), children.clone())
-        .owns(api::<Service>(&client, ns), children.clone())
-        .owns(api::<Ingress>(&client, ns), children)
+        .owns_stream(scope::watch::<Deployment>(&client, &scope, &children).touched_objects())
+        .owns_stream(scope::watch::<Secret>(&client, &scope, &children).touched_objects())
+        .owns_stream(scope::watch::<Service>(&client, &scope, &children).touched_objects())
+        .owns_stream(scope::watch::<Ingress>(&client, &scope, &children).touched_objects())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

@@ -24,6 +24,7 @@
 //! - [`context`]: shared client, recorder, metrics, per-object backoff.
 //! - [`controller`]: watches, predicates, the kube-runtime Controller.
 //! - [`run`]: admin server, CRD wait, leader Lease, graceful shutdown.
+//! - [`scope`]: the namespaces served; one watcher per namespace, merged.
 //! - [`admin`] / [`metrics`]: `/metrics`, `/healthz`, `/readyz`; request counters.
 //! - [`config`]: flags and environment; [`error`]: the one error type.
 #![forbid(unsafe_code)]
@@ -43,6 +44,7 @@ pub mod metrics;
 pub mod reconcile;
 pub mod relay_probe;
 pub mod run;
+pub mod scope;
 pub mod status;
 pub mod twitch;
 pub mod user_secrets;

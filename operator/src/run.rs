@@ -79,23 +79,29 @@ pub async fn run(
     result
 }
 
+/// Whether TwitchChannels can be listed through every one of `apis` (the
+/// CRD is served and the RBAC allows it); logs the first failure.
+async fn all_readable(apis: &[Api<TwitchChannel>]) -> bool {
+    for channels in apis {
+        if let Err(err) = channels.list(&ListParams::default().limit(1)).await {
+            let namespace = channels.namespace().unwrap_or("all namespaces");
+            tracing::warn!(%err, namespace, "TwitchChannels not readable yet");
+            return false;
+        }
+    }
+    true
+}
+
 async fn operate(
     config: Config,
     client: Client,
     health: Health,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    // Read the CRD where the operator will watch: with `watchNamespace` its
-    // namespaced Role allows listing only there, never cluster-wide.
-    let (channels, scope): (Api<TwitchChannel>, _) = match &config.watch_namespace {
-        Some(ns) => (Api::namespaced(client.clone(), ns), ns.as_str()),
-        None => (Api::all(client.clone()), "all namespaces"),
-    };
-    loop {
-        match channels.list(&ListParams::default().limit(1)).await {
-            Ok(_) => break,
-            Err(err) => tracing::warn!(%err, scope, "TwitchChannels not readable yet"),
-        }
+    // Read the CRD where the operator will watch: with a namespace list its
+    // namespaced Roles allow listing only there, never cluster-wide.
+    let apis = config.scope().apis::<TwitchChannel>(&client);
+    while !all_readable(&apis).await {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(CRD_POLL) => {}

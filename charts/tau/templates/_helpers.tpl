@@ -69,11 +69,23 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* Namespaces the relay pods live in. */}}
-{{- define "tau.relayNamespaces" -}}
-{{- $ns := .Values.networkPolicy.relayNamespaces }}
+{{/*
+The namespaces the operator serves (JSON list): operator.namespaces, plus the
+deprecated operator.watchNamespace and networkPolicy.relayNamespaces, which
+extend the same list; empty: the release namespace. RBAC, TAU_NAMESPACES,
+the relay NetworkPolicies and the PodMonitor all follow it.
+With operator.allNamespaces the operator serves every namespace and this is
+only where relay NetworkPolicies are rendered (networkPolicy.relayNamespaces,
+else the release namespace).
+*/}}
+{{- define "tau.namespaces" -}}
+{{- $op := .Values.operator }}
+{{- $ns := concat $op.namespaces .Values.networkPolicy.relayNamespaces }}
+{{- with $op.watchNamespace }}
+{{- $ns = append $ns . }}
+{{- end }}
 {{- if not $ns }}
-{{- $ns = list (default .Release.Namespace .Values.operator.watchNamespace) }}
+{{- $ns = list .Release.Namespace }}
 {{- end }}
 {{- toJson (uniq $ns) }}
 {{- end }}

@@ -140,7 +140,7 @@ impl World {
         .await;
         let world_client = client.clone();
         let mut config = Config::for_tests(&twitch.api_url(), &twitch.auth_url());
-        config.watch_namespace = Some(ns.clone());
+        config.namespaces = vec![ns.clone()];
         config.identity = Some(format!("test-{ns}"));
         tune(&mut config);
         let metrics = Arc::new(Metrics::default());
