@@ -16,10 +16,10 @@
 #     Secret and PersistentVolumeClaim.
 #  7. Operator with 2 replicas: kill the leader (no graceful release) -> the
 #     other takes the Lease and reconciles a new channel.
-#  8. `helm upgrade --set operator.allNamespaces=false --set
-#     operator.namespaces={<ns>}` -> the ClusterRole is gone, a Role in <ns>
-#     only; the operator (TAU_NAMESPACES=<ns>) is Ready, leader, reconciles a
-#     channel there and ignores one elsewhere.
+#  8. `helm upgrade --set operator.namespaces={<ns>}` (from the channels'
+#     namespace to another) -> the Role moves to <ns>, no ClusterRole; the
+#     operator (TAU_NAMESPACES=<ns>) is Ready, leader, reconciles a channel
+#     there and ignores one in the namespace it no longer serves.
 # (SC2154: pod2, extra, ... are set by cluster-tier.sh.)
 
 pods_of() { # pods_of NAMESPACE SELECTOR: names of live pods
@@ -133,7 +133,7 @@ kubectl create namespace "$WATCHED" >/dev/null
 kubectl -n "$WATCHED" create secret generic twitch-app --from-literal=client-id="$CLIENT_ID" \
   --from-literal=client-secret="$NEW_SECRET" >/dev/null
 "$HELM" upgrade "$RELEASE" charts/tau --namespace "$NS" --reuse-values \
-  --set operator.replicas=1 --set operator.allNamespaces=false --set "operator.namespaces={$WATCHED}" >/dev/null
+  --set operator.replicas=1 --set "operator.namespaces={$WATCHED}" >/dev/null
 kubectl -n "$NS" rollout status deployment/"$RELEASE-operator" --timeout=120s >/dev/null ||
   die "the operator did not become available with namespaces=$WATCHED"
 scoped=$(kubectl -n "$NS" get deployment "$RELEASE-operator" -o json |

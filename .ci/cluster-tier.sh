@@ -31,9 +31,9 @@
 #  5-8. .ci/cluster-lifecycle.sh: rotating the credentials Secret rolls the
 #     relay, which then refreshes with the new secret; deleting a channel with
 #     the operator gone; leader failover with 2 operator replicas;
-#     operator.namespaces (from operator.allNamespaces to one namespace).
+#     operator.namespaces moved from the channels' namespace to another.
 #  9, 3. .ci/cluster-fleet.sh (before 5-8: it needs the channel of 2/4 and the
-#     cluster-wide operator): the chart's bundled Postgres and Redis; conduit
+#     operator serving the channels' namespace): the chart's bundled Postgres and Redis; conduit
 #     and webhook channels with 3 replicas, a pod deleted mid-stream.
 #  10. .ci/cluster-ingress.sh, around 9 and 3 (its bot idles while they
 #     run): Traefik, built from the Go module proxy, serving a webhook
@@ -168,14 +168,17 @@ echo "fake Twitch: $TWITCH (control $CONTROL)"
 
 # ------------------------------------------------ 1. helm install --
 step "1. helm install charts/tau -> operator available and leader"
+# As the README: the channels' namespace first, served through operator.namespaces.
 kubectl create namespace "$NS" >/dev/null
+kubectl create namespace "$CHANNELS" >/dev/null
 "$HELM" install "$RELEASE" charts/tau --namespace "$NS" \
   --set twitch.apiUrl="$TWITCH/helix" --set twitch.authUrl="$TWITCH/oauth2" \
   --set twitch.eventsubWsUrl="ws://${TWITCH#http://}/ws" \
   --set operator.resync=30s --set operator.errorBackoff=2s \
-  --set operator.allNamespaces=true >"$WORK/helm-install.txt"
-# Cluster-wide (a ClusterRole) until scenario 8 narrows it to operator.namespaces.
-kubectl get clusterrole "$RELEASE-operator" >/dev/null || die "operator.allNamespaces=true installed no ClusterRole"
+  --set "operator.namespaces={$CHANNELS}" >"$WORK/helm-install.txt"
+# Least privilege: a Role where channels live, no ClusterRole (scenario 8 moves it).
+kubectl -n "$CHANNELS" get role "$RELEASE-operator" >/dev/null || die "operator.namespaces={$CHANNELS} installed no Role there"
+kubectl get clusterrole "$RELEASE-operator" >/dev/null 2>&1 && die "operator.namespaces={$CHANNELS} installed a ClusterRole"
 kubectl -n "$NS" rollout status deployment/"$RELEASE-operator" --timeout=120s || die "the operator Deployment did not become available"
 op_pod=$(kubectl -n "$NS" get pods -l app.kubernetes.io/component=operator -o jsonpath='{.items[0].metadata.name}')
 op_ip=$(kubectl -n "$NS" get pod "$op_pod" -o jsonpath='{.status.podIP}')
@@ -187,7 +190,6 @@ echo "operator $op_pod ($op_ip) holds the Lease; /readyz: $readyz"
 
 # ------------------------------------- 2. websocket channel end to end --
 step "2a. websocket TwitchChannel (examples/) -> relay pod Ready on its PVC"
-kubectl create namespace "$CHANNELS" >/dev/null
 sed -e "s/your-twitch-client-id/$CLIENT_ID/" -e "s/your-twitch-client-secret/$CLIENT_SECRET/" \
   examples/twitch-credentials.yaml | kubectl -n "$CHANNELS" apply -f - >/dev/null
 sed "s/broadcaster: your_twitch_login/broadcaster: $BROADCASTER/" examples/twitchchannel.yaml |
