@@ -93,6 +93,23 @@ fn webhooks_of(tc: &TwitchChannel) -> (String, HashSet<String>) {
     (callback, known)
 }
 
+/// Deletes the channel's webhook subscriptions ([`webhooks_of`]) at Twitch;
+/// returns how many.
+async fn delete_webhooks(
+    ctx: &Context,
+    tc: &TwitchChannel,
+    creds: &tau_twitch::Credentials,
+    broadcaster_id: &str,
+) -> Result<usize> {
+    let (callback, known) = webhooks_of(tc);
+    let webhooks = twitch::Webhooks {
+        callback: &callback,
+        broadcaster_id,
+        known_ids: &known,
+    };
+    webhooks.delete_all(ctx, creds).await
+}
+
 /// After a switch away from webhook: deletes the operator's webhook
 /// subscriptions at Twitch (those on the old callback or listed in the
 /// status). Missing or refused credentials skip it with an Event; other
@@ -113,13 +130,7 @@ pub(crate) async fn remove_switched_webhooks(
         ctx.event(tc, true, "CleanupSkipped", note).await;
         return Ok(());
     };
-    let (callback, known) = webhooks_of(tc);
-    let webhooks = twitch::Webhooks {
-        callback: &callback,
-        broadcaster_id: &broadcaster_id,
-        known_ids: &known,
-    };
-    match webhooks.delete_all(ctx, &creds).await {
+    match delete_webhooks(ctx, tc, &creds, &broadcaster_id).await {
         Ok(0) => Ok(()),
         Ok(n) => {
             let transport = tc.effective_transport();
@@ -183,13 +194,7 @@ async fn cleanup(tc: &TwitchChannel, ctx: &Context) -> Result<Option<Duration>> 
         }
     }
     if let Some(broadcaster_id) = webhooks {
-        let (callback, known) = webhooks_of(tc);
-        let webhooks = twitch::Webhooks {
-            callback: &callback,
-            broadcaster_id: &broadcaster_id,
-            known_ids: &known,
-        };
-        match webhooks.delete_all(ctx, &creds).await {
+        match delete_webhooks(ctx, tc, &creds, &broadcaster_id).await {
             Ok(n) => tracing::info!(deleted = n, "deleted subscriptions at Twitch"),
             Err(err) => {
                 refused(err)?;

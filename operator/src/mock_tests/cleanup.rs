@@ -11,7 +11,7 @@ use serde_json::json;
 use tau_fake_twitch::FakeTwitch;
 
 use super::{
-    base64, fake, finalized, lists, mock, serve, websocket, Mock, Reply, CLAIM, CREDENTIALS,
+    applies, base64, fake, finalized, lists, mock, serve, websocket, Mock, Reply, CREDENTIALS,
     EVENTS, SECRETS, TC, TC_STATUS,
 };
 use crate::crd::TwitchChannel;
@@ -186,24 +186,9 @@ async fn a_switch_from_webhook_removes_the_operators_webhooks_then_the_finalizer
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "twitch-app"},
         "data": {"client-id": base64(FakeTwitch::CLIENT_ID), "client-secret": base64(FakeTwitch::CLIENT_SECRET)}});
     let mut script = lists();
+    script.extend([(Method::GET, CREDENTIALS, Reply::Json(secret))]);
+    script.extend(applies());
     script.extend([
-        (Method::GET, CREDENTIALS, Reply::Json(secret)),
-        (
-            Method::PATCH,
-            "/api/v1/namespaces/ns/secrets/tau-a",
-            Reply::Echo,
-        ),
-        (Method::PATCH, CLAIM, Reply::Echo),
-        (
-            Method::PATCH,
-            "/apis/apps/v1/namespaces/ns/deployments/tau-a",
-            Reply::Echo,
-        ),
-        (
-            Method::PATCH,
-            "/api/v1/namespaces/ns/services/tau-a",
-            Reply::Echo,
-        ),
         (Method::POST, EVENTS, Reply::Echo),
         (Method::POST, EVENTS, Reply::Echo),
         (

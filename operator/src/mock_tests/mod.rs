@@ -132,6 +132,29 @@ pub(crate) fn lists() -> Vec<(Method, &'static str, Reply)> {
     ]
 }
 
+/// Server-side applies of a websocket channel's children on SQLite: its
+/// Secret, claim, Deployment and Service.
+pub(crate) fn applies() -> Vec<(Method, &'static str, Reply)> {
+    vec![
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/ns/secrets/tau-a",
+            Reply::Echo,
+        ),
+        (Method::PATCH, CLAIM, Reply::Echo),
+        (
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/ns/deployments/tau-a",
+            Reply::Echo,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/ns/services/tau-a",
+            Reply::Echo,
+        ),
+    ]
+}
+
 #[tokio::test]
 async fn a_conduit_channel_is_guarded_before_its_relays_exist() {
     let Mock { ctx, handle } = mock(None);
@@ -176,24 +199,9 @@ async fn a_websocket_channel_loses_an_old_operators_finalizer() {
     let Mock { ctx, handle } = mock(None);
     let tc = finalized(websocket(channel("a")));
     let mut script = lists();
+    script.extend([(Method::GET, CREDENTIALS, Reply::Status(404))]);
+    script.extend(applies());
     script.extend([
-        (Method::GET, CREDENTIALS, Reply::Status(404)),
-        (
-            Method::PATCH,
-            "/api/v1/namespaces/ns/secrets/tau-a",
-            Reply::Echo,
-        ),
-        (Method::PATCH, CLAIM, Reply::Echo),
-        (
-            Method::PATCH,
-            "/apis/apps/v1/namespaces/ns/deployments/tau-a",
-            Reply::Echo,
-        ),
-        (
-            Method::PATCH,
-            "/api/v1/namespaces/ns/services/tau-a",
-            Reply::Echo,
-        ),
         (Method::POST, EVENTS, Reply::Echo),
         (
             Method::PATCH,
@@ -232,24 +240,9 @@ async fn create_applies_children_subscribes_and_writes_status() {
     });
     script[1].2 =
         Reply::Json(json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": [ready]}));
+    script.extend([(Method::GET, CREDENTIALS, Reply::Json(creds))]);
+    script.extend(applies());
     script.extend([
-        (Method::GET, CREDENTIALS, Reply::Json(creds)),
-        (
-            Method::PATCH,
-            "/api/v1/namespaces/ns/secrets/tau-a",
-            Reply::Echo,
-        ),
-        (Method::PATCH, CLAIM, Reply::Echo),
-        (
-            Method::PATCH,
-            "/apis/apps/v1/namespaces/ns/deployments/tau-a",
-            Reply::Echo,
-        ),
-        (
-            Method::PATCH,
-            "/api/v1/namespaces/ns/services/tau-a",
-            Reply::Echo,
-        ),
         (
             Method::PATCH,
             "/apis/networking.k8s.io/v1/namespaces/ns/ingresses/tau-a",
@@ -369,7 +362,7 @@ async fn an_orphaned_ingress_is_deleted() {
     let Mock { ctx, handle } = mock(None);
     let tc = websocket(channel("a"));
     let old = crate::build::ingress(&channel("a")).unwrap();
-    let script = vec![
+    let mut script = vec![
         (Method::GET, SECRETS, list("SecretList")),
         (Method::GET, DEPLOYMENTS, list("DeploymentList")),
         (Method::GET, SERVICES, list("ServiceList")),
@@ -382,22 +375,9 @@ async fn an_orphaned_ingress_is_deleted() {
         ),
         (Method::GET, CLAIMS, list("PersistentVolumeClaimList")),
         (Method::GET, CREDENTIALS, Reply::Status(404)),
-        (
-            Method::PATCH,
-            "/api/v1/namespaces/ns/secrets/tau-a",
-            Reply::Echo,
-        ),
-        (Method::PATCH, CLAIM, Reply::Echo),
-        (
-            Method::PATCH,
-            "/apis/apps/v1/namespaces/ns/deployments/tau-a",
-            Reply::Echo,
-        ),
-        (
-            Method::PATCH,
-            "/api/v1/namespaces/ns/services/tau-a",
-            Reply::Echo,
-        ),
+    ];
+    script.extend(applies());
+    script.extend([
         (
             Method::DELETE,
             "/apis/networking.k8s.io/v1/namespaces/ns/ingresses/tau-a",
@@ -409,7 +389,7 @@ async fn an_orphaned_ingress_is_deleted() {
             TC_STATUS,
             Reply::Json(serde_json::to_value(channel("a")).unwrap()),
         ),
-    ];
+    ]);
     let server = tokio::spawn(serve(handle, script));
     reconcile(Arc::new(tc), ctx).await.unwrap();
     let bodies = server.await.unwrap();
