@@ -137,14 +137,28 @@ read -r kept_event doomed_event < <(curl_json GET /api/v1/twitch-events "$overla
 doomed_token_id="$(curl_json POST /api/v1/tokens "$admin_token" '{"name": "contract-doomed", "role": "overlay"}' |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["record"]["id"])')"
 
-# Real ids for half the generated path parameters, so the answers about
-# things that exist (an event, a token) are checked too, not only 404s.
-# The doomed event and token are there to be deleted (admin run).
+event_types="$(curl_json GET /api/v1/twitch/eventsub-subscriptions "$bot_token" |
+  python3 -c 'import json, sys; print(json.dumps(sorted({e["event_type"] for e in json.load(sys.stdin)})))')"
+
+# Real ids and event types for half the generated values, so the answers
+# about things that exist (an event, a token, a type) are checked too, not
+# only 404s and 400s. The doomed event and token are there to be deleted
+# (admin run).
 cat >"$work/schemathesis.toml" <<EOF
 [dictionaries]
 kept-event = { values = ["$kept_event"] }
 doomed-event = { values = ["$doomed_event"] }
 doomed-token = { values = ["$doomed_token_id"] }
+event-types = { values = $event_types }
+
+[[operations]]
+include-path = "/api/v1/twitch-events/{key}/test"
+parameters = { "path.key" = { dictionary = "event-types", probability = 0.5 } }
+
+[[operations]]
+include-path = "/api/v1/tokens"
+include-method = "POST"
+parameters = { "body.event_types[*]" = { dictionary = "event-types", probability = 0.5 } }
 
 [[operations]]
 include-path-regex = '^/api/v1/twitch-events/[{]key[}](/replay)?$'
@@ -160,7 +174,7 @@ parameters = { "path.key" = { dictionary = "doomed-event", probability = 0.5 } }
 # the runs use (a PATCH would demote the admin token mid-run).
 [[operations]]
 include-path = "/api/v1/tokens/{id}"
-parameters = { "path.id" = { dictionary = "doomed-token", probability = 0.5 } }
+parameters = { "path.id" = { dictionary = "doomed-token", probability = 0.5 }, "body.event_types[*]" = { dictionary = "event-types", probability = 0.5 } }
 phases.examples.extra-data-sources.responses = false
 phases.coverage.extra-data-sources.responses = false
 phases.fuzzing.extra-data-sources.responses = false
@@ -203,11 +217,11 @@ echo "=== schemathesis: $refresh (its own run: it replaces the token it is calle
     --no-color
 )
 
-# A clean run logs nothing at warn or above (an internal error, a panic,
-# a route without an access rule would).
-if grep -qE '\b(WARN|ERROR)\b|panicked' "$work/relay.log"; then
+# A clean run logs no error (an internal error, a panic, a route without an
+# access rule would). Warnings are not judged: a slow disk makes sqlx warn.
+if grep -qE '\bERROR\b|panicked' "$work/relay.log"; then
   cat "$work/relay.log"
-  echo "the relay logged warnings or errors during the run" >&2
+  echo "the relay logged errors during the run" >&2
   exit 1
 fi
 echo "=== API contract held for every role"
