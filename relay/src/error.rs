@@ -5,12 +5,23 @@
 //! are logged with their cause and answered with a generic message.
 
 use axum::{
+    extract::rejection::{JsonRejection, PathRejection, QueryRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
     Json,
 };
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::store::StoreError;
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, in words (generic for internal errors).
+    #[schema(example = "Invalid token.")]
+    pub detail: String,
+}
 
 /// Errors a route can answer with.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +44,9 @@ pub enum ApiError {
     /// 405: the method is not offered here.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 415: the body is not of a media type the route reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 503: a dependency is down; retrying later will work.
     #[error("{0}")]
     Unavailable(String),
@@ -50,6 +64,33 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A body that is not JSON (or not the route's shape) is the caller's
+/// mistake: 415 without a JSON content type, else 400 with serde's reason.
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> ApiError {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+                "send the body as JSON with `Content-Type: application/json`".into(),
+            ),
+            other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
+/// A query string that does not parse is answered in TAU's error shape.
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> ApiError {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+/// So is a path segment that does not decode.
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
@@ -59,6 +100,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -73,7 +115,9 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut response = (
             status,
-            Json(serde_json::json!({ "detail": self.to_string() })),
+            Json(ErrorBody {
+                detail: self.to_string(),
+            }),
         )
             .into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {

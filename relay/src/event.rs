@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 /// Where a delivered event came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
     /// A real Twitch notification.
@@ -132,26 +132,62 @@ pub struct TauEvent {
     pub origin: Origin,
 }
 
-#[derive(Serialize)]
+/// A TAU event as clients receive it, on the socket and from the REST API.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Event)]
 struct WireEvent<'a> {
+    /// TAU's id; `null` for test events, which are never stored.
     id: Option<Uuid>,
+    /// Twitch's message id, or a fresh id for test events.
     event_id: &'a str,
+    /// TAU type name (`channel-follow`).
+    #[schema(example = "channel-follow")]
     event_type: &'a str,
+    /// `EventSub`, or `TestCall` for test events.
     event_source: &'a str,
+    /// Twitch's `event` object, byte for byte.
+    #[schema(value_type = Object)]
     event_data: &'a RawValue,
+    /// When TAU received it (RFC 3339, whole seconds).
+    #[schema(format = DateTime)]
     created: String,
+    /// Why it is being delivered.
     origin: Origin,
 }
 
-impl TauEvent {
-    /// The JSON clients receive, as a value for REST responses.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.to_wire()).expect("wire JSON is valid")
+/// REST answers serialize an event as its client frame.
+impl Serialize for TauEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.wire().serialize(serializer)
+    }
+}
+
+/// ... and document it as the frame's schema, `Event`.
+impl utoipa::PartialSchema for TauEvent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <WireEvent<'static> as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for TauEvent {
+    fn name() -> std::borrow::Cow<'static, str> {
+        <WireEvent<'static> as utoipa::ToSchema>::name()
     }
 
-    /// Serializes the exact client frame.
-    pub fn to_wire(&self) -> String {
-        serde_json::to_string(&WireEvent {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <WireEvent<'static> as utoipa::ToSchema>::schemas(schemas)
+    }
+}
+
+impl TauEvent {
+    /// The client frame, borrowing this event.
+    fn wire(&self) -> WireEvent<'_> {
+        WireEvent {
             id: self.id,
             event_id: &self.event_id,
             event_type: &self.event_type,
@@ -159,8 +195,12 @@ impl TauEvent {
             event_data: &self.event_data,
             created: format_created(self.created),
             origin: self.origin,
-        })
-        .expect("event serialization cannot fail")
+        }
+    }
+
+    /// Serializes the exact client frame.
+    pub fn to_wire(&self) -> String {
+        serde_json::to_string(&self.wire()).expect("event serialization cannot fail")
     }
 
     /// Encodes once for delivery; `seq` is the store position for stored events.

@@ -24,7 +24,8 @@
 //!   per-client bounded queues.
 //! - [`event`]: TAU's event and its exact wire frame, encoded once.
 //! - [`catalog`]: EventSub types, scopes, Twitch's example payloads, test events.
-//! - [`api`]: REST under `/api/v1` (TAU's paths and shapes).
+//! - [`api`]: REST under `/api/v1` (TAU's paths and shapes) and its OpenAPI
+//!   document (`/api/v1/openapi.json`, generated from the handlers' types).
 //! - [`dashboard`]: the embedded web page.
 //! - [`ops`], [`metrics`], [`status`]: health, Prometheus, runtime status.
 //! - [`http_stack`]: what every request passes through: trailing-slash

@@ -231,6 +231,50 @@ async fn a_route_without_a_rule_is_refused() {
     assert_eq!(response.status(), 403);
 }
 
+/// A method without a rule is 405 with `Allow` (what HTTP clients expect),
+/// even if a handler for it was registered by mistake: it never runs.
+#[tokio::test]
+async fn a_method_without_a_rule_is_405_and_never_served() {
+    let relay = TestRelay::start().await;
+    let handler = get(|| async { "fine" }).post(|| async { "open" });
+    let (router, rules) = RouteTable::new()
+        .add(axum::http::Method::GET, "/half", Need::Public, handler)
+        .into_parts();
+    let router = router
+        .route_layer(axum::middleware::from_fn_with_state(
+            GuardState {
+                app: relay.state.clone(),
+                rules: std::sync::Arc::new(rules),
+            },
+            guard,
+        ))
+        .with_state(relay.state.clone());
+    for method in ["POST", "PUT", "TRACE", "OPTIONS"] {
+        let request = Request::builder()
+            .method(method)
+            .uri("/half")
+            .body(Body::empty())
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 405, "{method}");
+        assert_eq!(response.headers()["allow"], "GET, HEAD", "{method}");
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert!(body["detail"].as_str().unwrap().contains(method), "{body}");
+    }
+    // And on the real routes: a path's other methods are 405 for anyone.
+    let response = relay
+        .http
+        .put(format!("{}/api/v1/tokens", relay.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET, HEAD, POST");
+}
+
 #[tokio::test]
 async fn tokens_have_roles_unique_names_and_hash_hints() {
     let relay = TestRelay::start().await;

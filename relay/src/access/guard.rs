@@ -4,7 +4,9 @@
 //! `Token(role)` authenticates `Authorization: Token <token>` (or `Bearer`)
 //! and checks the role, handing the caller to the handler as
 //! [`Authenticated`]. A route without a rule is refused (fail closed): a
-//! forgotten rule shows up as a 403 in tests, never as an open route.
+//! forgotten rule shows up as a 403 in tests, never as an open route. A
+//! method without a rule on a path that has rules for others is answered
+//! 405 with `Allow`, as any HTTP client expects (its handler never runs).
 
 use std::sync::Arc;
 
@@ -44,6 +46,9 @@ pub async fn guard(State(guard): State<GuardState>, mut req: Request, next: Next
         .unwrap_or_default();
     let need = guard.rules.need(req.method(), &path);
     match need {
+        None if !guard.rules.methods(&path).is_empty() => {
+            method_not_allowed(req.method(), &guard.rules.methods(&path))
+        }
         None => {
             tracing::error!(method = %req.method(), %path, "route has no access rule: refused");
             ApiError::Forbidden("this route has no access rule".into()).into_response()
@@ -69,6 +74,24 @@ pub async fn guard(State(guard): State<GuardState>, mut req: Request, next: Next
             }
         }
     }
+}
+
+/// 405 in TAU's error shape, with the methods the path does take.
+fn method_not_allowed(method: &axum::http::Method, allowed: &[axum::http::Method]) -> Response {
+    let allow = allowed
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut response =
+        ApiError::MethodNotAllowed(format!("{method} is not allowed here; use {allow}"))
+            .into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&allow) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, value);
+    }
+    response
 }
 
 /// Checks the `Authorization` header's token and the token's role.

@@ -126,4 +126,20 @@ impl Rules {
             .or_else(|| self.index.get(&(None, path.to_string())))
             .copied()
     }
+
+    /// The methods with a rule on the route pattern `path` (`HEAD` with
+    /// `GET`), sorted: what a 405's `Allow` header lists.
+    pub fn methods(&self, path: &str) -> Vec<Method> {
+        let mut methods: Vec<Method> = self
+            .index
+            .keys()
+            .filter(|(_, p)| p == path)
+            .filter_map(|(m, _)| m.clone())
+            .collect();
+        if methods.contains(&Method::GET) {
+            methods.push(Method::HEAD);
+        }
+        methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        methods
+    }
 }

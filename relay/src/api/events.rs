@@ -1,20 +1,20 @@
 //! Event history, replay and test events.
 
-use axum::{
-    body::Bytes,
-    extract::{Path, Query, State},
-    http::StatusCode,
-    Json,
-};
-use serde::Deserialize;
-use serde_json::{json, value::RawValue, Value};
+use axum::{body::Bytes, extract::State, http::StatusCode, Json};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::Authenticated;
+use super::{
+    extract::{PathParam, QueryParams},
+    openapi::AuthErrors,
+    Authenticated,
+};
 use crate::{
     app::AppState,
     catalog::{generate_test_event, TestBroadcaster},
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     event::{Origin, TauEvent, SOURCE_TEST},
     metrics::SourceLabel,
     store::{EventFilter, PageCursor},
@@ -25,16 +25,37 @@ const PAGE_SIZE: i64 = 50;
 const MAX_PAGE_SIZE: i64 = 500;
 
 /// Query of `GET /api/v1/twitch-events`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Where to continue: from a page's `next` or `previous` link.
     cursor: Option<String>,
+    /// Events per page (default 50).
+    #[param(minimum = 1, maximum = 500)]
     page_size: Option<i64>,
+    /// Only this type, either spelling (`channel.follow`, `channel-follow`).
     event_type: Option<String>,
+    /// Only events of this user (id); a raid's raider.
     user_id: Option<String>,
+    /// Only events of this user (display name or login, any case).
     user_name: Option<String>,
+    /// Only redemptions of this channel point reward.
     reward_id: Option<String>,
+    /// Only raids from this channel (id or login).
     raid_from: Option<String>,
+    /// Only raids to this channel (id or login).
     raid_to: Option<String>,
+}
+
+/// One page of event history, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    /// The next (older) page, if there is one.
+    next: Option<String>,
+    /// The previous (newer) page, if there is one.
+    previous: Option<String>,
+    /// This page's events.
+    results: Vec<TauEvent>,
 }
 
 fn page_url(app: &AppState, query: &ListQuery, cursor: PageCursor) -> String {
@@ -65,11 +86,23 @@ fn page_url(app: &AppState, query: &ListQuery, cursor: PageCursor) -> String {
 }
 
 /// `GET /api/v1/twitch-events`: newest first, `{next, previous, results}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/twitch-events",
+    tag = "events",
+    params(ListQuery),
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "A page of stored events the token may see", body = EventPage),
+        (status = 400, description = "A malformed cursor, page size or query", body = ErrorBody),
+        AuthErrors,
+    )
+)]
 pub async fn list(
     auth: Authenticated,
     State(app): State<AppState>,
-    Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+    QueryParams(query): QueryParams<ListQuery>,
+) -> Result<Json<EventPage>, ApiError> {
     let cursor = match query.cursor.as_deref() {
         None | Some("") => None,
         Some(text) => Some(
@@ -96,11 +129,11 @@ pub async fn list(
         allowed_types: auth.record.event_types.clone(),
     };
     let page = app.store.page(&filter, cursor, limit).await?;
-    Ok(Json(json!({
-        "next": page.next.map(|c| page_url(&app, &query, c)),
-        "previous": page.previous.map(|c| page_url(&app, &query, c)),
-        "results": page.rows.iter().map(|r| r.event.to_json()).collect::<Vec<_>>(),
-    })))
+    Ok(Json(EventPage {
+        next: page.next.map(|c| page_url(&app, &query, c)),
+        previous: page.previous.map(|c| page_url(&app, &query, c)),
+        results: page.rows.into_iter().map(|r| r.event).collect(),
+    }))
 }
 
 fn parse_id(key: &str) -> Result<Uuid, ApiError> {
@@ -117,23 +150,47 @@ async fn load(app: &AppState, key: &str) -> Result<TauEvent, ApiError> {
 }
 
 /// `GET /api/v1/twitch-events/<id>` (a restricted token sees only its types).
+#[utoipa::path(
+    get,
+    path = "/api/v1/twitch-events/{key}",
+    tag = "events",
+    params(("key" = String, Path, description = "The event's id (a UUID)")),
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "The stored event", body = TauEvent),
+        (status = 404, description = "No such event (or not one this token may see)", body = ErrorBody),
+        AuthErrors,
+    )
+)]
 pub async fn get_one(
     auth: Authenticated,
     State(app): State<AppState>,
-    Path(key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    PathParam(key): PathParam<String>,
+) -> Result<Json<TauEvent>, ApiError> {
     let event = load(&app, &key).await?;
     if !auth.record.grant().sees(&event.event_type) {
         return Err(ApiError::NotFound(format!("no event with id {key}")));
     }
-    Ok(Json(event.to_json()))
+    Ok(Json(event))
 }
 
 /// `DELETE /api/v1/twitch-events/<id>`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/twitch-events/{key}",
+    tag = "events",
+    params(("key" = String, Path, description = "The event's id (a UUID)")),
+    security(("token" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such event", body = ErrorBody),
+        AuthErrors,
+    )
+)]
 pub async fn delete_one(
     _: Authenticated,
     State(app): State<AppState>,
-    Path(key): Path<String>,
+    PathParam(key): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&key)?;
     if app.store.delete_event(id).await? {
@@ -144,6 +201,17 @@ pub async fn delete_one(
 }
 
 /// `PUT`/`PATCH`: stored events are Twitch's record and stay unedited.
+#[utoipa::path(
+    method(put, patch),
+    path = "/api/v1/twitch-events/{key}",
+    tag = "events",
+    params(("key" = String, Path, description = "The event's id (a UUID)")),
+    security(("token" = [])),
+    responses(
+        (status = 405, description = "Stored events cannot be edited", body = ErrorBody),
+        AuthErrors,
+    )
+)]
 pub async fn not_editable(_: Authenticated) -> ApiError {
     ApiError::MethodNotAllowed(
         "stored events cannot be edited; replay or delete them instead".into(),
@@ -151,11 +219,23 @@ pub async fn not_editable(_: Authenticated) -> ApiError {
 }
 
 /// `GET|POST /api/v1/twitch-events/<id>/replay`: re-broadcast with `origin: replay`.
+#[utoipa::path(
+    method(get, post),
+    path = "/api/v1/twitch-events/{key}/replay",
+    tag = "events",
+    params(("key" = String, Path, description = "The event's id (a UUID)")),
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "The event as it was sent again", body = TauEvent),
+        (status = 404, description = "No such event", body = ErrorBody),
+        AuthErrors,
+    )
+)]
 pub async fn replay(
     _: Authenticated,
     State(app): State<AppState>,
-    Path(key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    PathParam(key): PathParam<String>,
+) -> Result<Json<TauEvent>, ApiError> {
     let mut event = load(&app, &key).await?;
     event.origin = Origin::Replay;
     let encoded = event.encode(None);
@@ -164,17 +244,38 @@ pub async fn replay(
         .events_ingested
         .get_or_create(&SourceLabel { source: "replay" })
         .inc();
-    Ok(Json(event.to_json()))
+    Ok(Json(event))
 }
 
 /// `POST /api/v1/twitch-events/<event_type>/test`: body is `event_data`
 /// (empty → a generated realistic payload). Broadcast, never stored.
+#[utoipa::path(
+    post,
+    path = "/api/v1/twitch-events/{key}/test",
+    tag = "events",
+    params((
+        "key" = String, Path,
+        description = "The event type, either spelling (see `/api/v1/twitch/eventsub-subscriptions`)",
+        example = "channel-follow",
+    )),
+    request_body(
+        content = Option<Object>,
+        content_type = "application/json",
+        description = "The event's `event_data`; none for a generated realistic payload",
+    ),
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "The test event as it was broadcast (never stored)", body = TauEvent),
+        (status = 400, description = "Unknown event type, or a body that is not a JSON object", body = ErrorBody),
+        AuthErrors,
+    )
+)]
 pub async fn test_event(
     _: Authenticated,
     State(app): State<AppState>,
-    Path(key): Path<String>,
+    PathParam(key): PathParam<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TauEvent>, ApiError> {
     let entry = app.catalog.latest(&key).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "unknown event type {key:?}; valid types: {}",
@@ -183,7 +284,8 @@ pub async fn test_event(
     })?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::BadRequest("body must be UTF-8 JSON".into()))?;
-    let event_data: Box<RawValue> = if text.trim().is_empty() {
+    // No body, or JSON `null` (an absent optional body): generate one.
+    let event_data: Box<RawValue> = if matches!(text.trim(), "" | "null") {
         let broadcaster = test_broadcaster(&app).await;
         let generated = generate_test_event(entry, broadcaster.as_ref())
             .ok_or_else(|| ApiError::BadRequest(format!("no test payload for {}", entry.kind)))?;
@@ -213,7 +315,7 @@ pub async fn test_event(
         .events_ingested
         .get_or_create(&SourceLabel { source: "test" })
         .inc();
-    Ok(Json(event.to_json()))
+    Ok(Json(event))
 }
 
 /// The configured channel, if its Twitch id is known (stored once resolved).

@@ -1,6 +1,9 @@
 //! REST API under `/api/v1`, with the original TAU's paths and shapes.
 //!
-//! Every route but the heartbeat takes `Authorization: Token <TAU token>`
+//! The contract is an OpenAPI 3.1 document generated from these handlers'
+//! own types ([`openapi`]), served at `/api/v1/openapi.json`.
+//!
+//! Every route but the heartbeat and the document takes `Authorization: Token <TAU token>`
 //! of the role its rule names (see [`crate::access`]); the handlers get the
 //! caller as [`Authenticated`]. Trailing slashes are optional
 //! ([`crate::http_stack`] trims them before routing).
@@ -14,7 +17,9 @@
 mod auth;
 mod catalog;
 mod events;
+pub mod extract;
 pub mod helix;
+pub mod openapi;
 mod status;
 mod tokens;
 
@@ -42,6 +47,12 @@ pub fn routes(t: RouteTable) -> RouteTable {
         "/api/v1/heartbeat",
         Need::Public,
         get(heartbeat),
+    )
+    .add(
+        Method::GET,
+        "/api/v1/openapi.json",
+        Need::Public,
+        get(openapi::document),
     )
     .add(
         Method::GET,
@@ -118,7 +129,21 @@ pub fn routes(t: RouteTable) -> RouteTable {
     )
 }
 
+/// The heartbeat's answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Pong {
+    /// Always `pong`.
+    #[schema(example = "pong")]
+    message: &'static str,
+}
+
 /// `GET /api/v1/heartbeat` (no auth): `{"message": "pong"}`.
-async fn heartbeat() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "message": "pong" }))
+#[utoipa::path(
+    get,
+    path = "/api/v1/heartbeat",
+    tag = "status",
+    responses((status = 200, description = "The relay answers", body = Pong))
+)]
+async fn heartbeat() -> axum::Json<Pong> {
+    axum::Json(Pong { message: "pong" })
 }

@@ -11,30 +11,115 @@ use axum::{
     Json,
 };
 use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
-use super::Authenticated;
+use super::{openapi::AuthErrors, Authenticated};
 use crate::{
     access::{guard::SocketNeed, needs, Role},
     app::AppState,
     config::Transport,
     error::ApiError,
     event::format_created,
+    store::Revocation,
+    twitch::{
+        conduit::ConduitReport,
+        tokens::{AppTokenState, UserTokenState},
+        ConnectionStatus,
+    },
 };
 
 /// How many recent revocations the status shows.
 const RECENT_REVOCATIONS: i64 = 20;
 
+/// What the relay is doing (the operator reads it too:
+/// `operator/tests/fixtures/relay-status-*.json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusDocument {
+    /// The relay's version.
+    version: &'static str,
+    /// When this replica started (RFC 3339).
+    #[schema(format = DateTime)]
+    started_at: String,
+    /// `sqlite` or `postgres`.
+    #[schema(example = "sqlite")]
+    database: String,
+    /// Client sockets open on this replica.
+    clients_connected: i64,
+    /// Events in the history.
+    events_stored: i64,
+    /// When this replica last received an event (RFC 3339).
+    #[schema(format = DateTime)]
+    last_event_at: Option<String>,
+    /// The Twitch side.
+    twitch: TwitchStatus,
+    /// Twitch's most recent subscription revocations, newest first.
+    revocations: Vec<Revocation>,
+}
+
+/// The Twitch side of the status: what is configured and connected.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TwitchStatus {
+    /// `TWITCH_CLIENT_ID` is set.
+    client_id_configured: bool,
+    /// `TWITCH_WEBHOOK_SECRET` is set.
+    webhook_secret_configured: bool,
+    /// The channel this relay serves (`TWITCH_BROADCASTER`).
+    broadcaster: Option<String>,
+    /// The broadcaster's authorization.
+    user_token: UserTokenStatus,
+    /// The app's client credentials.
+    app_token: AppTokenStatus,
+    /// The EventSub connection of this replica.
+    eventsub: ConnectionStatus,
+    /// The fleet's conduit (conduit transport only).
+    conduit: Option<ConduitReport>,
+}
+
+/// The user token as status pages show it (never the token).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserTokenStatus {
+    /// Whether there is a usable one.
+    state: UserTokenState,
+    /// The authorizing account.
+    login: Option<String>,
+    /// The scopes it grants.
+    scopes: Option<Vec<String>>,
+    /// When the access token expires (it is refreshed before).
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+}
+
+/// The app token as status pages show it (never the token).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppTokenStatus {
+    /// Whether Twitch accepts the client credentials.
+    state: AppTokenState,
+    /// Twitch's reason for refusing them.
+    error: Option<String>,
+}
+
 /// `GET /api/v1/status`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/status",
+    tag = "status",
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "What the relay is doing; never a token or secret", body = StatusDocument),
+        AuthErrors,
+    )
+)]
 pub async fn status(
     _: Authenticated,
     State(app): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StatusDocument>, ApiError> {
     Ok(Json(document(&app).await?))
 }
 
 /// The status document (shared by REST and `/ws/tau-status/`).
-pub async fn document(app: &AppState) -> Result<Value, ApiError> {
+pub async fn document(app: &AppState) -> Result<StatusDocument, ApiError> {
     let revocations = app.store.recent_revocations(RECENT_REVOCATIONS).await?;
     let twitch = &app.config.twitch;
     let user = app.twitch.tokens.user_info().await;
@@ -44,32 +129,32 @@ pub async fn document(app: &AppState) -> Result<Value, ApiError> {
         Transport::Conduit => Some(crate::twitch::conduit::report(app).await?),
         _ => None,
     };
-    Ok(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "started_at": format_created(app.status.started_at()),
-        "database": format!("{:?}", app.store.kind()).to_lowercase(),
-        "clients_connected": app.metrics.clients_connected.get(),
-        "events_stored": app.store.count_events().await?,
-        "last_event_at": app.status.last_event_at().map(format_created),
-        "twitch": {
-            "client_id_configured": twitch.client_id.is_some(),
-            "webhook_secret_configured": twitch.webhook_secret.is_some(),
-            "broadcaster": twitch.broadcaster,
-            "user_token": {
-                "state": app.twitch.tokens.state(),
-                "login": user.as_ref().and_then(|u| u.login.clone()),
-                "scopes": user.as_ref().map(|u| u.scopes.clone()),
-                "expires_at": user.as_ref().map(|u| format_created(u.expires_at)),
+    Ok(StatusDocument {
+        version: env!("CARGO_PKG_VERSION"),
+        started_at: format_created(app.status.started_at()),
+        database: format!("{:?}", app.store.kind()).to_lowercase(),
+        clients_connected: app.metrics.clients_connected.get(),
+        events_stored: app.store.count_events().await?,
+        last_event_at: app.status.last_event_at().map(format_created),
+        twitch: TwitchStatus {
+            client_id_configured: twitch.client_id.is_some(),
+            webhook_secret_configured: twitch.webhook_secret.is_some(),
+            broadcaster: twitch.broadcaster.clone(),
+            user_token: UserTokenStatus {
+                state: app.twitch.tokens.state(),
+                login: user.as_ref().and_then(|u| u.login.clone()),
+                scopes: user.as_ref().map(|u| u.scopes.clone()),
+                expires_at: user.as_ref().map(|u| format_created(u.expires_at)),
             },
-            "app_token": {
-                "state": app_token,
-                "error": app_token_error,
+            app_token: AppTokenStatus {
+                state: app_token,
+                error: app_token_error,
             },
-            "eventsub": app.twitch.connection(),
-            "conduit": conduit,
+            eventsub: app.twitch.connection(),
+            conduit,
         },
-        "revocations": revocations,
-    }))
+        revocations,
+    })
 }
 
 /// How often the status socket re-checks the document for changes.
@@ -126,7 +211,7 @@ async fn serve_status(socket: WebSocket, app: AppState, need: Role) {
     loop {
         match document(&app).await {
             Ok(doc) => {
-                let text = doc.to_string();
+                let text = serde_json::to_string(&doc).expect("status serializes");
                 if text != last {
                     if sink.send(Message::Text(text.clone().into())).await.is_err() {
                         return;

@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::{Result, Store};
 
 /// One revocation notice from Twitch.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Revocation {
     /// Twitch message id (dedupe key).
     pub message_id: String,

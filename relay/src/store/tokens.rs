@@ -33,7 +33,7 @@ pub const TOKENS_REVISION: &str = "api_tokens_revision";
 const HINT_LEN: usize = 8;
 
 /// A token's public record (never the token itself).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ApiToken {
     /// Token id (for revocation).
     pub id: String,

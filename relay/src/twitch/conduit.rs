@@ -40,7 +40,7 @@ const MANAGE_EVERY: Duration = Duration::from_secs(5);
 
 /// The fleet's conduit as the manager last found it; shown by every
 /// replica's status. Ids and states only, never a token.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConduitReport {
     /// The conduit's id, once created.
     pub id: Option<String>,

@@ -94,7 +94,7 @@ use tokio::sync::Notify;
 use crate::{config::Config, secret::SecretKey, store::Store};
 
 /// One subscription as Twitch reported it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct SubscriptionStatus {
     /// Twitch's subscription id (empty if creation failed).
     pub id: String,
@@ -108,7 +108,7 @@ pub struct SubscriptionStatus {
 }
 
 /// The EventSub connection as status pages show it.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct ConnectionStatus {
     /// `websocket` or `webhook`.
     pub transport: String,

@@ -106,13 +106,32 @@ pub async fn authorize(
     Ok(response)
 }
 
+/// Where to send the broadcaster to connect Twitch.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AuthorizeUrl {
+    /// Twitch's consent page, with this request's one-time `state`.
+    url: String,
+}
+
 /// `POST /api/v1/twitch/authorize`: the same, as JSON for the dashboard.
+#[utoipa::path(
+    post,
+    path = "/api/v1/twitch/authorize",
+    tag = "twitch",
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "Twitch's consent page; the one-time state also travels in an HttpOnly cookie for `/twitch-callback`", body = AuthorizeUrl,
+            headers(("set-cookie" = String, description = "The one-time OAuth state"))),
+        (status = 503, description = "The relay has no Twitch credentials (`TWITCH_CLIENT_ID`)", body = crate::error::ErrorBody),
+        crate::api::openapi::AuthErrors,
+    )
+)]
 pub async fn authorize_json(
     _: Authenticated,
     State(app): State<AppState>,
 ) -> Result<Response, ApiError> {
     let (url, state) = authorize_url(&app).await?;
-    let mut response = Json(serde_json::json!({ "url": url })).into_response();
+    let mut response = Json(AuthorizeUrl { url }).into_response();
     response
         .headers_mut()
         .insert(header::SET_COOKIE, state_cookie(&app, &state));

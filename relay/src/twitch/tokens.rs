@@ -73,7 +73,7 @@ pub enum Authorization {
 }
 
 /// What status pages may show about tokens (never the tokens).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UserTokenState {
     /// Never authorized.
@@ -86,7 +86,7 @@ pub enum UserTokenState {
 
 /// What status pages may show about the app token (never the token): whether
 /// Twitch accepts the app's client id and secret.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AppTokenState {
     /// TWITCH_CLIENT_ID / TWITCH_CLIENT_SECRET are not set.
