@@ -21,7 +21,7 @@ const HEADERS: [(header::HeaderName, &str); 4] = [
     (header::REFERRER_POLICY, "no-referrer"),
 ];
 
-/// Adds [`HEADERS`] to a response that lacks them.
+/// Adds the headers above to a response that lacks them.
 pub async fn headers(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
