@@ -144,9 +144,12 @@ struct WireEvent<'a> {
 }
 
 impl TauEvent {
-    /// The JSON clients receive, as a value for REST responses.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.to_wire()).expect("wire JSON is valid")
+    /// The JSON clients receive, for REST responses: the wire frame as is,
+    /// never re-parsed. `event_data` is kept verbatim, and JSON may hold
+    /// escapes (a lone surrogate, `"\ud800"`) that `serde_json::Value`
+    /// refuses: parsing the frame again would fail on them.
+    pub fn to_json(&self) -> Box<RawValue> {
+        RawValue::from_string(self.to_wire()).expect("the wire frame is JSON")
     }
 
     /// Serializes the exact client frame.
@@ -194,6 +197,27 @@ mod tests {
 
     fn raw(json: &str) -> Box<RawValue> {
         RawValue::from_string(json.to_string()).unwrap()
+    }
+
+    /// Caught by the webhook fuzz target: Twitch's JSON may hold a lone
+    /// surrogate escape, which the store keeps verbatim but
+    /// `serde_json::Value` refuses; rendering the event for REST panicked.
+    #[test]
+    fn events_with_lone_surrogates_render_for_rest() {
+        let data = r#"{"message":"cut \ud83d","user_id":"1"}"#;
+        assert!(serde_json::from_str::<serde_json::Value>(data).is_err());
+        let event = TauEvent {
+            id: Some(Uuid::nil()),
+            event_id: "msg-1".into(),
+            event_type: "channel-chat-message".into(),
+            version: "1".into(),
+            event_source: SOURCE_EVENTSUB.into(),
+            event_data: raw(data),
+            created: Utc::now(),
+            origin: Origin::Twitch,
+        };
+        assert_eq!(event.to_json().get(), event.to_wire());
+        assert!(event.to_wire().contains(data));
     }
 
     #[test]

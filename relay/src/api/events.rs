@@ -6,8 +6,8 @@ use axum::{
     http::StatusCode,
     Json,
 };
-use serde::Deserialize;
-use serde_json::{json, value::RawValue, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::Authenticated;
@@ -20,48 +20,114 @@ use crate::{
     store::{EventFilter, PageCursor},
 };
 
-/// Default and largest page sizes.
-const PAGE_SIZE: i64 = 50;
-const MAX_PAGE_SIZE: i64 = 500;
+/// Default page size: a screenful.
+pub const PAGE_SIZE: i64 = 50;
+/// Largest page size: bounds one query's memory and time.
+pub const MAX_PAGE_SIZE: i64 = 500;
 
-/// Query of `GET /api/v1/twitch-events`.
-#[derive(Debug, Deserialize, Default)]
+/// Query of `GET /api/v1/twitch-events`, as the client sent it.
+#[derive(Debug, Deserialize, Default, Clone, PartialEq, Eq)]
 pub struct ListQuery {
-    cursor: Option<String>,
-    page_size: Option<i64>,
-    event_type: Option<String>,
-    user_id: Option<String>,
-    user_name: Option<String>,
-    reward_id: Option<String>,
-    raid_from: Option<String>,
-    raid_to: Option<String>,
+    /// Opaque [`PageCursor`] from a `next`/`previous` link.
+    pub cursor: Option<String>,
+    /// Rows per page (1 to [`MAX_PAGE_SIZE`]).
+    pub page_size: Option<i64>,
+    /// EventSub or TAU type name.
+    pub event_type: Option<String>,
+    /// User id (or raider id).
+    pub user_id: Option<String>,
+    /// Login or display name.
+    pub user_name: Option<String>,
+    /// Channel points reward id.
+    pub reward_id: Option<String>,
+    /// Raider id or login.
+    pub raid_from: Option<String>,
+    /// Raided channel id or login.
+    pub raid_to: Option<String>,
 }
 
-fn page_url(app: &AppState, query: &ListQuery, cursor: PageCursor) -> String {
-    let mut url = app
-        .config
-        .public_url
-        .join("/api/v1/twitch-events")
-        .expect("valid path");
-    {
-        let mut pairs = url.query_pairs_mut();
-        pairs.append_pair("cursor", &cursor.encode());
-        let filters = [
-            ("page_size", query.page_size.map(|n| n.to_string())),
-            ("event_type", query.event_type.clone()),
-            ("user_id", query.user_id.clone()),
-            ("user_name", query.user_name.clone()),
-            ("reward_id", query.reward_id.clone()),
-            ("raid_from", query.raid_from.clone()),
-            ("raid_to", query.raid_to.clone()),
-        ];
-        for (name, value) in filters {
-            if let Some(value) = value {
-                pairs.append_pair(name, &value);
+/// A checked history request: what to read.
+#[derive(Debug)]
+pub struct PageRequest {
+    /// Which rows.
+    pub filter: EventFilter,
+    /// Where the page starts (`None`: the newest).
+    pub cursor: Option<PageCursor>,
+    /// Rows per page.
+    pub limit: i64,
+}
+
+impl ListQuery {
+    /// Checks the cursor and page size; `allowed_types` is the token's
+    /// grant (`None`: any type).
+    pub fn request(&self, allowed_types: Option<Vec<String>>) -> Result<PageRequest, ApiError> {
+        let cursor = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(
+                PageCursor::decode(text)
+                    .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
+            ),
+        };
+        let limit = self.page_size.unwrap_or(PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(ApiError::BadRequest(format!(
+                "page_size must be 1 to {MAX_PAGE_SIZE}"
+            )));
+        }
+        let filter = EventFilter {
+            event_type: self.event_type.as_deref().map(crate::event::tau_event_type),
+            user_id: self.user_id.clone(),
+            user_name: self.user_name.clone(),
+            reward_id: self.reward_id.clone(),
+            raid_from: self.raid_from.clone(),
+            raid_to: self.raid_to.clone(),
+            allowed_types,
+        };
+        Ok(PageRequest {
+            filter,
+            cursor,
+            limit,
+        })
+    }
+
+    /// The link to the page at `cursor` under `public_url`, with this
+    /// query's filters and page size.
+    pub fn page_url(&self, public_url: &url::Url, cursor: PageCursor) -> String {
+        let mut url = public_url
+            .join("/api/v1/twitch-events")
+            .expect("valid path");
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("cursor", &cursor.encode());
+            let filters = [
+                ("page_size", self.page_size.map(|n| n.to_string())),
+                ("event_type", self.event_type.clone()),
+                ("user_id", self.user_id.clone()),
+                ("user_name", self.user_name.clone()),
+                ("reward_id", self.reward_id.clone()),
+                ("raid_from", self.raid_from.clone()),
+                ("raid_to", self.raid_to.clone()),
+            ];
+            for (name, value) in filters {
+                if let Some(value) = value {
+                    pairs.append_pair(name, &value);
+                }
             }
         }
+        url.to_string()
     }
-    url.to_string()
+}
+
+/// One page of history as sent: events as their wire frames, verbatim
+/// (never re-parsed, see [`crate::event::TauEvent::to_json`]).
+#[derive(Serialize)]
+pub struct Page {
+    /// Link to older events.
+    next: Option<String>,
+    /// Link to newer events.
+    previous: Option<String>,
+    /// The events, newest first.
+    results: Vec<Box<RawValue>>,
 }
 
 /// `GET /api/v1/twitch-events`: newest first, `{next, previous, results}`.
@@ -69,38 +135,18 @@ pub async fn list(
     auth: Authenticated,
     State(app): State<AppState>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let cursor = match query.cursor.as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(
-            PageCursor::decode(text)
-                .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
-        ),
-    };
-    let limit = query.page_size.unwrap_or(PAGE_SIZE);
-    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "page_size must be 1 to {MAX_PAGE_SIZE}"
-        )));
-    }
-    let filter = EventFilter {
-        event_type: query
-            .event_type
-            .as_deref()
-            .map(crate::event::tau_event_type),
-        user_id: query.user_id.clone(),
-        user_name: query.user_name.clone(),
-        reward_id: query.reward_id.clone(),
-        raid_from: query.raid_from.clone(),
-        raid_to: query.raid_to.clone(),
-        allowed_types: auth.record.event_types.clone(),
-    };
-    let page = app.store.page(&filter, cursor, limit).await?;
-    Ok(Json(json!({
-        "next": page.next.map(|c| page_url(&app, &query, c)),
-        "previous": page.previous.map(|c| page_url(&app, &query, c)),
-        "results": page.rows.iter().map(|r| r.event.to_json()).collect::<Vec<_>>(),
-    })))
+) -> Result<Json<Page>, ApiError> {
+    let request = query.request(auth.record.event_types.clone())?;
+    let page = app
+        .store
+        .page(&request.filter, request.cursor, request.limit)
+        .await?;
+    let link = |cursor: PageCursor| query.page_url(&app.config.public_url, cursor);
+    Ok(Json(Page {
+        next: page.next.map(link),
+        previous: page.previous.map(link),
+        results: page.rows.iter().map(|r| r.event.to_json()).collect(),
+    }))
 }
 
 fn parse_id(key: &str) -> Result<Uuid, ApiError> {
@@ -121,7 +167,7 @@ pub async fn get_one(
     auth: Authenticated,
     State(app): State<AppState>,
     Path(key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Box<RawValue>>, ApiError> {
     let event = load(&app, &key).await?;
     if !auth.record.grant().sees(&event.event_type) {
         return Err(ApiError::NotFound(format!("no event with id {key}")));
@@ -155,7 +201,7 @@ pub async fn replay(
     _: Authenticated,
     State(app): State<AppState>,
     Path(key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Box<RawValue>>, ApiError> {
     let mut event = load(&app, &key).await?;
     event.origin = Origin::Replay;
     let encoded = event.encode(None);
@@ -174,7 +220,7 @@ pub async fn test_event(
     State(app): State<AppState>,
     Path(key): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Box<RawValue>>, ApiError> {
     let entry = app.catalog.latest(&key).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "unknown event type {key:?}; valid types: {}",

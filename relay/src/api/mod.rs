@@ -12,7 +12,7 @@
 
 mod auth;
 mod catalog;
-mod events;
+pub mod events;
 pub mod helix;
 mod status;
 mod tokens;
