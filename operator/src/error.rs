@@ -72,11 +72,14 @@ impl From<tau_twitch::Error> for Error {
             Twitch::RateLimited { wait, .. } => Error::RateLimited(wait),
             // A 2xx Twitch did not mean, or a base URL that cannot work:
             // neither gets better by itself; shown like Twitch's own errors.
-            other @ (Twitch::BadResponse { .. } | Twitch::BadBaseUrl(_)) => Error::Twitch {
-                what: "Twitch API".into(),
-                status: 0,
-                message: other.to_string(),
-            },
+            other
+            @ (Twitch::BadResponse { .. } | Twitch::BadBaseUrl(_) | Twitch::BadSegment(_)) => {
+                Error::Twitch {
+                    what: "Twitch API".into(),
+                    status: 0,
+                    message: other.to_string(),
+                }
+            }
         }
     }
 }

@@ -203,6 +203,14 @@ impl TauEvent {
         serde_json::to_string(&self.wire()).expect("event serialization cannot fail")
     }
 
+    /// The client frame as raw JSON, never re-parsed: `event_data` is kept
+    /// verbatim, and JSON may hold escapes (a lone surrogate, `"\ud800"`)
+    /// that `serde_json::Value` refuses. (REST answers serialize the event
+    /// itself, which writes the same bytes.)
+    pub fn to_json(&self) -> Box<RawValue> {
+        RawValue::from_string(self.to_wire()).expect("the wire frame is JSON")
+    }
+
     /// Encodes once for delivery; `seq` is the store position for stored events.
     pub fn encode(&self, seq: Option<i64>) -> Arc<EncodedEvent> {
         Arc::new(EncodedEvent {
@@ -234,6 +242,29 @@ mod tests {
 
     fn raw(json: &str) -> Box<RawValue> {
         RawValue::from_string(json.to_string()).unwrap()
+    }
+
+    /// Caught by the webhook fuzz target: Twitch's JSON may hold a lone
+    /// surrogate escape, which the store keeps verbatim but
+    /// `serde_json::Value` refuses; rendering such an event for REST by
+    /// re-parsing it panicked.
+    #[test]
+    fn events_with_lone_surrogates_render_for_rest() {
+        let data = r#"{"message":"cut \ud83d","user_id":"1"}"#;
+        assert!(serde_json::from_str::<serde_json::Value>(data).is_err());
+        let event = TauEvent {
+            id: Some(Uuid::nil()),
+            event_id: "msg-1".into(),
+            event_type: "channel-chat-message".into(),
+            version: "1".into(),
+            event_source: SOURCE_EVENTSUB.into(),
+            event_data: raw(data),
+            created: Utc::now(),
+            origin: Origin::Twitch,
+        };
+        assert_eq!(event.to_json().get(), event.to_wire());
+        assert_eq!(serde_json::to_string(&event).unwrap(), event.to_wire());
+        assert!(event.to_wire().contains(data));
     }
 
     #[test]

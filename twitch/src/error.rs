@@ -39,6 +39,9 @@ pub enum Error {
     /// The configured base URL cannot take a path (e.g. `mailto:`).
     #[error("Twitch base URL {0} cannot have a path")]
     BadBaseUrl(String),
+    /// A path segment that no URL can carry as a name (`.` or `..`).
+    #[error("{0:?} cannot be a path segment")]
+    BadSegment(String),
 }
 
 /// Result alias of this crate.

@@ -20,31 +20,104 @@ use crate::{
     store::{EventFilter, PageCursor},
 };
 
-/// Default and largest page sizes.
-const PAGE_SIZE: i64 = 50;
-const MAX_PAGE_SIZE: i64 = 500;
+/// Default page size: a screenful.
+pub const PAGE_SIZE: i64 = 50;
+/// Largest page size: bounds one query's memory and time.
+pub const MAX_PAGE_SIZE: i64 = 500;
 
-/// Query of `GET /api/v1/twitch-events`.
-#[derive(Debug, Deserialize, Default, IntoParams)]
+/// Query of `GET /api/v1/twitch-events`, as the client sent it.
+#[derive(Debug, Deserialize, Default, Clone, PartialEq, Eq, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Where to continue: from a page's `next` or `previous` link.
-    cursor: Option<String>,
+    pub cursor: Option<String>,
     /// Events per page (default 50).
     #[param(minimum = 1, maximum = 500)]
-    page_size: Option<i64>,
+    pub page_size: Option<i64>,
     /// Only this type, either spelling (`channel.follow`, `channel-follow`).
-    event_type: Option<String>,
+    pub event_type: Option<String>,
     /// Only events of this user (id); a raid's raider.
-    user_id: Option<String>,
+    pub user_id: Option<String>,
     /// Only events of this user (display name or login, any case).
-    user_name: Option<String>,
+    pub user_name: Option<String>,
     /// Only redemptions of this channel point reward.
-    reward_id: Option<String>,
+    pub reward_id: Option<String>,
     /// Only raids from this channel (id or login).
-    raid_from: Option<String>,
+    pub raid_from: Option<String>,
     /// Only raids to this channel (id or login).
-    raid_to: Option<String>,
+    pub raid_to: Option<String>,
+}
+
+/// A checked history request: what to read.
+#[derive(Debug)]
+pub struct PageRequest {
+    /// Which rows.
+    pub filter: EventFilter,
+    /// Where the page starts (`None`: the newest).
+    pub cursor: Option<PageCursor>,
+    /// Rows per page.
+    pub limit: i64,
+}
+
+impl ListQuery {
+    /// Checks the cursor and page size; `allowed_types` is the token's
+    /// grant (`None`: any type). Pure, so it is fuzzed (fuzz/history_query).
+    pub fn request(&self, allowed_types: Option<Vec<String>>) -> Result<PageRequest, ApiError> {
+        let cursor = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(
+                PageCursor::decode(text)
+                    .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
+            ),
+        };
+        let limit = self.page_size.unwrap_or(PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(ApiError::BadRequest(format!(
+                "page_size must be 1 to {MAX_PAGE_SIZE}"
+            )));
+        }
+        let filter = EventFilter {
+            event_type: self.event_type.as_deref().map(crate::event::tau_event_type),
+            user_id: self.user_id.clone(),
+            user_name: self.user_name.clone(),
+            reward_id: self.reward_id.clone(),
+            raid_from: self.raid_from.clone(),
+            raid_to: self.raid_to.clone(),
+            allowed_types,
+        };
+        Ok(PageRequest {
+            filter,
+            cursor,
+            limit,
+        })
+    }
+
+    /// The link to the page at `cursor` under `public_url`, with this
+    /// query's filters and page size.
+    pub fn page_url(&self, public_url: &url::Url, cursor: PageCursor) -> String {
+        let mut url = public_url
+            .join("/api/v1/twitch-events")
+            .expect("valid path");
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("cursor", &cursor.encode());
+            let filters = [
+                ("page_size", self.page_size.map(|n| n.to_string())),
+                ("event_type", self.event_type.clone()),
+                ("user_id", self.user_id.clone()),
+                ("user_name", self.user_name.clone()),
+                ("reward_id", self.reward_id.clone()),
+                ("raid_from", self.raid_from.clone()),
+                ("raid_to", self.raid_to.clone()),
+            ];
+            for (name, value) in filters {
+                if let Some(value) = value {
+                    pairs.append_pair(name, &value);
+                }
+            }
+        }
+        url.to_string()
+    }
 }
 
 /// One page of event history, newest first.
@@ -56,33 +129,6 @@ pub struct EventPage {
     previous: Option<String>,
     /// This page's events.
     results: Vec<TauEvent>,
-}
-
-fn page_url(app: &AppState, query: &ListQuery, cursor: PageCursor) -> String {
-    let mut url = app
-        .config
-        .public_url
-        .join("/api/v1/twitch-events")
-        .expect("valid path");
-    {
-        let mut pairs = url.query_pairs_mut();
-        pairs.append_pair("cursor", &cursor.encode());
-        let filters = [
-            ("page_size", query.page_size.map(|n| n.to_string())),
-            ("event_type", query.event_type.clone()),
-            ("user_id", query.user_id.clone()),
-            ("user_name", query.user_name.clone()),
-            ("reward_id", query.reward_id.clone()),
-            ("raid_from", query.raid_from.clone()),
-            ("raid_to", query.raid_to.clone()),
-        ];
-        for (name, value) in filters {
-            if let Some(value) = value {
-                pairs.append_pair(name, &value);
-            }
-        }
-    }
-    url.to_string()
 }
 
 /// `GET /api/v1/twitch-events`: newest first, `{next, previous, results}`.
@@ -103,35 +149,15 @@ pub async fn list(
     State(app): State<AppState>,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let cursor = match query.cursor.as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(
-            PageCursor::decode(text)
-                .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
-        ),
-    };
-    let limit = query.page_size.unwrap_or(PAGE_SIZE);
-    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "page_size must be 1 to {MAX_PAGE_SIZE}"
-        )));
-    }
-    let filter = EventFilter {
-        event_type: query
-            .event_type
-            .as_deref()
-            .map(crate::event::tau_event_type),
-        user_id: query.user_id.clone(),
-        user_name: query.user_name.clone(),
-        reward_id: query.reward_id.clone(),
-        raid_from: query.raid_from.clone(),
-        raid_to: query.raid_to.clone(),
-        allowed_types: auth.record.event_types.clone(),
-    };
-    let page = app.store.page(&filter, cursor, limit).await?;
+    let request = query.request(auth.record.event_types.clone())?;
+    let page = app
+        .store
+        .page(&request.filter, request.cursor, request.limit)
+        .await?;
+    let public_url = &app.config.public_url;
     Ok(Json(EventPage {
-        next: page.next.map(|c| page_url(&app, &query, c)),
-        previous: page.previous.map(|c| page_url(&app, &query, c)),
+        next: page.next.map(|c| query.page_url(public_url, c)),
+        previous: page.previous.map(|c| query.page_url(public_url, c)),
         results: page.rows.into_iter().map(|r| r.event).collect(),
     }))
 }

@@ -16,7 +16,7 @@
 
 mod auth;
 mod catalog;
-mod events;
+pub mod events;
 pub mod extract;
 pub mod helix;
 pub mod openapi;

@@ -7,7 +7,7 @@
 //! Nothing a client does can block `dispatch`.
 
 mod client;
-mod handshake;
+pub mod handshake;
 
 use std::sync::Arc;
 

@@ -76,7 +76,8 @@ impl From<tau_twitch::Error> for TwitchError {
                 status: 429,
                 message: format!("rate limit reached; Twitch resets it in {wait:?}"),
             },
-            other @ (Shared::BadResponse { .. } | Shared::BadBaseUrl(_)) => {
+            other
+            @ (Shared::BadResponse { .. } | Shared::BadBaseUrl(_) | Shared::BadSegment(_)) => {
                 TwitchError::Socket(other.to_string())
             }
         }

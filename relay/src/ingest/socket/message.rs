@@ -11,6 +11,12 @@ use serde_json::Value;
 use super::pipeline::Item;
 use crate::ingest::{IncomingNotification, SubscriptionInfo};
 
+/// Longest keepalive window taken from a welcome: Twitch announces 10 to
+/// 600 s. A larger (or absurd, `u64::MAX`) announcement is capped, so the
+/// session's deadline arithmetic (`now + keepalive + slack`) cannot
+/// overflow and panic the session task.
+pub const MAX_KEEPALIVE: Duration = Duration::from_secs(600);
+
 #[derive(Deserialize)]
 struct Envelope {
     metadata: Metadata,
@@ -31,7 +37,7 @@ pub enum Incoming {
     Welcome {
         /// Session id (for subscriptions and shard assignment).
         session_id: String,
-        /// Announced `keepalive_timeout_seconds`.
+        /// Announced `keepalive_timeout_seconds` (at most [`MAX_KEEPALIVE`]).
         keepalive: Duration,
     },
     /// Events (and revocations) to store, in order.
@@ -69,7 +75,8 @@ fn interpret(envelope: Envelope) -> Result<Incoming, String> {
                 session_id: session["id"].as_str().unwrap_or_default().to_string(),
                 keepalive: Duration::from_secs(
                     session["keepalive_timeout_seconds"].as_u64().unwrap_or(10),
-                ),
+                )
+                .min(MAX_KEEPALIVE),
             })
         }
         "notification" => {
@@ -129,6 +136,12 @@ mod tests {
         let reconnect = r#"{"metadata":{"message_id":"r","message_type":"session_reconnect"},
             "payload":{"session":{"reconnect_url":"wss://x/ws"}}}"#;
         assert!(matches!(parse(reconnect).unwrap(), Incoming::Reconnect(u) if u == "wss://x/ws"));
+        // Caught by the eventsub_message fuzz target: `u64::MAX` seconds
+        // overflowed `keepalive + slack` in the session loop.
+        let absurd = r#"{"metadata":{"message_id":"w","message_type":"session_welcome"},
+            "payload":{"session":{"id":"S1","keepalive_timeout_seconds":18446744073709551615}}}"#;
+        assert!(matches!(parse(absurd).unwrap(),
+            Incoming::Welcome { keepalive, .. } if keepalive == MAX_KEEPALIVE));
         let keepalive =
             r#"{"metadata":{"message_id":"k","message_type":"session_keepalive"},"payload":{}}"#;
         assert!(matches!(parse(keepalive).unwrap(), Incoming::Quiet));
