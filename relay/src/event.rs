@@ -203,14 +203,6 @@ impl TauEvent {
         serde_json::to_string(&self.wire()).expect("event serialization cannot fail")
     }
 
-    /// The client frame as raw JSON, never re-parsed: `event_data` is kept
-    /// verbatim, and JSON may hold escapes (a lone surrogate, `"\ud800"`)
-    /// that `serde_json::Value` refuses. (REST answers serialize the event
-    /// itself, which writes the same bytes.)
-    pub fn to_json(&self) -> Box<RawValue> {
-        RawValue::from_string(self.to_wire()).expect("the wire frame is JSON")
-    }
-
     /// Encodes once for delivery; `seq` is the store position for stored events.
     pub fn encode(&self, seq: Option<i64>) -> Arc<EncodedEvent> {
         Arc::new(EncodedEvent {
@@ -262,7 +254,6 @@ mod tests {
             created: Utc::now(),
             origin: Origin::Twitch,
         };
-        assert_eq!(event.to_json().get(), event.to_wire());
         assert_eq!(serde_json::to_string(&event).unwrap(), event.to_wire());
         assert!(event.to_wire().contains(data));
     }
