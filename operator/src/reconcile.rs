@@ -160,15 +160,9 @@ fn blocked(
     // The generated Secret (or its key) is gone but a key existed: the
     // relay's stored Twitch tokens are encrypted with it. A new key is made
     // only when the user says so, naming the lost key.
-    let recorded = tc
-        .status
-        .as_ref()
-        .and_then(|s| s.secret_key_id.as_deref())?;
-    let live = live_secret
-        .and_then(|d| d.get(KEY_SECRET_KEY))
-        .filter(|v| !v.0.is_empty());
+    let recorded = recorded_key(tc)?;
     let acknowledged = tc.annotations().get(RESET_SECRET_KEY).map(String::as_str) == Some(recorded);
-    (live.is_none() && !acknowledged).then(|| TwitchState::Failed {
+    (key_missing(live_secret) && !acknowledged).then(|| TwitchState::Failed {
         reason: "SecretKeyLost".into(),
         message: format!(
             "the generated Secret {} or its key {KEY_SECRET_KEY} was deleted; the relay's stored Twitch \
@@ -179,6 +173,18 @@ fn blocked(
             tc.name_any()
         ),
     })
+}
+
+/// The id of the secret key the status recorded, if one was ever made.
+fn recorded_key(tc: &TwitchChannel) -> Option<&str> {
+    tc.status.as_ref()?.secret_key_id.as_deref()
+}
+
+/// Whether the generated Secret (or its key) is absent.
+fn key_missing(live_secret: Option<&BTreeMap<String, ByteString>>) -> bool {
+    live_secret
+        .and_then(|d| d.get(KEY_SECRET_KEY))
+        .is_none_or(|v| v.0.is_empty())
 }
 
 async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
@@ -194,13 +200,24 @@ async fn apply(tc: &TwitchChannel, ctx: &Context) -> Result<Action> {
         Api::<Ingress>::namespaced(c.clone(), &ns),
     );
     let live_secrets = list(&secrets, &selector).await?;
+    let existing = named(&live_secrets, &name).and_then(|s| s.data.as_ref());
+    // The cache may not have seen the status that recorded the key yet (it
+    // and the Secret's deletion come on different watches). A key is never
+    // generated from a stale copy: with none live and none recorded, this
+    // reconcile works on the channel as the API server has it.
+    let fresh;
+    let tc = if key_missing(existing) && recorded_key(tc).is_none() {
+        fresh = channels.get(&tc.name_any()).await?;
+        &fresh
+    } else {
+        tc
+    };
     let live_deployments = list(&deployments, &selector).await?;
     let live_services = list(&services, &selector).await?;
     let live_ingresses = list(&ingresses, &selector).await?;
     // The relay's durable state (SQLite): created once, then left alone (a
     // claim's spec is immutable) and never removed as an orphan: deleting it
     // would lose the channel's history and tokens. It goes with the channel.
-    let existing = named(&live_secrets, &name).and_then(|s| s.data.as_ref());
     // A relay on its claim stays there when a default database appears.
     let config = build::channel_config(tc, &ctx.config, existing);
     let claims = Api::<PersistentVolumeClaim>::namespaced(c.clone(), &ns);

@@ -185,7 +185,7 @@ async fn a_switch_from_webhook_removes_the_operators_webhooks_then_the_finalizer
     let Mock { ctx, handle } = mock(Some(&twitch));
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "twitch-app"},
         "data": {"client-id": base64(FakeTwitch::CLIENT_ID), "client-secret": base64(FakeTwitch::CLIENT_SECRET)}});
-    let mut script = lists();
+    let mut script = lists(&tc);
     script.extend([(Method::GET, CREDENTIALS, Reply::Json(secret))]);
     script.extend(applies());
     script.extend([
@@ -206,22 +206,22 @@ async fn a_switch_from_webhook_removes_the_operators_webhooks_then_the_finalizer
     reconcile(Arc::new(tc), ctx).await.unwrap();
     let bodies = server.await.unwrap();
     assert_eq!(
-        bodies[11]["reason"], "SubscriptionsChanged",
+        bodies[12]["reason"], "SubscriptionsChanged",
         "{}",
-        bodies[11]
-    );
-    assert!(
-        bodies[11]["note"].as_str().unwrap().contains("deleted 2"),
-        "{}",
-        bodies[11]
-    );
-    assert_eq!(
-        bodies[12]["metadata"]["finalizers"],
-        json!([]),
-        "finalizer removal: {}",
         bodies[12]
     );
-    assert_eq!(bodies[13]["status"]["transport"], "websocket");
+    assert!(
+        bodies[12]["note"].as_str().unwrap().contains("deleted 2"),
+        "{}",
+        bodies[12]
+    );
+    assert_eq!(
+        bodies[13]["metadata"]["finalizers"],
+        json!([]),
+        "finalizer removal: {}",
+        bodies[13]
+    );
+    assert_eq!(bodies[14]["status"]["transport"], "websocket");
     let left: Vec<String> = twitch.subscriptions().into_iter().map(|s| s.id).collect();
     assert_eq!(
         left,

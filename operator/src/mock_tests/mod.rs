@@ -121,9 +121,17 @@ const CLAIMS: &str = "/api/v1/namespaces/ns/persistentvolumeclaims";
 pub(crate) const CLAIM: &str = "/api/v1/namespaces/ns/persistentvolumeclaims/tau-a";
 pub(crate) const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/ns/events";
 
-pub(crate) fn lists() -> Vec<(Method, &'static str, Reply)> {
+/// The reads of a channel with no generated Secret yet. With no key live
+/// and none recorded in the cached status, the channel is read again from
+/// the API server (`cached` is what it answers) before a key is generated.
+pub(crate) fn lists(cached: &TwitchChannel) -> Vec<(Method, &'static str, Reply)> {
     vec![
         (Method::GET, SECRETS, list("SecretList")),
+        (
+            Method::GET,
+            TC,
+            Reply::Json(serde_json::to_value(cached).unwrap()),
+        ),
         (Method::GET, DEPLOYMENTS, list("DeploymentList")),
         (Method::GET, SERVICES, list("ServiceList")),
         (Method::GET, INGRESSES, list("IngressList")),
@@ -161,7 +169,7 @@ async fn a_conduit_channel_is_guarded_before_its_relays_exist() {
     let mut tc = channel("a");
     tc.spec.transport = TransportMode::Conduit;
     tc.spec.database_url = Some("postgres://db/tau".into());
-    let mut script = lists();
+    let mut script = lists(&tc);
     script.pop(); // a shared database: no claim
     script.extend([
         (Method::GET, CREDENTIALS, Reply::Status(404)),
@@ -186,19 +194,19 @@ async fn a_conduit_channel_is_guarded_before_its_relays_exist() {
     let _ = tokio::time::timeout(Duration::from_secs(2), reconcile(Arc::new(tc), ctx)).await;
     let bodies = server.await.unwrap();
     assert_eq!(
-        bodies[5]["metadata"]["finalizers"],
+        bodies[6]["metadata"]["finalizers"],
         json!([FINALIZER]),
         "{}",
-        bodies[5]
+        bodies[6]
     );
-    assert_eq!(bodies[7]["kind"], "Deployment", "after the finalizer");
+    assert_eq!(bodies[8]["kind"], "Deployment", "after the finalizer");
 }
 
 #[tokio::test]
 async fn a_websocket_channel_loses_an_old_operators_finalizer() {
     let Mock { ctx, handle } = mock(None);
     let tc = finalized(websocket(channel("a")));
-    let mut script = lists();
+    let mut script = lists(&tc);
     script.extend([(Method::GET, CREDENTIALS, Reply::Status(404))]);
     script.extend(applies());
     script.extend([
@@ -218,10 +226,10 @@ async fn a_websocket_channel_loses_an_old_operators_finalizer() {
     reconcile(Arc::new(tc), ctx).await.unwrap();
     let bodies = server.await.unwrap();
     assert_eq!(
-        bodies[11]["metadata"]["finalizers"],
+        bodies[12]["metadata"]["finalizers"],
         json!([]),
         "{}",
-        bodies[11]
+        bodies[12]
     );
 }
 
@@ -231,14 +239,14 @@ async fn create_applies_children_subscribes_and_writes_status() {
     let Mock { ctx, handle } = mock(Some(&twitch));
     let creds = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "twitch-app"},
         "data": {"client-id": base64(FakeTwitch::CLIENT_ID), "client-secret": base64(FakeTwitch::CLIENT_SECRET)}});
-    let mut script = lists();
+    let mut script = lists(&finalized(channel("a")));
     // A relay is ready to answer Twitch's verification challenge.
     let mut ready = crate::build::deployment(&channel("a"), &ctx.config);
     ready.status = Some(k8s_openapi::api::apps::v1::DeploymentStatus {
         ready_replicas: Some(1),
         ..Default::default()
     });
-    script[1].2 =
+    script[2].2 =
         Reply::Json(json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": [ready]}));
     script.extend([(Method::GET, CREDENTIALS, Reply::Json(creds))]);
     script.extend(applies());
@@ -277,10 +285,10 @@ async fn create_applies_children_subscribes_and_writes_status() {
         .unwrap();
     assert_eq!(authorized["status"], "True");
     assert_eq!(twitch.subscriptions().len(), 2);
-    let claim = &bodies[7];
+    let claim = &bodies[8];
     assert_eq!(claim["kind"], "PersistentVolumeClaim");
     assert_eq!(claim["metadata"]["ownerReferences"][0]["uid"], "uid-a");
-    let deployment = &bodies[8];
+    let deployment = &bodies[9];
     assert!(
         deployment["spec"]["template"]["metadata"]["annotations"][crate::build::INPUTS_ANNOTATION]
             .is_string(),
@@ -364,6 +372,11 @@ async fn an_orphaned_ingress_is_deleted() {
     let old = crate::build::ingress(&channel("a")).unwrap();
     let mut script = vec![
         (Method::GET, SECRETS, list("SecretList")),
+        (
+            Method::GET,
+            TC,
+            Reply::Json(serde_json::to_value(&tc).unwrap()),
+        ),
         (Method::GET, DEPLOYMENTS, list("DeploymentList")),
         (Method::GET, SERVICES, list("ServiceList")),
         (
@@ -394,10 +407,48 @@ async fn an_orphaned_ingress_is_deleted() {
     reconcile(Arc::new(tc), ctx).await.unwrap();
     let bodies = server.await.unwrap();
     assert!(
-        bodies[11]["note"].as_str().unwrap().contains("removed 1"),
+        bodies[12]["note"].as_str().unwrap().contains("removed 1"),
         "{}",
-        bodies[11]
+        bodies[12]
     );
+}
+
+#[tokio::test]
+async fn a_lost_key_is_judged_by_the_api_servers_copy_not_a_stale_cache() {
+    let Mock { ctx, handle } = mock(None);
+    // The cache has not seen the status that recorded the key; the API
+    // server has, and the generated Secret is gone.
+    let cached = websocket(channel("a"));
+    let mut recorded = cached.clone();
+    recorded.status = Some(crate::crd::TwitchChannelStatus {
+        secret_key_id: Some("0de3d04f51a077e7".into()),
+        ..Default::default()
+    });
+    let mut script = lists(&recorded);
+    script.extend([
+        (Method::GET, CREDENTIALS, Reply::Status(404)),
+        // No Secret, claim, Deployment or Service is applied.
+        (
+            Method::PATCH,
+            TC_STATUS,
+            Reply::Json(serde_json::to_value(&recorded).unwrap()),
+        ),
+    ]);
+    let server = tokio::spawn(serve(handle, script));
+    tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(cached), ctx))
+        .await
+        .expect("nothing but the status is written")
+        .unwrap();
+    let bodies = server.await.unwrap();
+    let status = &bodies.last().unwrap()["status"];
+    assert_eq!(status["secretKeyId"], "0de3d04f51a077e7", "{status}");
+    let ready = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    assert_eq!(ready["reason"], "SecretKeyLost", "{ready}");
 }
 
 mod cleanup;
