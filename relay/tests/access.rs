@@ -189,10 +189,16 @@ async fn key_routes_need_the_documented_role() {
             Need::Token(Role::Bot),
         ),
         (
+            "GET",
+            "/api/v1/twitch-events/{key}/test",
+            Need::Token(Role::Bot),
+        ),
+        (
             "POST",
             "/api/v1/twitch-events/{key}/replay",
             Need::Token(Role::Bot),
         ),
+        ("GET", "/api/v1/whoami", Need::Token(Role::Overlay)),
         ("GET", "/api/v1/tokens", Need::Token(Role::Admin)),
         ("POST", "/api/v1/tokens", Need::Token(Role::Admin)),
         ("DELETE", "/api/v1/tokens/{id}", Need::Token(Role::Admin)),

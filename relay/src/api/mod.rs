@@ -10,8 +10,8 @@
 //!
 //! | role     | routes |
 //! |----------|--------|
-//! | overlay  | history (list, one event), `/ws/twitch-events/` |
-//! | bot      | replay, test events, status (+ `/ws/tau-status/`), catalog, own token |
+//! | overlay  | history (list, one event), `/ws/twitch-events/`, `whoami` |
+//! | bot      | replay, test events (and their samples), status (+ `/ws/tau-status/`), catalog, own token |
 //! | admin    | tokens, deleting events, connecting Twitch |
 
 mod auth;
@@ -77,6 +77,12 @@ pub fn routes(t: RouteTable) -> RouteTable {
         post(events::replay),
     )
     .add(
+        Method::GET,
+        "/api/v1/twitch-events/{key}/test",
+        BOT,
+        get(events::test_sample),
+    )
+    .add(
         Method::POST,
         "/api/v1/twitch-events/{key}/test",
         BOT,
@@ -107,6 +113,7 @@ pub fn routes(t: RouteTable) -> RouteTable {
         BOT,
         post(tokens::refresh),
     )
+    .add(Method::GET, "/api/v1/whoami", OVERLAY, get(tokens::whoami))
     .add(Method::GET, "/api/v1/tokens", ADMIN, get(tokens::list))
     .add(Method::POST, "/api/v1/tokens", ADMIN, post(tokens::create))
     .add(
