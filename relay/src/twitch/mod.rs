@@ -20,6 +20,7 @@
 //! - [`shard`]: this replica's conduit shard (claim and assign a session).
 //! - [`app_subs`]: app-token subscriptions (webhook and conduit transports).
 //! - [`routes`]: the OAuth code flow and the Helix passthrough.
+//! - [`outcome`]: the styled pages the OAuth callback answers with.
 //!
 //! Base URLs come from configuration, so tests use a fake Twitch.
 
@@ -27,6 +28,7 @@ pub mod app_subs;
 pub mod conduit;
 pub mod helix;
 pub mod lease;
+pub mod outcome;
 pub mod routes;
 pub mod shard;
 pub mod subscriptions;
