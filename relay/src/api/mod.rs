@@ -12,7 +12,7 @@
 //! |----------|--------|
 //! | overlay  | history (list, one event), `/ws/twitch-events/`, `whoami` |
 //! | bot      | replay, test events (and their samples), status (+ `/ws/tau-status/`), catalog, own token |
-//! | admin    | tokens, deleting events, connecting Twitch |
+//! | admin    | tokens, deleting events, connecting Twitch, resubscribing |
 
 mod auth;
 mod catalog;
@@ -20,6 +20,7 @@ pub mod events;
 pub mod extract;
 pub mod helix;
 pub mod openapi;
+mod resubscribe;
 mod status;
 mod tokens;
 
@@ -95,6 +96,12 @@ pub fn routes(t: RouteTable) -> RouteTable {
         get(catalog::list),
     )
     .add(Method::GET, "/api/v1/status", BOT, get(status::status))
+    .add(
+        Method::POST,
+        "/api/v1/twitch/resubscribe",
+        ADMIN,
+        post(resubscribe::resubscribe),
+    )
     .add(
         Method::GET,
         "/ws/tau-status",

@@ -82,6 +82,7 @@ impl Modify for TokenScheme {
         super::events::test_sample,
         super::catalog::list,
         super::status::status,
+        super::resubscribe::resubscribe,
         super::tokens::whoami,
         super::tokens::current,
         super::tokens::refresh,

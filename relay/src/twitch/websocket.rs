@@ -128,6 +128,10 @@ impl Binding for UserSocket {
             .unwrap_or_default()
     }
 
+    fn restart(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.app.twitch.resubscribe_requests())
+    }
+
     fn release(&mut self, expire: bool) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             if let Some(lease) = self.lease.take() {
