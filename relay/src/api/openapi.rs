@@ -13,7 +13,7 @@
 //!   signed by Twitch;
 //! - the Helix passthrough (`/api/twitch/helix/{*path}`): Twitch's API,
 //!   forwarded unchanged;
-//! - the browser pages (`/`, `/dashboard.js`, `/twitch/authorize`,
+//! - the browser pages (`/`, `/app.js`, `/app.css`, `/twitch/authorize`,
 //!   `/twitch-callback`): HTML and redirects, not an API.
 
 use std::sync::LazyLock;
@@ -143,7 +143,8 @@ mod tests {
         "/twitch/eventsub",
         "/api/twitch/helix/{*path}",
         "/",
-        "/dashboard.js",
+        "/app.js",
+        "/app.css",
         "/twitch/authorize",
         "/twitch-callback",
     ];

@@ -1,4 +1,7 @@
-//! The dashboard: one static page and its script, compiled into the binary.
+//! The dashboard: a Preact app built by Vite from `dashboard/` at the repo
+//! root into `dist/` (stable names, committed), compiled into the binary, so
+//! `cargo build` needs no Node. `.ci/dashboard-build.sh` fails CI when the
+//! committed build is stale.
 //!
 //! It talks to the same REST and websocket API as bots do, with a token the
 //! user pastes once (kept in the browser's localStorage).
@@ -11,20 +14,18 @@ use axum::{
 
 use crate::access::routes::{Need, RouteTable};
 
-const INDEX: &str = include_str!("index.html");
-const SCRIPT: &str = include_str!("dashboard.js");
-/// Scripts only from this origin; no inline script.
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; frame-ancestors 'none'";
+const INDEX: &str = include_str!("dist/index.html");
+const SCRIPT: &str = include_str!("dist/app.js");
+const STYLE: &str = include_str!("dist/app.css");
+/// Scripts and styles only from this origin: no inline script or style.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Adds the dashboard routes (public: the page holds no data; it asks
 /// for a token and uses the API like any client).
 pub fn routes(t: RouteTable) -> RouteTable {
-    t.add(Method::GET, "/", Need::Public, get(index)).add(
-        Method::GET,
-        "/dashboard.js",
-        Need::Public,
-        get(script),
-    )
+    t.add(Method::GET, "/", Need::Public, get(index))
+        .add(Method::GET, "/app.js", Need::Public, get(script))
+        .add(Method::GET, "/app.css", Need::Public, get(style))
 }
 
 async fn index() -> impl IntoResponse {
@@ -33,6 +34,8 @@ async fn index() -> impl IntoResponse {
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CONTENT_SECURITY_POLICY, CSP),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-cache"),
         ],
         INDEX,
     )
@@ -40,7 +43,22 @@ async fn index() -> impl IntoResponse {
 
 async fn script() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
         SCRIPT,
+    )
+}
+
+async fn style() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        STYLE,
     )
 }
