@@ -284,8 +284,9 @@ function App() {
               }
             }}
             aria-label={`Theme: ${theme}. Switch to ${nextTheme}`}
+            title={`Theme: ${theme} (click for ${nextTheme})`}
           >
-            Theme: {theme}
+            {theme === "auto" ? "◐ Auto" : theme === "light" ? "☀ Light" : "☾ Dark"}
           </button>
           <button type="button" class="small" onClick={() => logout(null)}>
             Log out

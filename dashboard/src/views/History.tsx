@@ -83,9 +83,9 @@ export function History({ catalog, session }: { catalog: CatalogType[]; session:
           else setUrl(u);
         }}
       >
-        <label>
-          Type
-          <select value={type} onChange={(ev) => setType((ev.target as HTMLSelectElement).value)}>
+        <div class="field">
+          <label for="history-type">Type</label>
+          <select id="history-type" value={type} onChange={(ev) => setType((ev.target as HTMLSelectElement).value)}>
             <option value="">All types</option>
             {types.map((t) => (
               <option key={t} value={t}>
@@ -93,7 +93,7 @@ export function History({ catalog, session }: { catalog: CatalogType[]; session:
               </option>
             ))}
           </select>
-        </label>
+        </div>
         <label>
           User
           <input type="search" value={user} placeholder="login or name" onInput={(ev) => setUser((ev.target as HTMLInputElement).value)} />

@@ -38,6 +38,7 @@ export function Live({
   catalog: CatalogType[];
 }) {
   const [type, setType] = useState("");
+  const [wide] = useState(() => window.innerWidth > 760);
   const [user, setUser] = useState("");
   const [search, setSearch] = useState("");
   const u = user.trim().toLowerCase();
@@ -65,9 +66,9 @@ export function Live({
         </div>
       </div>
       <form class="filters" role="search" aria-label="Filter live events" onSubmit={(ev) => ev.preventDefault()}>
-        <label>
-          Type
-          <select value={type} onChange={(ev) => setType((ev.target as HTMLSelectElement).value)}>
+        <div class="field">
+          <label for="live-type">Type</label>
+          <select id="live-type" value={type} onChange={(ev) => setType((ev.target as HTMLSelectElement).value)}>
             <option value="">All types</option>
             {allTypes.map((t) => (
               <option key={t} value={t}>
@@ -76,7 +77,7 @@ export function Live({
               </option>
             ))}
           </select>
-        </label>
+        </div>
         <label>
           User
           <input type="search" value={user} placeholder="login or name" onInput={(ev) => setUser((ev.target as HTMLInputElement).value)} />
@@ -87,6 +88,10 @@ export function Live({
         </label>
       </form>
       {types.length > 0 && (
+        <details class="counts" open={wide}>
+          <summary>
+            Counts per type: {feed.received} event(s) in {types.length} type(s)
+          </summary>
         <ul class="chips" aria-label="Events per type">
           {types.map((t) => (
             <li key={t}>
@@ -96,6 +101,7 @@ export function Live({
             </li>
           ))}
         </ul>
+        </details>
       )}
       <p class="muted small-text">
         {feed.paused ? `Paused: ${feed.buffer.length} new event(s) waiting. ` : ""}

@@ -118,7 +118,16 @@ export function TestEvents({ catalog, session }: { catalog: CatalogType[]; sessi
   const entry = catalog.find((c) => c.event_type === type);
 
   useEffect(() => {
-    if (!type && sorted.length) setType(sorted[0].event_type);
+    const onHash = () => {
+      const t = new URLSearchParams(location.hash.split("?")[1] ?? "").get("type");
+      if (t) setType(t);
+    };
+    window.addEventListener("hashchange", onHash);
+    return () => window.removeEventListener("hashchange", onHash);
+  }, []);
+
+  useEffect(() => {
+    if (!type && sorted.length) setType((sorted.find((c) => c.event_type === "channel-follow") ?? sorted[0]).event_type);
   }, [sorted, type]);
 
   useEffect(() => {
@@ -260,9 +269,9 @@ export function TestEvents({ catalog, session }: { catalog: CatalogType[]; sessi
           Find a type
           <input type="search" value={search} placeholder="follow, cheer, hype…" onInput={(ev) => setSearch((ev.target as HTMLInputElement).value)} />
         </label>
-        <label>
-          Event type
-          <select
+        <div class="field">
+          <label for="test-type">Event type</label>
+          <select id="test-type"
             value={type}
             onChange={(ev) => {
               const t = (ev.target as HTMLSelectElement).value;
@@ -290,7 +299,7 @@ export function TestEvents({ catalog, session }: { catalog: CatalogType[]; sessi
               </optgroup>
             )}
           </select>
-        </label>
+        </div>
         <span class="muted small-text">{unique.length} types match</span>
       </div>
       {entry && (
