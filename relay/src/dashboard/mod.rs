@@ -35,7 +35,6 @@ async fn index() -> impl IntoResponse {
             (header::CONTENT_SECURITY_POLICY, CSP),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::REFERRER_POLICY, "no-referrer"),
-            (header::CACHE_CONTROL, "no-cache"),
         ],
         INDEX,
     )
@@ -46,7 +45,6 @@ async fn script() -> impl IntoResponse {
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::CACHE_CONTROL, "no-cache"),
         ],
         SCRIPT,
     )
@@ -57,7 +55,6 @@ async fn style() -> impl IntoResponse {
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::CACHE_CONTROL, "no-cache"),
         ],
         STYLE,
     )
