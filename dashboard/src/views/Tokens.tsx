@@ -14,7 +14,9 @@ function jsSnippet(url: string, token: string) {
   return `// npm: none needed in a browser; in Node 22+ WebSocket is built in
 const ws = new WebSocket(${JSON.stringify(url)});
 let last = null;
-ws.onopen = () => ws.send(JSON.stringify({ token: ${JSON.stringify(token)}, since: last }));
+const token = ${JSON.stringify(token)};
+// since: resume after the last event seen, so a reconnect misses nothing
+ws.onopen = () => ws.send(JSON.stringify(last ? { token, since: last } : { token }));
 ws.onmessage = (m) => {
   const e = JSON.parse(m.data);
   if (e.error) return console.error(e.error);
@@ -211,7 +213,7 @@ export function Tokens({ catalog }: { catalog: CatalogType[] }) {
               onInput={(ev) => setName((ev.target as HTMLInputElement).value)}
             />
           </div>
-          <div class="field">
+          <div class="field wide">
             <label for="tok-role">Role</label>
             <select id="tok-role" value={role} onChange={(ev) => setRole((ev.target as HTMLSelectElement).value as Role)}>
               {ROLES.map((r) => (
