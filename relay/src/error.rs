@@ -5,7 +5,7 @@
 //! are logged with their cause and answered with a generic message.
 
 use axum::{
-    extract::rejection::{JsonRejection, PathRejection, QueryRejection},
+    extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
     Json,
@@ -44,6 +44,9 @@ pub enum ApiError {
     /// 405: the method is not offered here.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 413: the body is larger than the route accepts.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// 415: the body is not of a media type the route reads.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -72,7 +75,18 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
                 "send the body as JSON with `Content-Type: application/json`".into(),
             ),
+            JsonRejection::BytesRejection(body) => body.into(),
             other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
+/// A body that could not be read: 413 past the size limit, else 400.
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> ApiError {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(rejection.body_text()),
+            _ => ApiError::BadRequest(rejection.body_text()),
         }
     }
 }
@@ -100,6 +114,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

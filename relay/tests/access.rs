@@ -189,9 +189,20 @@ async fn key_routes_need_the_documented_role() {
             Need::Token(Role::Bot),
         ),
         (
+            "GET",
+            "/api/v1/twitch-events/{key}/test",
+            Need::Token(Role::Bot),
+        ),
+        (
             "POST",
             "/api/v1/twitch-events/{key}/replay",
             Need::Token(Role::Bot),
+        ),
+        ("GET", "/api/v1/whoami", Need::Token(Role::Overlay)),
+        (
+            "POST",
+            "/api/v1/twitch/resubscribe",
+            Need::Token(Role::Admin),
         ),
         ("GET", "/api/v1/tokens", Need::Token(Role::Admin)),
         ("POST", "/api/v1/tokens", Need::Token(Role::Admin)),

@@ -350,3 +350,202 @@ async fn ops_endpoints_answer() {
     relay.state.store.close().await;
     assert_eq!(get("/readyz").await.unwrap().status(), 503);
 }
+
+/// `whoami` answers with the calling token's name, role and types, for
+/// every role (never the token's value).
+#[tokio::test]
+async fn whoami_names_the_calling_token() {
+    use tau_relay::access::{Grant, Role};
+    let relay = TestRelay::start().await;
+    let overlay = relay
+        .state
+        .store
+        .create_token(
+            "follow-overlay",
+            &Grant {
+                role: Role::Overlay,
+                event_types: Some(vec!["channel-follow".into()]),
+            },
+        )
+        .await
+        .unwrap();
+    let response = relay
+        .http
+        .get(format!("{}/api/v1/whoami", relay.base))
+        .header("Authorization", format!("Token {}", overlay.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let me: Value = response.json().await.unwrap();
+    assert_eq!(
+        me,
+        serde_json::json!({"name": "follow-overlay", "role": "overlay", "event_types": ["channel-follow"]})
+    );
+    let admin: Value = relay.get("/api/v1/whoami/").await.json().await.unwrap();
+    assert_eq!(admin["role"], "admin");
+    assert!(admin["name"].as_str().unwrap().starts_with("test-"));
+    assert!(admin["event_types"].is_null());
+    assert!(!admin.to_string().contains(&relay.token), "no token value");
+}
+
+/// `GET …/test` shows the payload `POST` would generate, and sends nothing.
+#[tokio::test]
+async fn a_test_sample_is_generated_but_not_sent() {
+    let relay = TestRelay::start().await;
+    let mut client = relay.client(serde_json::json!({})).await;
+    relay.wait_clients(1).await;
+    for (key, tau, kind, version) in [
+        ("channel-follow", "channel-follow", "channel.follow", "2"),
+        (
+            "channel.hype_train.begin",
+            "channel-hype_train-begin",
+            "channel.hype_train.begin",
+            "2",
+        ),
+    ] {
+        let response = relay
+            .get(&format!("/api/v1/twitch-events/{key}/test"))
+            .await;
+        assert_eq!(response.status(), 200, "{key}");
+        let sample: Value = response.json().await.unwrap();
+        assert_eq!(sample["event_type"], tau, "{sample}");
+        assert_eq!(sample["subscription_type"], kind);
+        assert_eq!(sample["version"], version);
+        let data = sample["event_data"].as_object().unwrap();
+        assert!(data.contains_key("broadcaster_user_id"), "{sample}");
+        // What the dashboard does next: edit a field and send it.
+        let mut edited = sample["event_data"].clone();
+        edited["user_name"] = "Edited".into();
+        let sent = relay
+            .post(
+                &format!("/api/v1/twitch-events/{key}/test"),
+                &edited.to_string(),
+            )
+            .await;
+        assert_eq!(sent.status(), 200);
+        let (frame, _) = client.event().await;
+        assert_eq!(frame["event_type"], tau);
+        assert_eq!(frame["event_data"]["user_name"], "Edited");
+    }
+    // The samples themselves reached no client and no store.
+    assert!(client.quiet_for(300).await, "a sample is not broadcast");
+    assert_eq!(relay.state.store.count_events().await.unwrap(), 0);
+    let unknown = relay
+        .get("/api/v1/twitch-events/channel-nonsense/test")
+        .await;
+    assert_eq!(unknown.status(), 400);
+    let body: Value = unknown.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("channel-follow"));
+}
+
+/// `created_after` (inclusive) and `created_before` (exclusive) bound the
+/// history, survive into the page links, and a bad one is a 400 detail.
+#[tokio::test]
+async fn history_is_bounded_by_a_time_range() {
+    use tau_relay::event::{EventIndex, Origin, TauEvent, SOURCE_EVENTSUB};
+    let relay = TestRelay::start().await;
+    let base = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() - 3600, 0).unwrap();
+    for minute in 0..4 {
+        let event = TauEvent {
+            id: Some(uuid::Uuid::new_v4()),
+            event_id: format!("t{minute}"),
+            event_type: "channel-follow".into(),
+            version: "2".into(),
+            event_source: SOURCE_EVENTSUB.into(),
+            event_data: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+            created: base + chrono::Duration::minutes(minute),
+            origin: Origin::Twitch,
+        };
+        let index = EventIndex::from_event_data(&event.event_data);
+        relay
+            .state
+            .store
+            .insert_batch(&[(&event, &index)])
+            .await
+            .unwrap();
+    }
+    let at = |minute: i64| {
+        (base + chrono::Duration::minutes(minute))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            .replace('+', "%2B")
+    };
+    let ids = |page: &Value| -> Vec<String> {
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let path = format!(
+        "/api/v1/twitch-events?page_size=1&created_after={}&created_before={}",
+        at(1),
+        at(3)
+    );
+    let first: Value = relay.get(&path).await.json().await.unwrap();
+    assert_eq!(ids(&first), ["t2"], "{first}");
+    let next = first["next"].as_str().expect("a second page").to_string();
+    assert!(
+        next.contains("created_after=") && next.contains("created_before="),
+        "{next}"
+    );
+    let next = next.replace("http://127.0.0.1:8000", "");
+    let second: Value = relay.get(&next).await.json().await.unwrap();
+    assert_eq!(ids(&second), ["t1"], "{second}");
+    assert!(second["next"].is_null(), "{second}");
+    let after: Value = relay
+        .get(&format!("/api/v1/twitch-events?created_after={}", at(2)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&after), ["t3", "t2"]);
+    for bad in [
+        "created_after=yesterday",
+        "created_before=2026-02-30T00:00:00Z",
+    ] {
+        let response = relay.get(&format!("/api/v1/twitch-events?{bad}")).await;
+        assert_eq!(response.status(), 400, "{bad}");
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["detail"].as_str().unwrap().contains("RFC 3339"),
+            "{body}"
+        );
+    }
+}
+
+/// A token request without a JSON body is refused in TAU's error shape.
+#[tokio::test]
+async fn token_creation_errors_are_json_details() {
+    let relay = TestRelay::start().await;
+    let cases: [(Option<&str>, &str, u16); 4] = [
+        (None, "", 415),
+        (Some("text/plain"), r#"{"name":"x","role":"bot"}"#, 415),
+        (Some("application/json"), "", 400),
+        (Some("application/json"), "{not json", 400),
+    ];
+    for (content_type, body, status) in cases {
+        let mut request = relay
+            .http
+            .post(format!("{}/api/v1/tokens", relay.base))
+            .header("Authorization", format!("Token {}", relay.token))
+            .body(body.to_string());
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.status().as_u16(),
+            status,
+            "{content_type:?} {body:?}"
+        );
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{content_type:?} {body:?}"
+        );
+        let detail: Value = response.json().await.unwrap();
+        assert!(detail["detail"].is_string(), "{detail}");
+    }
+}

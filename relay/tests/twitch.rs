@@ -400,3 +400,57 @@ async fn validation_racing_a_refresh_keeps_the_newer_token() {
         );
     }
 }
+
+/// `POST /api/v1/twitch/resubscribe` closes the EventSub session; a new
+/// session makes the subscriptions again. Without Twitch: 409.
+#[tokio::test]
+async fn resubscribe_starts_a_new_session_with_new_subscriptions() {
+    let fake = FakeTwitch::start().await;
+    let (relay, first) = cheer_relay(&fake).await;
+    let response = relay.post("/api/v1/twitch/resubscribe", "").await;
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("session"),
+        "{body}"
+    );
+    let sessions = fake
+        .wait_for_sessions(WAIT, |s| {
+            s.iter()
+                .any(|s| s.id != first.id && s.connected && !s.subscription_ids.is_empty())
+        })
+        .await
+        .expect("a new session with subscriptions");
+    let old = sessions.iter().find(|s| s.id == first.id).unwrap();
+    assert!(!old.connected, "the old session was closed");
+    let new = sessions.iter().rev().find(|s| s.connected).unwrap();
+    assert!(
+        new.subscription_ids
+            .iter()
+            .all(|id| !first.subscription_ids.contains(id)),
+        "subscriptions made anew"
+    );
+    // The status shows the new session.
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = relay.get("/api/v1/status").await.json().await.unwrap();
+        if status["twitch"]["eventsub"]["session_id"] == new.id.as_str() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status["twitch"]["eventsub"]["session_id"], new.id.as_str());
+    assert_eq!(status["twitch"]["eventsub"]["state"], "connected");
+
+    let unconfigured = TestRelay::start().await;
+    let response = unconfigured.post("/api/v1/twitch/resubscribe", "").await;
+    assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("TWITCH_CLIENT_ID"),
+        "{body}"
+    );
+}

@@ -192,3 +192,31 @@ async fn an_externally_managed_relay_creates_no_subscriptions() {
         204
     );
 }
+
+/// A resubscribe request runs the reconciler at once (it would otherwise
+/// wait ten minutes): once the broadcaster has authorized, the follow
+/// subscription that failed is created.
+#[tokio::test]
+async fn resubscribe_reconciles_at_once() {
+    let fake = FakeTwitch::start().await;
+    fake.set_authorized(false);
+    let relay = TestRelay::start_twitch(&fake, webhook).await;
+    wait_status(&relay, "partially_subscribed").await;
+    fake.set_authorized(true);
+    let response = relay.post("/api/v1/twitch/resubscribe", "").await;
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("reconciling"),
+        "{body}"
+    );
+    let status = wait_status(&relay, "subscribed").await;
+    let subs = status["twitch"]["eventsub"]["subscriptions"]
+        .as_array()
+        .unwrap();
+    assert!(subs.iter().all(|s| s["status"] == "enabled"), "{subs:?}");
+    assert!(fake
+        .subscriptions()
+        .iter()
+        .any(|s| s.sub_type == "channel.follow" && s.status == "enabled"));
+}

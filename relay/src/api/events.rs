@@ -1,19 +1,19 @@
 //! Event history, replay and test events.
 
-use axum::{body::Bytes, extract::State, http::StatusCode, Json};
+use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{
-    extract::{PathParam, QueryParams},
+    extract::{PathParam, QueryParams, RawBody},
     openapi::AuthErrors,
     Authenticated,
 };
 use crate::{
     app::AppState,
-    catalog::{generate_test_event, TestBroadcaster},
+    catalog::{generate_test_event, CatalogEntry, TestBroadcaster},
     error::{ApiError, ErrorBody},
     event::{Origin, TauEvent, SOURCE_TEST},
     metrics::SourceLabel,
@@ -46,6 +46,31 @@ pub struct ListQuery {
     pub raid_from: Option<String>,
     /// Only raids to this channel (id or login).
     pub raid_to: Option<String>,
+    /// Only events created at or after this time (RFC 3339, e.g.
+    /// `2026-01-02T15:04:05Z`; encode a `+` offset as `%2B`; empty: no bound).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub created_after: Option<String>,
+    /// Only events created before this time (RFC 3339; exclusive).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub created_before: Option<String>,
+}
+
+/// `text` as µs since the epoch, or a 400 naming the parameter. An offset's
+/// `+` that arrived unencoded (a query decodes it to a space) is read as `+`.
+fn timestamp_us(name: &str, text: &str) -> Result<i64, ApiError> {
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t.trim()).ok();
+    let restored = text
+        .rfind(' ')
+        .filter(|&i| i > 10)
+        .map(|i| format!("{}+{}", &text[..i], &text[i + 1..]));
+    parse(text)
+        .or_else(|| restored.as_deref().and_then(parse))
+        .map(|t| t.timestamp_micros())
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{name} must be an RFC 3339 timestamp such as 2026-01-02T15:04:05Z, not {text:?}"
+            ))
+        })
 }
 
 /// A checked history request: what to read.
@@ -60,7 +85,7 @@ pub struct PageRequest {
 }
 
 impl ListQuery {
-    /// Checks the cursor and page size; `allowed_types` is the token's
+    /// Checks the cursor, page size and time range; `allowed_types` is the token's
     /// grant (`None`: any type). Pure, so it is fuzzed (fuzz/history_query).
     pub fn request(&self, allowed_types: Option<Vec<String>>) -> Result<PageRequest, ApiError> {
         let cursor = match self.cursor.as_deref() {
@@ -76,6 +101,18 @@ impl ListQuery {
                 "page_size must be 1 to {MAX_PAGE_SIZE}"
             )));
         }
+        let created_after_us = self
+            .created_after
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| timestamp_us("created_after", t))
+            .transpose()?;
+        let created_before_us = self
+            .created_before
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| timestamp_us("created_before", t))
+            .transpose()?;
         let filter = EventFilter {
             event_type: self.event_type.as_deref().map(crate::event::tau_event_type),
             user_id: self.user_id.clone(),
@@ -83,6 +120,8 @@ impl ListQuery {
             reward_id: self.reward_id.clone(),
             raid_from: self.raid_from.clone(),
             raid_to: self.raid_to.clone(),
+            created_after_us,
+            created_before_us,
             allowed_types,
         };
         Ok(PageRequest {
@@ -109,6 +148,8 @@ impl ListQuery {
                 ("reward_id", self.reward_id.clone()),
                 ("raid_from", self.raid_from.clone()),
                 ("raid_to", self.raid_to.clone()),
+                ("created_after", self.created_after.clone()),
+                ("created_before", self.created_before.clone()),
             ];
             for (name, value) in filters {
                 if let Some(value) = value {
@@ -140,7 +181,7 @@ pub struct EventPage {
     security(("token" = [])),
     responses(
         (status = 200, description = "A page of stored events the token may see", body = EventPage),
-        (status = 400, description = "A malformed cursor, page size or query", body = ErrorBody),
+        (status = 400, description = "A malformed cursor, page size, timestamp or query", body = ErrorBody),
         AuthErrors,
     )
 )]
@@ -300,21 +341,14 @@ pub async fn test_event(
     _: Authenticated,
     State(app): State<AppState>,
     PathParam(key): PathParam<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<TauEvent>, ApiError> {
-    let entry = app.catalog.latest(&key).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "unknown event type {key:?}; valid types: {}",
-            app.catalog.tau_types().join(", ")
-        ))
-    })?;
+    let entry = catalog_entry(&app, &key)?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::BadRequest("body must be UTF-8 JSON".into()))?;
     // No body, or JSON `null` (an absent optional body): generate one.
     let event_data: Box<RawValue> = if matches!(text.trim(), "" | "null") {
-        let broadcaster = test_broadcaster(&app).await;
-        let generated = generate_test_event(entry, broadcaster.as_ref())
-            .ok_or_else(|| ApiError::BadRequest(format!("no test payload for {}", entry.kind)))?;
+        let generated = generate(&app, entry).await?;
         RawValue::from_string(generated.to_string()).expect("serialized JSON is valid")
     } else {
         let raw: Box<RawValue> = serde_json::from_str(text)
@@ -344,6 +378,75 @@ pub async fn test_event(
     Ok(Json(event))
 }
 
+/// The catalog entry (newest version) of `key`, either spelling; 400 naming
+/// the valid types if there is none.
+fn catalog_entry(app: &AppState, key: &str) -> Result<&'static CatalogEntry, ApiError> {
+    app.catalog.latest(key).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "unknown event type {key:?}; valid types: {}",
+            app.catalog.tau_types().join(", ")
+        ))
+    })
+}
+
+/// A realistic `event_data` for `entry`, about the configured channel.
+async fn generate(app: &AppState, entry: &CatalogEntry) -> Result<serde_json::Value, ApiError> {
+    let broadcaster = test_broadcaster(app).await;
+    generate_test_event(entry, broadcaster.as_ref())
+        .ok_or_else(|| ApiError::BadRequest(format!("no test payload for {}", entry.kind)))
+}
+
+/// A generated test payload, before anyone edits or sends it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestSample {
+    /// The TAU event type.
+    #[schema(example = "channel-follow")]
+    event_type: String,
+    /// Twitch's EventSub type.
+    #[schema(example = "channel.follow")]
+    subscription_type: String,
+    /// The EventSub version the payload follows.
+    #[schema(example = "2")]
+    version: String,
+    /// A realistic `event_data`: what `POST` sends when it gets no body.
+    #[schema(value_type = Object)]
+    event_data: serde_json::Value,
+}
+
+/// `GET /api/v1/twitch-events/<event_type>/test`: the realistic payload
+/// `POST` would generate, to edit before sending. Neither broadcast nor
+/// stored.
+#[utoipa::path(
+    get,
+    path = "/api/v1/twitch-events/{key}/test",
+    tag = "events",
+    params((
+        "key" = String, Path,
+        description = "The event type, either spelling (see `/api/v1/twitch/eventsub-subscriptions`)",
+        example = "channel-follow",
+    )),
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "A generated payload (nothing is sent)", body = TestSample),
+        (status = 400, description = "Unknown event type", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub async fn test_sample(
+    _: Authenticated,
+    State(app): State<AppState>,
+    PathParam(key): PathParam<String>,
+) -> Result<Json<TestSample>, ApiError> {
+    let entry = catalog_entry(&app, &key)?;
+    let event_data = generate(&app, entry).await?;
+    Ok(Json(TestSample {
+        event_type: entry.tau_type(),
+        subscription_type: entry.kind.clone(),
+        version: entry.version.clone(),
+        event_data,
+    }))
+}
+
 /// The configured channel, if its Twitch id is known (stored once resolved).
 async fn test_broadcaster(app: &AppState) -> Option<TestBroadcaster> {
     let login = app.config.twitch.broadcaster.clone()?;
@@ -353,4 +456,80 @@ async fn test_broadcaster(app: &AppState) -> Option<TestBroadcaster> {
         name: login.clone(),
         login,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(after: Option<&str>, before: Option<&str>) -> ListQuery {
+        ListQuery {
+            created_after: after.map(str::to_string),
+            created_before: before.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn time_range_is_parsed_and_kept_in_page_links() {
+        let q = query(
+            Some("2026-01-02T03:04:05Z"),
+            Some("2026-01-02T05:04:05+02:00"),
+        );
+        let request = q.request(None).unwrap();
+        let after = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap();
+        assert_eq!(
+            request.filter.created_after_us,
+            Some(after.timestamp_micros())
+        );
+        // The same instant: 05:04:05+02:00 is 03:04:05Z.
+        assert_eq!(
+            request.filter.created_before_us,
+            Some(after.timestamp_micros())
+        );
+        let public = url::Url::parse("https://tau.example.com/").unwrap();
+        let link = q.page_url(&public, PageCursor::Before(9));
+        let url = url::Url::parse(&link).unwrap();
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        for (name, value) in [
+            ("created_after", "2026-01-02T03:04:05Z"),
+            ("created_before", "2026-01-02T05:04:05+02:00"),
+        ] {
+            assert!(
+                pairs.contains(&(name.to_string(), value.to_string())),
+                "{link}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_bound_is_no_bound() {
+        let request = query(Some(""), Some(" ")).request(None).unwrap();
+        assert_eq!(request.filter.created_after_us, None);
+        assert_eq!(request.filter.created_before_us, None);
+    }
+
+    #[test]
+    fn an_unencoded_plus_in_an_offset_is_read_as_plus() {
+        let q = query(Some("2026-01-02T05:04:05 02:00"), None);
+        let expected = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap();
+        assert_eq!(
+            q.request(None).unwrap().filter.created_after_us,
+            Some(expected.timestamp_micros())
+        );
+    }
+
+    #[test]
+    fn a_bad_timestamp_is_a_400_naming_the_parameter() {
+        for (q, name) in [
+            (query(Some("yesterday"), None), "created_after"),
+            (query(None, Some("2026-13-01T00:00:00Z")), "created_before"),
+            (query(None, Some("2026-01-02")), "created_before"),
+        ] {
+            match q.request(None) {
+                Err(ApiError::BadRequest(detail)) => assert!(detail.contains(name), "{detail}"),
+                other => panic!("{q:?}: {other:?}"),
+            }
+        }
+    }
 }

@@ -3,9 +3,13 @@
 //! Axum's own rejections are plain text (and 422 for a JSON body of the
 //! wrong shape); the API promises `{"detail": ...}` with 400 (415 for a
 //! body that is not JSON) on every route, and its OpenAPI document says so.
-//! These wrappers are axum's extractors with [`ApiError`] as the rejection.
+//! These wrappers are axum's extractors with [`ApiError`] as the rejection
+//! (a body past the size limit: 413, also in that shape).
 
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request},
+};
 
 use crate::error::ApiError;
 
@@ -13,6 +17,18 @@ use crate::error::ApiError;
 #[derive(Debug, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct JsonBody<T>(pub T);
+
+/// The raw request body (routes that read JSON themselves, or forward it).
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(RawBody(Bytes::from_request(req, state).await?))
+    }
+}
 
 /// The query string, parsed into `T`.
 #[derive(Debug, FromRequestParts)]

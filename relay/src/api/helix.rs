@@ -8,13 +8,12 @@
 //! call is logged with method, path, status and role, never a token.
 
 use axum::{
-    body::Bytes,
     extract::State,
     http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
 };
 
-use super::Authenticated;
+use super::{extract::RawBody, Authenticated};
 use crate::{
     access::helix::{plan, Refusal},
     app::AppState,
@@ -34,7 +33,7 @@ pub async fn passthrough(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let raw = uri.path().strip_prefix(PREFIX).unwrap_or_default();
     let token_type = headers

@@ -10,9 +10,9 @@
 //!
 //! | role     | routes |
 //! |----------|--------|
-//! | overlay  | history (list, one event), `/ws/twitch-events/` |
-//! | bot      | replay, test events, status (+ `/ws/tau-status/`), catalog, own token |
-//! | admin    | tokens, deleting events, connecting Twitch |
+//! | overlay  | history (list, one event), `/ws/twitch-events/`, `whoami` |
+//! | bot      | replay, test events (and their samples), status (+ `/ws/tau-status/`), catalog, own token |
+//! | admin    | tokens, deleting events, connecting Twitch, resubscribing |
 
 mod auth;
 mod catalog;
@@ -20,6 +20,7 @@ pub mod events;
 pub mod extract;
 pub mod helix;
 pub mod openapi;
+mod resubscribe;
 mod status;
 mod tokens;
 
@@ -77,6 +78,12 @@ pub fn routes(t: RouteTable) -> RouteTable {
         post(events::replay),
     )
     .add(
+        Method::GET,
+        "/api/v1/twitch-events/{key}/test",
+        BOT,
+        get(events::test_sample),
+    )
+    .add(
         Method::POST,
         "/api/v1/twitch-events/{key}/test",
         BOT,
@@ -89,6 +96,12 @@ pub fn routes(t: RouteTable) -> RouteTable {
         get(catalog::list),
     )
     .add(Method::GET, "/api/v1/status", BOT, get(status::status))
+    .add(
+        Method::POST,
+        "/api/v1/twitch/resubscribe",
+        ADMIN,
+        post(resubscribe::resubscribe),
+    )
     .add(
         Method::GET,
         "/ws/tau-status",
@@ -107,6 +120,7 @@ pub fn routes(t: RouteTable) -> RouteTable {
         BOT,
         post(tokens::refresh),
     )
+    .add(Method::GET, "/api/v1/whoami", OVERLAY, get(tokens::whoami))
     .add(Method::GET, "/api/v1/tokens", ADMIN, get(tokens::list))
     .add(Method::POST, "/api/v1/tokens", ADMIN, post(tokens::create))
     .add(

@@ -21,10 +21,12 @@ use crate::{
     app::AppState,
     config::Transport,
     error::ApiError,
-    event::format_created,
+    event::{format_created, tau_event_type},
     store::Revocation,
     twitch::{
         conduit::ConduitReport,
+        routes::redirect_uri,
+        subscriptions::{missing_scopes, scopes_for},
         tokens::{AppTokenState, UserTokenState},
         ConnectionStatus,
     },
@@ -67,6 +69,12 @@ pub struct TwitchStatus {
     webhook_secret_configured: bool,
     /// The channel this relay serves (`TWITCH_BROADCASTER`).
     broadcaster: Option<String>,
+    /// The OAuth redirect URL the Twitch application must register.
+    #[schema(example = "https://tau.example.com/twitch-callback/")]
+    redirect_uri: String,
+    /// The event types this relay subscribes to (TAU spelling).
+    #[schema(example = json!(["channel-follow", "channel-raid"]))]
+    event_types: Vec<String>,
     /// The broadcaster's authorization.
     user_token: UserTokenStatus,
     /// The app's client credentials.
@@ -86,6 +94,12 @@ pub struct UserTokenStatus {
     login: Option<String>,
     /// The scopes it grants.
     scopes: Option<Vec<String>>,
+    /// Every scope the configured event types need (what Connect asks for).
+    scopes_needed: Vec<String>,
+    /// Needed scopes the stored token does not grant (empty without a
+    /// token): those types' events do not arrive until the broadcaster
+    /// connects again.
+    scopes_missing: Vec<String>,
     /// When the access token expires (it is refreshed before).
     #[schema(format = DateTime)]
     expires_at: Option<String>,
@@ -125,6 +139,11 @@ pub async fn document(app: &AppState) -> Result<StatusDocument, ApiError> {
     let user = app.twitch.tokens.user_info().await;
     let (app_token, app_token_error) = app.twitch.tokens.app_state();
     // The fleet's conduit (from the shared store), whichever replica answers.
+    let scopes_needed = scopes_for(&app.config.eventsub_types);
+    let scopes_missing = match &user {
+        Some(user) => missing_scopes(&scopes_needed, &user.scopes),
+        None => Vec::new(),
+    };
     let conduit = match app.config.transport {
         Transport::Conduit => Some(crate::twitch::conduit::report(app).await?),
         _ => None,
@@ -140,10 +159,14 @@ pub async fn document(app: &AppState) -> Result<StatusDocument, ApiError> {
             client_id_configured: twitch.client_id.is_some(),
             webhook_secret_configured: twitch.webhook_secret.is_some(),
             broadcaster: twitch.broadcaster.clone(),
+            redirect_uri: redirect_uri(app),
+            event_types: event_types(&app.config.eventsub_types),
             user_token: UserTokenStatus {
                 state: app.twitch.tokens.state(),
                 login: user.as_ref().and_then(|u| u.login.clone()),
                 scopes: user.as_ref().map(|u| u.scopes.clone()),
+                scopes_needed,
+                scopes_missing,
                 expires_at: user.as_ref().map(|u| format_created(u.expires_at)),
             },
             app_token: AppTokenStatus {
@@ -155,6 +178,18 @@ pub async fn document(app: &AppState) -> Result<StatusDocument, ApiError> {
         },
         revocations,
     })
+}
+
+/// The configured types in TAU spelling, each once, in configuration order.
+fn event_types(configured: &[(String, String)]) -> Vec<String> {
+    let mut types: Vec<String> = Vec::new();
+    for (kind, _) in configured {
+        let tau = tau_event_type(kind);
+        if !types.contains(&tau) {
+            types.push(tau);
+        }
+    }
+    types
 }
 
 /// How often the status socket re-checks the document for changes.

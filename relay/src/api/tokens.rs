@@ -66,6 +66,39 @@ pub async fn refresh(
     Ok(Json(TokenValue { token: new.token }))
 }
 
+/// Who the caller is: the token a request was made with, without its value.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhoAmI {
+    /// The token's name.
+    #[schema(example = "streamerbot")]
+    name: String,
+    /// What the token may do.
+    role: Role,
+    /// The event types an overlay token is limited to (`null`: all).
+    #[schema(example = json!(["channel-follow"]))]
+    event_types: Option<Vec<String>>,
+}
+
+/// `GET /api/v1/whoami`: the name, role and event types of the token this
+/// request was made with (any role), so a page can show what it may do.
+#[utoipa::path(
+    get,
+    path = "/api/v1/whoami",
+    tag = "tokens",
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "The token this request was made with (never its value)", body = WhoAmI),
+        AuthErrors,
+    )
+)]
+pub async fn whoami(auth: Authenticated) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        name: auth.record.name,
+        role: auth.record.role,
+        event_types: auth.record.event_types,
+    })
+}
+
 /// `GET /api/v1/tokens`: every token's record (no values).
 #[utoipa::path(
     get,

@@ -38,6 +38,10 @@ pub struct EventFilter {
     pub raid_from: Option<String>,
     /// Raided channel id or login (case-insensitive).
     pub raid_to: Option<String>,
+    /// Created at or after this time (µs since the epoch; inclusive).
+    pub created_after_us: Option<i64>,
+    /// Created before this time (µs since the epoch; exclusive).
+    pub created_before_us: Option<i64>,
 }
 
 /// Where a page starts: strictly older or strictly newer than a position.
@@ -337,6 +341,14 @@ impl Store {
             let v = v.to_lowercase();
             push(&mut sql, "(raid_to_id = ? OR raid_to_login = ?)", &[&v, &v]);
         }
+        // Integers, written into the SQL like the cursor's `seq`: the
+        // binds are text, which Postgres will not compare with a BIGINT.
+        if let Some(us) = filter.created_after_us {
+            sql.push_str(&format!(" AND created_us >= {us}"));
+        }
+        if let Some(us) = filter.created_before_us {
+            sql.push_str(&format!(" AND created_us < {us}"));
+        }
         // Fetch one extra row to learn whether another page exists.
         let (order, ascending) = match cursor {
             Some(PageCursor::After(seq)) => (format!(" AND seq > {seq} ORDER BY seq ASC"), true),
@@ -486,6 +498,65 @@ pub(crate) mod tests {
         let rows = store.page(&by_name, None, 50).await.unwrap().rows;
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].event.event_id, "m3");
+    }
+
+    /// `created_after` is inclusive, `created_before` exclusive, on any
+    /// backend (the bounds are integers in SQL that otherwise binds text).
+    async fn time_range_filters(store: &Store) {
+        let base = Utc::now() - chrono::Duration::hours(1);
+        for minute in 0..5 {
+            let mut event = twitch_event(&format!("t{minute}"), "channel-follow", "{}");
+            event.created = base + chrono::Duration::minutes(minute);
+            insert(store, &event).await;
+        }
+        let at = |minute: i64| (base + chrono::Duration::minutes(minute)).timestamp_micros();
+        let ids = |filter: EventFilter| async move {
+            let page = store.page(&filter, None, 2).await.unwrap();
+            let mut all: Vec<String> = page.rows.iter().map(|r| r.event.event_id.clone()).collect();
+            if let Some(next) = page.next {
+                let more = store.page(&filter, Some(next), 50).await.unwrap();
+                all.extend(more.rows.iter().map(|r| r.event.event_id.clone()));
+            }
+            all
+        };
+        let range = EventFilter {
+            created_after_us: Some(at(1)),
+            created_before_us: Some(at(4)),
+            ..Default::default()
+        };
+        assert_eq!(ids(range).await, ["t3", "t2", "t1"]);
+        let after = EventFilter {
+            created_after_us: Some(at(3)),
+            ..Default::default()
+        };
+        assert_eq!(ids(after).await, ["t4", "t3"]);
+        let before = EventFilter {
+            created_before_us: Some(at(1)),
+            ..Default::default()
+        };
+        assert_eq!(ids(before).await, ["t0"]);
+        let empty = EventFilter {
+            created_after_us: Some(at(4)),
+            created_before_us: Some(at(4)),
+            ..Default::default()
+        };
+        assert!(ids(empty).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn sqlite_time_range_filters() {
+        time_range_filters(&Store::in_memory().await).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_time_range_filters() {
+        let Some(pg) = tau_test_services::postgres("postgres_time_range_filters").await else {
+            return;
+        };
+        let store = Store::open(&pg.url(), crate::config::DatabaseKind::Postgres)
+            .await
+            .unwrap();
+        time_range_filters(&store).await;
     }
 
     #[tokio::test]

@@ -107,9 +107,11 @@ pub fn webhook_target(app: &AppState) -> Result<Target, TwitchError> {
     Ok(Target::Webhook { callback, secret })
 }
 
-/// Starts the webhook reconciler loop.
+/// Starts the webhook reconciler loop: a pass now, then every
+/// [`RECHECK`] or at once on a resubscribe request.
 pub fn spawn_webhook(app: AppState) {
     tokio::spawn(async move {
+        let mut resubscribe = app.twitch.resubscribe_requests();
         loop {
             let outcome = match webhook_target(&app) {
                 Ok(target) => reconcile(&app, &target).await,
@@ -119,6 +121,9 @@ pub fn spawn_webhook(app: AppState) {
             tokio::select! {
                 _ = app.shutdown.cancelled() => return,
                 _ = tokio::time::sleep(RECHECK) => {}
+                Ok(()) = resubscribe.changed() => {
+                    tracing::info!("resubscribe requested: reconciling webhook subscriptions now");
+                }
             }
         }
     });

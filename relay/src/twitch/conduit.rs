@@ -70,6 +70,7 @@ pub fn spawn(app: AppState) -> tokio_util::sync::CancellationToken {
 
 async fn manage(app: AppState) {
     let leases = app.leases();
+    let mut resubscribe = app.twitch.resubscribe_requests();
     loop {
         if let Some(held) = leases.take(MANAGER_LEASE).await {
             tracing::info!("managing the conduit");
@@ -87,6 +88,9 @@ async fn manage(app: AppState) {
                     _ = app.shutdown.cancelled() => break,
                     _ = held.lost.cancelled() => break,
                     _ = tokio::time::sleep(MANAGE_EVERY) => {}
+                    Ok(()) = resubscribe.changed() => {
+                        tracing::info!("resubscribe requested: reconciling conduit subscriptions now");
+                    }
                 }
             }
             held.release(app.shutdown.is_cancelled()).await;

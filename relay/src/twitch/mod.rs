@@ -20,6 +20,7 @@
 //! - [`shard`]: this replica's conduit shard (claim and assign a session).
 //! - [`app_subs`]: app-token subscriptions (webhook and conduit transports).
 //! - [`routes`]: the OAuth code flow and the Helix passthrough.
+//! - [`outcome`]: the styled pages the OAuth callback answers with.
 //!
 //! Base URLs come from configuration, so tests use a fake Twitch.
 
@@ -27,6 +28,7 @@ pub mod app_subs;
 pub mod conduit;
 pub mod helix;
 pub mod lease;
+pub mod outcome;
 pub mod routes;
 pub mod shard;
 pub mod subscriptions;
@@ -90,7 +92,7 @@ pub type Result<T, E = TwitchError> = std::result::Result<T, E>;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::{config::Config, secret::SecretKey, store::Store};
 
@@ -138,6 +140,10 @@ pub struct Twitch {
     pub helix: helix::Helix,
     /// Woken when a broadcaster authorizes TAU.
     pub authorized: Notify,
+    /// Bumped by `POST /api/v1/twitch/resubscribe`: the transport's loop
+    /// makes its subscriptions anew (a watch, not a `Notify`, so a request
+    /// made while the loop is busy is seen when it next waits).
+    pub resubscribe: watch::Sender<u64>,
     /// Connection status (shown by `/api/v1/status`).
     pub connection: Mutex<ConnectionStatus>,
 }
@@ -165,6 +171,7 @@ impl Twitch {
             helix: helix::Helix::new(client, tokens.clone()),
             tokens,
             authorized: Notify::new(),
+            resubscribe: watch::Sender::new(0),
             connection: Mutex::new(ConnectionStatus {
                 transport: match config.transport {
                     crate::config::Transport::WebSocket => "websocket".into(),
@@ -180,6 +187,16 @@ impl Twitch {
     /// Updates the connection status.
     pub fn update(&self, change: impl FnOnce(&mut ConnectionStatus)) {
         change(&mut self.connection.lock().expect("connection status lock"));
+    }
+
+    /// Asks this replica's transport to make its subscriptions anew.
+    pub fn request_resubscribe(&self) {
+        self.resubscribe.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Wakes on every resubscribe request made after this call.
+    pub fn resubscribe_requests(&self) -> watch::Receiver<u64> {
+        self.resubscribe.subscribe()
     }
 
     /// A copy of the connection status.

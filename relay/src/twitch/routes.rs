@@ -12,16 +12,21 @@
 use std::time::Duration;
 
 use axum::{
-    extract::{Query, State},
+    extract::{rejection::QueryRejection, Query, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
-    response::{Html, IntoResponse, Redirect, Response},
+    response::{IntoResponse, Redirect, Response},
     Json,
 };
 use cookie::{Cookie, SameSite};
 use rand::RngCore;
 use serde::Deserialize;
 
-use super::{subscriptions::scopes_for, tokens::Authorization, TwitchError};
+use super::{
+    outcome::{html, Page, Tone},
+    subscriptions::{missing_scopes, scopes_for},
+    tokens::Authorization,
+    TwitchError,
+};
 use crate::{api::Authenticated, app::AppState, error::ApiError, store::now_us};
 
 /// How long an OAuth `state` stays valid.
@@ -29,7 +34,9 @@ const STATE_TTL: Duration = Duration::from_secs(600);
 /// Cookie carrying the state back to the callback.
 const STATE_COOKIE: &str = "tau_oauth_state";
 
-fn redirect_uri(app: &AppState) -> String {
+/// The OAuth callback URL: what the Twitch application must register as
+/// its redirect URL (`TAU_PUBLIC_URL/twitch-callback/`).
+pub fn redirect_uri(app: &AppState) -> String {
     app.config
         .public_url
         .join("/twitch-callback/")
@@ -158,45 +165,108 @@ fn cookie_state(headers: &HeaderMap) -> Option<String> {
         .map(|c| c.value().to_string())
 }
 
-/// Escapes text for an HTML page.
-fn html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+/// The event types of `configured` that need one of `missing`.
+fn types_needing(configured: &[(String, String)], missing: &[String]) -> Vec<String> {
+    let catalog = crate::catalog::Catalog::get();
+    let mut types: Vec<String> = Vec::new();
+    for (kind, version) in configured {
+        let Some(entry) = catalog.find(kind, version) else {
+            continue;
+        };
+        let tau = entry.tau_type();
+        if entry.scopes.iter().any(|s| missing.contains(s)) && !types.contains(&tau) {
+            types.push(tau);
+        }
+    }
+    types
 }
 
-/// A small page for the person in the browser.
-fn page(status: StatusCode, body: &str) -> Response {
-    let document = format!(
-        "<!doctype html><meta charset=utf-8><title>TAU</title><p>{body}</p><p><a href=\"/\">Back to the dashboard</a></p>"
-    );
-    (status, Html(document)).into_response()
+/// `items` as escaped `<code>` elements, comma-separated.
+fn code_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| format!("<code>{}</code>", html(i)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-/// `GET /twitch-callback/`: checks `state`, exchanges the code, stores tokens.
+/// The page for a link that cannot be used (any more).
+fn expired() -> Page {
+    Page::text(
+        StatusCode::FORBIDDEN,
+        Tone::Bad,
+        "This link has expired",
+        "This Twitch sign-in link was already used, is older than ten minutes, or was \
+         started in another browser. Nothing was changed. Start again with Connect Twitch \
+         in the dashboard.",
+    )
+}
+
+/// The page for a callback without what Twitch always sends.
+fn incomplete(what: &str) -> Page {
+    Page::text(
+        StatusCode::BAD_REQUEST,
+        Tone::Bad,
+        "This link is incomplete",
+        &format!(
+            "Twitch sends you back here with a {what}, and this link has none. Nothing \
+             was changed. Start again with Connect Twitch in the dashboard."
+        ),
+    )
+}
+
+/// `GET /twitch-callback/`: checks `state`, exchanges the code, stores
+/// tokens; every outcome is a page (see [`super::outcome`]).
 pub async fn callback(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<Callback>,
-) -> Result<Response, ApiError> {
+    query: Result<Query<Callback>, QueryRejection>,
+) -> Page {
+    let Ok(Query(query)) = query else {
+        return incomplete("valid query");
+    };
+    match complete(&app, &headers, query).await {
+        Ok(page) | Err(page) => page,
+    }
+}
+
+async fn complete(app: &AppState, headers: &HeaderMap, query: Callback) -> Result<Page, Page> {
     if let Some(error) = query.error {
         let why = query.error_description.unwrap_or_default();
         tracing::warn!(%error, %why, "Twitch authorization was not granted");
-        return Err(ApiError::BadRequest(format!(
-            "Twitch authorization was not granted: {error} {why}"
-        )));
+        let message = if error == "access_denied" {
+            "<p>Twitch says the authorization was declined, so TAU is not connected and \
+             nothing was stored. To connect, press Connect Twitch in the dashboard again \
+             and choose <b>Authorize</b> on Twitch's page.</p>"
+                .to_string()
+        } else {
+            format!(
+                "<p>Twitch answered <code>{}</code>{}. TAU is not connected and nothing was \
+                 stored. Press Connect Twitch in the dashboard to try again.</p>",
+                html(&error),
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", html(&why))
+                },
+            )
+        };
+        return Err(Page {
+            status: StatusCode::BAD_REQUEST,
+            tone: Tone::Bad,
+            heading: "Twitch authorization was not granted",
+            message,
+        });
     }
-    let state = query
-        .state
-        .ok_or_else(|| ApiError::BadRequest("missing state".into()))?;
-    let cookie = cookie_state(&headers).ok_or_else(|| {
-        ApiError::Forbidden("OAuth state cookie missing: start again from the dashboard".into())
-    })?;
+    let state = query.state.ok_or_else(|| incomplete("one-time state"))?;
+    let cookie = cookie_state(headers).ok_or_else(expired)?;
     // One use only, atomically: of two callbacks racing with one state
     // (a replay), only one finds it, on any replica.
-    let created_us = app.store.take_setting(&state_key(&state)).await?;
+    let created_us = app
+        .store
+        .take_setting(&state_key(&state))
+        .await
+        .map_err(|err| failed(&err))?;
     let known = created_us
         .and_then(|us| us.parse::<i64>().ok())
         .is_some_and(|us| now_us() - us < STATE_TTL.as_micros() as i64);
@@ -207,43 +277,84 @@ pub async fn callback(
         ))
     {
         tracing::warn!("OAuth callback with an unknown, used or mismatched state rejected");
-        return Err(ApiError::Forbidden(
-            "invalid OAuth state: start again from the dashboard".into(),
-        ));
+        return Err(expired());
     }
-    let code = query
-        .code
-        .ok_or_else(|| ApiError::BadRequest("missing code".into()))?;
+    let code = query.code.ok_or_else(|| incomplete("code"))?;
     let expected = app.config.twitch.broadcaster.as_deref();
     let outcome = app
         .twitch
         .tokens
-        .exchange_code(&code, &redirect_uri(&app), expected)
+        .exchange_code(&code, &redirect_uri(app), expected)
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "code exchange failed");
-            ApiError::BadRequest(format!("Twitch refused the authorization code: {err}"))
+            Page::text(
+                StatusCode::BAD_REQUEST,
+                Tone::Bad,
+                "Twitch refused the authorization",
+                &format!(
+                    "Twitch did not accept the authorization code ({err}). Nothing was \
+                     stored. Press Connect Twitch in the dashboard to try again."
+                ),
+            )
         })?;
     match outcome {
         Authorization::Accepted(token) => {
             app.twitch.authorized.notify_waiters();
             let login = token.login.unwrap_or_default();
-            Ok(page(
-                StatusCode::OK,
-                &format!("Connected to Twitch as <b>{}</b>.", html(&login)),
-            ))
+            let configured = &app.config.eventsub_types;
+            let missing = missing_scopes(&scopes_for(configured), &token.scopes);
+            let mut message = format!(
+                "<p>TAU is connected to Twitch as <b>{}</b>. Events start arriving within \
+                 a few seconds.</p>",
+                html(&login)
+            );
+            if !missing.is_empty() {
+                message.push_str(&format!(
+                    "<p class=\"note\">Twitch granted fewer permissions than TAU asked for. \
+                     Missing: {}. These event types will not arrive until the broadcaster \
+                     connects again and grants them: {}.</p>",
+                    code_list(&missing),
+                    code_list(&types_needing(configured, &missing)),
+                ));
+            }
+            Ok(Page {
+                status: StatusCode::OK,
+                tone: if missing.is_empty() {
+                    Tone::Ok
+                } else {
+                    Tone::Warn
+                },
+                heading: "Connected to Twitch",
+                message,
+            })
         }
-        Authorization::WrongAccount { login } => Ok(page(
-            StatusCode::FORBIDDEN,
-            &format!(
-                "You authorized TAU as the Twitch account <b>{}</b>, but this relay serves \
+        Authorization::WrongAccount { login } => Ok(Page {
+            status: StatusCode::FORBIDDEN,
+            tone: Tone::Bad,
+            heading: "Wrong Twitch account",
+            message: format!(
+                "<p>You authorized TAU as the Twitch account <b>{}</b>, but this relay serves \
                  <b>{}</b> (<code>TWITCH_BROADCASTER</code>). Nothing was stored, and that \
-                 authorization was revoked. To retry: log out of Twitch (or switch to \
-                 <b>{}</b>) at twitch.tv, then press Connect in the dashboard again.",
+                 authorization was revoked.</p><p>To retry: log out of Twitch (or switch to \
+                 <b>{}</b>) at twitch.tv, then press Connect Twitch in the dashboard again.</p>",
                 html(&login),
                 html(expected.unwrap_or_default()),
                 html(expected.unwrap_or_default()),
             ),
-        )),
+        }),
     }
+}
+
+/// The page for an internal failure (the cause goes to the log only).
+fn failed(err: &dyn std::fmt::Display) -> Page {
+    tracing::error!(error = %err, "OAuth callback failed");
+    Page::text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Tone::Bad,
+        "Something went wrong",
+        "TAU could not finish connecting to Twitch. Nothing was changed. Try again in a \
+         moment with Connect Twitch in the dashboard; if it keeps failing, the relay's log \
+         says why.",
+    )
 }

@@ -100,6 +100,15 @@ pub async fn subscribe_session(
     Ok(())
 }
 
+/// The scopes of `needed` that `granted` lacks, in `needed`'s order.
+pub fn missing_scopes(needed: &[String], granted: &[String]) -> Vec<String> {
+    needed
+        .iter()
+        .filter(|s| !granted.contains(s))
+        .cloned()
+        .collect()
+}
+
 /// The channel's user id: `TWITCH_BROADCASTER` looked up once (then kept),
 /// else the authorizing user.
 pub async fn broadcaster_id(app: &AppState, user_id: &str) -> Result<String, TwitchError> {

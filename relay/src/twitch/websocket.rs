@@ -53,16 +53,23 @@ impl UserSocket {
     async fn wait_for_turn(&mut self) -> bool {
         let (app, twitch) = (&self.app, &self.app.twitch);
         let leases = app.leases();
+        // Why it last said it waits: said once, again only when it changes
+        // (the check repeats every lease renewal, a few seconds).
+        let mut told: Option<String> = None;
         loop {
             if app.shutdown.is_cancelled() {
                 return false;
             }
             if let Err(err) = twitch.tokens.user_token().await {
+                let reason = err.to_string();
                 twitch.update(|s| {
                     s.state = "waiting_for_authorization".into();
-                    s.last_error = Some(err.to_string());
+                    s.last_error = Some(reason.clone());
                 });
-                tracing::info!("EventSub WebSocket waits for authorization: {err}");
+                if told.as_deref() != Some(reason.as_str()) {
+                    tracing::info!("EventSub WebSocket waits for authorization: {reason}");
+                    told = Some(reason);
+                }
                 tokio::select! {
                     _ = app.shutdown.cancelled() => return false,
                     _ = twitch.authorized.notified() => {}
@@ -119,6 +126,10 @@ impl Binding for UserSocket {
             .as_ref()
             .map(|l| l.lost.clone())
             .unwrap_or_default()
+    }
+
+    fn restart(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.app.twitch.resubscribe_requests())
     }
 
     fn release(&mut self, expire: bool) -> BoxFuture<'_, ()> {

@@ -32,6 +32,7 @@ pub mod session;
 use std::{sync::Arc, time::Duration};
 
 use futures_util::future::BoxFuture;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use pipeline::Pipeline;
@@ -76,6 +77,12 @@ pub trait Binding: Send {
 
     /// Fires when the session must end: another replica took its lease.
     fn lost(&self) -> CancellationToken;
+
+    /// Changes when the session should end so that a new one makes its
+    /// subscriptions anew (a resubscribe request); `None`: never.
+    fn restart(&self) -> Option<watch::Receiver<u64>> {
+        None
+    }
 
     /// The session ended; `expire` (shutdown) gives leases up at once.
     fn release(&mut self, expire: bool) -> BoxFuture<'_, ()>;

@@ -161,12 +161,26 @@ pub fn handle(ctx: &SocketIngest, text: &str) -> (bool, Option<String>) {
     }
 }
 
+/// Resolves when `restart` changes; never without one (or once its sender
+/// is gone).
+async fn restart_requested(restart: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    if let Some(rx) = restart {
+        if rx.changed().await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending().await
+}
+
 /// One session, from connect to its end: `Ok` on shutdown, else why it ended.
 pub async fn run(
     ctx: &SocketIngest,
     binding: &mut impl Binding,
     backoff: &mut Duration,
 ) -> Result<(), TwitchError> {
+    // Subscribed first: a request made while connecting or binding ends
+    // this session as soon as it is read.
+    let mut restart = binding.restart();
     let (mut socket, mut welcome) = open(&ctx.url, &ctx.timings).await?;
     tracing::info!(session_id = %welcome.session_id, "EventSub WebSocket session welcomed");
     binding.bind(&welcome).await?;
@@ -183,6 +197,10 @@ pub async fn run(
             _ = lost.cancelled() => {
                 close_and_drain(ctx, &mut socket).await;
                 return Err(socket_error("another replica took this session's lease"));
+            }
+            _ = restart_requested(&mut restart) => {
+                close_and_drain(ctx, &mut socket).await;
+                return Err(socket_error("resubscribe requested: starting a new session"));
             }
             _ = tokio::time::sleep_until(deadline) => {
                 return Err(socket_error(format!("no EventSub message for {window:?} (keepalive silence)")));
