@@ -17,16 +17,18 @@ export const VIEWS = [
 /** Logs in with a login link and waits for the dashboard (nav) to show. */
 export async function loginByLink(page, relay, token = relay.adminToken, hash = "") {
   await page.goto(`${relay.base}/${hash}#token=${encodeURIComponent(token)}`);
-  await navLink(page, "Live").waitFor({ state: "visible", timeout: 10_000 });
+  // Attached, not visible: on a phone the nav sits behind its menu button.
+  await navLink(page, "Live").waitFor({ state: "attached", timeout: 10_000 });
   if (hash) await page.evaluate((h) => { location.hash = h; }, hash);
 }
 
+/** The nav, also while hidden behind a phone's menu button. */
 export function nav(page) {
-  return page.getByRole("navigation");
+  return page.getByRole("navigation", { includeHidden: true });
 }
 
 export function navLink(page, name) {
-  return nav(page).getByRole("link", { name, exact: true });
+  return nav(page).getByRole("link", { name, exact: true, includeHidden: true });
 }
 
 /** Opens a view through its nav link (as a user does) and checks the route. */
@@ -112,13 +114,25 @@ const norm = (s) => s.toLowerCase().replace(/[^a-z0-9]+/g, " ").trim();
  */
 export async function field(scope, names) {
   const labels = await controlLabels(scope);
-  const wanted = names.map(norm);
-  let index = labels.findIndex((l) => wanted.includes(norm(l)));
-  if (index < 0) index = labels.findIndex((l) => wanted.some((w) => norm(l).startsWith(w + " ")));
+  let index = -1;
+  for (const w of names.map(norm)) {
+    index = labels.findIndex((l) => norm(l) === w);
+    if (index >= 0) break;
+  }
+  for (const w of names.map(norm)) {
+    if (index >= 0) break;
+    index = labels.findIndex((l) => norm(l).startsWith(w + " "));
+  }
   if (index < 0) {
     throw new Error(`no field labelled ${names.map((n) => JSON.stringify(n)).join(" or ")}; labels: ${JSON.stringify(labels)}`);
   }
-  return scope.locator("input, select, textarea").nth(index);
+  const control = scope.locator("input, select, textarea").nth(index);
+  // Behind a closed disclosure ("More fields"): open it as a user would.
+  if (!(await control.isVisible())) {
+    const summary = control.locator("xpath=ancestor::details[1]/summary");
+    if (await summary.count()) await summary.click();
+  }
+  return control;
 }
 
 /** Sets a control's value as a user would (select by label or value). */

@@ -243,8 +243,12 @@ export async function launchBrowser() {
 export async function newPage(browser, viewport = DESKTOP) {
   const context = await browser.newContext({ viewport, reducedMotion: "reduce" });
   const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
   page.problems = [];
   page.allowedProblems = [];
+  // Diagnosis only (never set in CI): console errors to tolerate, e.g. the
+  // 404s of endpoints not merged yet, to see what else fails.
+  if (process.env.TAU_E2E_ALLOW_CONSOLE) page.allowedProblems.push(new RegExp(process.env.TAU_E2E_ALLOW_CONSOLE));
   page.on("console", (msg) => {
     if (msg.type() === "error") page.problems.push(`console.error: ${msg.text()} (${msg.location().url || "?"})`);
   });

@@ -20,7 +20,7 @@ test("Twitch light goes connected after OAuth, and the status shows a Twitch dis
 
     const response = await connectTwitchFromSetup(page, ctx.relay);
     assert.equal(response.status(), 200, "the success outcome page");
-    await page.getByRole("heading").first().waitFor({ state: "visible", timeout: 5000 });
+    // (The outcome page itself is judged in 06-oauth-pages; here only its way back.)
     await page.getByRole("link", { name: "Back to the dashboard" }).click();
     await navLink(page, "Live").waitFor({ state: "visible", timeout: 10_000 });
 
@@ -42,7 +42,7 @@ test("Twitch light goes connected after OAuth, and the status shows a Twitch dis
     // The Status view says so in words, live (no reload, no navigation).
     await waitFor("the Status view to show the disconnect", async () => {
       const now = (await main.innerText()).replace(/\s+/g, " ");
-      return now !== healthy && /disconnect|reconnect|connecting|not connected|unavailable|error|failed|lost|down/i.test(now);
+      return now !== healthy && /disconnect|reconnect|connecting|not connected|unavailable|error|fail|retrying|backoff|lost|down/i.test(now);
     }, Math.max(1000, 10_000 - (Date.now() - t0)), 200);
     await screenshot(page, "status-twitch-down-desktop");
     console.log(`# Twitch light changed ${lightSeconds.toFixed(1)} s after the disconnect`);

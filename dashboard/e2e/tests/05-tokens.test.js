@@ -58,10 +58,12 @@ test("a token created in the UI is shown once, works, and its revocation closes 
         .filter({ has: page.getByRole("button", { name: /revoke|delete/i }) })
         .last();
       await row.getByRole("button", { name: /revoke|delete/i }).first().click();
-      // An in-page confirmation, if any.
-      const dialog = page.getByRole("dialog").or(page.getByRole("alertdialog"));
-      if (await dialog.first().isVisible().catch(() => false)) {
-        await dialog.first().getByRole("button", { name: /revoke|delete|confirm|yes/i }).first().click();
+      // A confirmation (a dialog, or a confirm button in the row), if any.
+      await page.waitForTimeout(300);
+      if (!bot.closed && (await api(ctx.relay, "GET", "/api/v1/twitch-events?page_size=1", token)).status === 200) {
+        const dialog = page.getByRole("dialog").or(page.getByRole("alertdialog"));
+        const scope = (await dialog.first().isVisible().catch(() => false)) ? dialog.first() : row;
+        await scope.getByRole("button", { name: /revoke|delete|confirm|yes/i }).first().click();
       }
       const t0 = Date.now();
       const closed = await bot.waitForClose(5000);

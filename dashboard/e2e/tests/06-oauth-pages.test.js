@@ -23,7 +23,7 @@ async function checkOutcomePage(page, name, { heading, words }) {
   await screenshot(page, `oauth-${name}-phone`);
   // The way back works, and the dashboard still knows the user.
   await page.getByRole("link", { name: "Back to the dashboard" }).click();
-  await navLink(page, "Live").waitFor({ state: "visible", timeout: 10_000 });
+  await navLink(page, "Live").waitFor({ state: "attached", timeout: 10_000 });
   assert.equal(new URL(page.url()).pathname, "/", "the back link leads to the dashboard");
 }
 
@@ -74,6 +74,6 @@ test("a callback with a stale state (no cookie) is refused on a page with a way 
     assert.match(response.headers()["content-type"] || "", /text\/html/, "the page is HTML, not JSON");
     await page.getByRole("heading").first().waitFor({ state: "visible", timeout: 5000 });
     await page.getByRole("link", { name: "Back to the dashboard" }).click();
-    await navLink(page, "Live").waitFor({ state: "visible", timeout: 10_000 });
+    await navLink(page, "Live").waitFor({ state: "attached", timeout: 10_000 });
   });
 });
