@@ -34,6 +34,9 @@ export function navLink(page, name) {
 /** Opens a view through its nav link (as a user does) and checks the route. */
 export async function openView(page, view) {
   const v = typeof view === "string" ? VIEWS.find((x) => x.nav === view || x.hash === view) : view;
+  // Already there (e.g. #/live right after login): no click, so a phone's
+  // menu stays closed.
+  if ((await page.evaluate(() => location.hash)).startsWith(v.hash)) return v;
   const link = navLink(page, v.nav);
   // On a phone the nav may sit behind a menu button.
   if (!(await link.isVisible())) {
