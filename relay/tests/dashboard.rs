@@ -120,6 +120,26 @@ async fn the_assets_are_served_with_the_csp_and_their_types() {
             "{path} is the build"
         );
     }
+    assert!(
+        html.contains(r#"<link rel="icon" href="/favicon.svg" type="image/svg+xml""#),
+        "{html}"
+    );
+    // The icon: the page's link, and the path browsers try on their own
+    // (the OAuth outcome pages have no link), the same SVG at both.
+    let mut icons = Vec::new();
+    for path in ["/favicon.svg", "/favicon.ico"] {
+        let icon = get(path).await.unwrap();
+        assert_eq!(icon.status(), 200, "{path}");
+        assert_eq!(icon.headers()["content-type"], "image/svg+xml", "{path}");
+        assert_eq!(icon.headers()["x-content-type-options"], "nosniff");
+        let body = icon.text().await.unwrap();
+        assert!(
+            body.starts_with("<svg") && body.contains("</svg>"),
+            "{path}: {body}"
+        );
+        icons.push(body);
+    }
+    assert_eq!(icons[0], icons[1], "one icon at both paths");
     assert_eq!(get("/dashboard.js").await.unwrap().status(), 404);
 }
 

@@ -13,8 +13,9 @@
 //!   signed by Twitch;
 //! - the Helix passthrough (`/api/twitch/helix/{*path}`): Twitch's API,
 //!   forwarded unchanged;
-//! - the browser pages (`/`, `/app.js`, `/app.css`, `/twitch/authorize`,
-//!   `/twitch-callback`): HTML and redirects, not an API.
+//! - the browser pages (`/`, `/app.js`, `/app.css`, `/favicon.svg`,
+//!   `/favicon.ico`, `/twitch/authorize`, `/twitch-callback`): HTML,
+//!   assets and redirects, not an API.
 
 use std::sync::LazyLock;
 
@@ -148,6 +149,8 @@ mod tests {
         "/",
         "/app.js",
         "/app.css",
+        "/favicon.svg",
+        "/favicon.ico",
         "/twitch/authorize",
         "/twitch-callback",
     ];
