@@ -302,7 +302,10 @@ function App() {
           </button>
         </div>
       </header>
-      <nav id="nav" class={menuOpen ? "open" : ""} aria-label="Views">
+      {/* Any link closes the phone menu, also the current view's (no hashchange then). */}
+      <nav id="nav" class={menuOpen ? "open" : ""} aria-label="Views" onClick={(ev) => {
+        if ((ev.target as Element).closest("a")) setMenuOpen(false);
+      }}>
         <ul>
           {visible.map((v) => (
             <li key={v.id}>

@@ -82,9 +82,9 @@ export function Live({
           User
           <input type="search" value={user} placeholder="login or name" onInput={(ev) => setUser((ev.target as HTMLInputElement).value)} />
         </label>
-        <label>
+        <label class="span-phone">
           Search
-          <input type="search" value={search} placeholder="any text in the event" onInput={(ev) => setSearch((ev.target as HTMLInputElement).value)} />
+          <input type="search" value={search} placeholder="any text" onInput={(ev) => setSearch((ev.target as HTMLInputElement).value)} />
         </label>
       </form>
       {types.length > 0 && (

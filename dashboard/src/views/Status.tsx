@@ -22,9 +22,9 @@ export function scopeInfo(s: StatusDoc) {
   return { granted, needed, missing };
 }
 
-function Row({ k, children }: { k: string; children: preact.ComponentChildren }) {
+function Row({ k, stacked, children }: { k: string; stacked?: boolean; children: preact.ComponentChildren }) {
   return (
-    <div class="kv">
+    <div class={stacked ? "kv stacked" : "kv"}>
       <dt>{k}</dt>
       <dd>{children}</dd>
     </div>
@@ -91,9 +91,9 @@ export function Status({ status, statusState }: { status: StatusDoc | null; stat
             <Row k="Token expiry">
               {isNaN(expires) ? "—" : `${when(ut.expires_at)} (${relative(expires)}; refreshed automatically)`}
             </Row>
-            <Row k="Scopes granted">{granted.length ? <ScopeList scopes={granted} missing={[]} /> : "none"}</Row>
+            <Row k="Scopes granted" stacked>{granted.length ? <ScopeList scopes={granted} missing={[]} /> : "none"}</Row>
             {needed && (
-              <Row k="Scopes needed">
+              <Row k="Scopes needed" stacked>
                 <ScopeList scopes={needed} missing={missing} />
               </Row>
             )}
@@ -185,12 +185,18 @@ export function Status({ status, statusState }: { status: StatusDoc | null; stat
   );
 }
 
+/** A scope with break chances after its colons only: "moderator:read:followers". */
+function scopeWords(s: string) {
+  const parts = s.split(":");
+  return parts.map((p, i) => (i < parts.length - 1 ? [p, ":", <wbr key={i} />] : p));
+}
+
 function ScopeList({ scopes, missing }: { scopes: string[]; missing: string[] }) {
   return (
     <ul class="scopes">
       {scopes.map((s) => (
         <li key={s} class={missing.includes(s) ? "missing" : ""}>
-          <code>{s}</code>
+          <code>{scopeWords(s)}</code>
           {missing.includes(s) ? " (missing)" : ""}
         </li>
       ))}
@@ -225,7 +231,7 @@ export function SubscriptionTable({ subs, skipped }: { subs: SubscriptionStatus[
           {skipped.map((s) => (
             <tr key={`skip-${s}`}>
               <td>
-                <code>{s}</code>
+                <code>{scopeWords(s)}</code>
               </td>
               <td>—</td>
               <td>

@@ -110,7 +110,7 @@ function TokenRow({ t, onChanged, onError }: { t: ApiToken; onChanged: () => voi
         {t.name}
         <div class="muted small-text">…{t.hint}</div>
       </th>
-      <td>
+      <td data-label="Role">
         <label class="offscreen" for={id}>
           Role of {t.name}
         </label>
@@ -123,9 +123,9 @@ function TokenRow({ t, onChanged, onError }: { t: ApiToken; onChanged: () => voi
         </select>
         {t.event_types && <div class="muted small-text">only {t.event_types.join(", ")}</div>}
       </td>
-      <td>{new Date(t.created_us / 1000).toLocaleDateString()}</td>
-      <td>{t.last_used_us ? relative(t.last_used_us / 1000) : "never"}</td>
-      <td>
+      <td data-label="Created">{new Date(t.created_us / 1000).toLocaleDateString()}</td>
+      <td data-label="Last used">{t.last_used_us ? relative(t.last_used_us / 1000) : "never"}</td>
+      <td class="actions">
         {confirming ? (
           <div class="row">
             <button type="button" class="small danger" onClick={revoke}>
@@ -264,7 +264,7 @@ export function Tokens({ catalog }: { catalog: CatalogType[] }) {
         <section class="card" aria-labelledby="tok-list-h">
           <h2 id="tok-list-h">Tokens ({tokens.length})</h2>
           <div class="table-wrap">
-            <table>
+            <table class="stack">
               <thead>
                 <tr>
                   <th scope="col">Name</th>
