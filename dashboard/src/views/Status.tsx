@@ -156,7 +156,7 @@ export function Status({ status, statusState }: { status: StatusDoc | null; stat
           <p class="muted">Twitch has revoked no subscription.</p>
         ) : (
           <div class="table-wrap">
-            <table>
+            <table class="stack">
               <thead>
                 <tr>
                   <th scope="col">When</th>
@@ -168,12 +168,12 @@ export function Status({ status, statusState }: { status: StatusDoc | null; stat
               <tbody>
                 {status.revocations.map((r, i) => (
                   <tr key={i}>
-                    <td>{typeof r.received_us === "number" ? new Date(r.received_us / 1000).toLocaleString() : ""}</td>
-                    <td>
-                      {String(r.subscription_type ?? "")} v{String(r.version ?? "")}
+                    <td data-label="When">{typeof r.received_us === "number" ? new Date(r.received_us / 1000).toLocaleString() : ""}</td>
+                    <td data-label="Type">
+                      {typeWords(String(r.subscription_type ?? ""))} v{String(r.version ?? "")}
                     </td>
-                    <td>{String(r.status ?? "").replace(/_/g, " ")}</td>
-                    <td>{String(r.transport ?? "")}</td>
+                    <td data-label="Reason">{String(r.status ?? "").replace(/_/g, " ")}</td>
+                    <td data-label="Transport">{String(r.transport ?? "")}</td>
                   </tr>
                 ))}
               </tbody>
@@ -185,11 +185,21 @@ export function Status({ status, statusState }: { status: StatusDoc | null; stat
   );
 }
 
-/** A scope with break chances after its colons only: "moderator:read:followers". */
-function scopeWords(s: string) {
-  const parts = s.split(":");
-  return parts.map((p, i) => (i < parts.length - 1 ? [p, ":", <wbr key={i} />] : p));
+/** A name with break chances (`<wbr>`) after each of `marks`: "moderator:read:<wbr>followers". */
+function breakAfter(s: string, marks: string) {
+  const out: preact.ComponentChild[] = [];
+  let from = 0;
+  for (let i = 0; i < s.length; i++) {
+    if (marks.includes(s[i]) && i + 1 < s.length) {
+      out.push(s.slice(from, i + 1), <wbr key={i} />);
+      from = i + 1;
+    }
+  }
+  out.push(s.slice(from));
+  return out;
 }
+const scopeWords = (s: string) => breakAfter(s, ":");
+const typeWords = (s: string) => breakAfter(s, "._");
 
 function ScopeList({ scopes, missing }: { scopes: string[]; missing: string[] }) {
   return (
@@ -208,7 +218,7 @@ export function SubscriptionTable({ subs, skipped }: { subs: SubscriptionStatus[
   if (subs.length === 0 && skipped.length === 0) return <p class="muted">No subscriptions yet (they are created once Twitch is connected).</p>;
   return (
     <div class="table-wrap">
-      <table>
+      <table class="stack compact">
         <thead>
           <tr>
             <th scope="col">Type</th>
@@ -220,10 +230,10 @@ export function SubscriptionTable({ subs, skipped }: { subs: SubscriptionStatus[
           {subs.map((s) => (
             <tr key={`${s.type}@${s.version}`}>
               <td>
-                <code>{s.type}</code>
+                <code>{typeWords(s.type)}</code>
               </td>
-              <td>{s.version}</td>
-              <td>
+              <td data-label="Version">{s.version}</td>
+              <td data-label="Twitch status">
                 <Dot level={subLevel(s.status)}>{s.status.replace(/_/g, " ")}</Dot>
               </td>
             </tr>
@@ -231,10 +241,10 @@ export function SubscriptionTable({ subs, skipped }: { subs: SubscriptionStatus[
           {skipped.map((s) => (
             <tr key={`skip-${s}`}>
               <td>
-                <code>{scopeWords(s)}</code>
+                <code>{typeWords(s)}</code>
               </td>
-              <td>—</td>
-              <td>
+              <td data-label="Version">—</td>
+              <td data-label="Twitch status">
                 <Dot level="off">skipped (its condition cannot be filled)</Dot>
               </td>
             </tr>
