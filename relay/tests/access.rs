@@ -213,6 +213,8 @@ async fn key_routes_need_the_documented_role() {
         ("GET", "/ws/twitch-events", Need::Socket(Role::Overlay)),
         ("GET", "/ws/tau-status", Need::Socket(Role::Bot)),
         ("GET", "/api/v1/heartbeat", Need::Public),
+        ("GET", "/favicon.svg", Need::Public),
+        ("GET", "/favicon.ico", Need::Public),
     ];
     for (method, path, expected) in cases {
         assert_eq!(need(method, path), expected, "{method} {path}");

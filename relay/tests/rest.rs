@@ -346,7 +346,7 @@ async fn ops_endpoints_answer() {
         .to_str()
         .unwrap()
         .contains("script-src 'self'"));
-    assert!(page.text().await.unwrap().contains("/dashboard.js"));
+    assert!(page.text().await.unwrap().contains("/app.js"));
     relay.state.store.close().await;
     assert_eq!(get("/readyz").await.unwrap().status(), 503);
 }

@@ -13,8 +13,9 @@
 //!   signed by Twitch;
 //! - the Helix passthrough (`/api/twitch/helix/{*path}`): Twitch's API,
 //!   forwarded unchanged;
-//! - the browser pages (`/`, `/dashboard.js`, `/twitch/authorize`,
-//!   `/twitch-callback`): HTML and redirects, not an API.
+//! - the browser pages (`/`, `/app.js`, `/app.css`, `/favicon.svg`,
+//!   `/favicon.ico`, `/twitch/authorize`, `/twitch-callback`): HTML,
+//!   assets and redirects, not an API.
 
 use std::sync::LazyLock;
 
@@ -146,7 +147,10 @@ mod tests {
         "/twitch/eventsub",
         "/api/twitch/helix/{*path}",
         "/",
-        "/dashboard.js",
+        "/app.js",
+        "/app.css",
+        "/favicon.svg",
+        "/favicon.ico",
         "/twitch/authorize",
         "/twitch-callback",
     ];

@@ -85,6 +85,10 @@ async fn connect(
             return HelixError::new(StatusCode::BAD_REQUEST, msg).into_response();
         }
     };
+    if fake.state().refuse_websockets {
+        let msg = "EventSub is unavailable (simulated outage)";
+        return HelixError::new(StatusCode::SERVICE_UNAVAILABLE, msg).into_response();
+    }
     ws.on_upgrade(move |socket| fake.run_session(socket, keepalive, None))
 }
 

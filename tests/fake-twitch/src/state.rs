@@ -53,6 +53,8 @@ pub(crate) struct State {
     pub authorize_as: Option<(String, String)>,
     /// While true, connections to a reconnect URL wait before their welcome.
     pub hold_reconnect_welcome: bool,
+    /// While true, new connections to `/ws` are refused with 503 (an outage).
+    pub refuse_websockets: bool,
     /// All subscriptions in creation order (disabled ones stay listed).
     pub subscriptions: Vec<Subscription>,
     /// All conduits in creation order.
@@ -85,6 +87,7 @@ impl State {
             deny_authorization: false,
             authorize_as: None,
             hold_reconnect_welcome: false,
+            refuse_websockets: false,
             subscriptions: Vec::new(),
             conduits: Vec::new(),
             sessions: Vec::new(),

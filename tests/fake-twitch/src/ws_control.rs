@@ -208,6 +208,32 @@ impl FakeTwitch {
         .await
     }
 
+    /// Simulates an EventSub outage (`true`): closes every connected
+    /// session with `code` (see [`FakeTwitch::close_session`]) and refuses
+    /// new connections to `/ws` with 503 until called with `false`.
+    /// Returns the ids of the sessions it closed.
+    pub async fn set_eventsub_outage(&self, down: bool, code: u16) -> Vec<String> {
+        self.state().refuse_websockets = down;
+        if !down {
+            return Vec::new();
+        }
+        let open: Vec<String> = {
+            let st = self.state();
+            st.sessions
+                .iter()
+                .filter(|s| s.connected)
+                .map(|s| s.id.clone())
+                .collect()
+        };
+        let mut closed = Vec::new();
+        for id in open {
+            if self.close_session(&id, code).await.is_ok() {
+                closed.push(id);
+            }
+        }
+        closed
+    }
+
     /// Stops (`true`) or resumes (`false`) keepalives on a session, to
     /// simulate a silent connection.
     pub fn pause_keepalives(&self, session_id: &str, yes: bool) {

@@ -38,6 +38,12 @@
 //!   client secret from now on (Twitch's "New Secret").
 //! - `POST /expire-user-tokens`: every user access token answers 401 from
 //!   now on, so the next use needs a refresh (which needs the client secret).
+//! - `POST /eventsub-outage` `{"down", "code"}`: `"down": true` closes every
+//!   connected EventSub WebSocket session with `code` (default 4006,
+//!   network error) and refuses new connections with 503; `"down": false`
+//!   accepts them again. Answers `{"closed": [session ids]}`.
+//! - `POST /deny-authorization` `{"deny"}`: while true, `/oauth2/authorize`
+//!   redirects back with `error=access_denied` (the user clicked Cancel); 204.
 
 use std::net::SocketAddr;
 
@@ -263,6 +269,40 @@ async fn expire_user_tokens(State(fake): State<FakeTwitch>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+async fn eventsub_outage(
+    State(fake): State<FakeTwitch>,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let Some(down) = body["down"].as_bool() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "\"down\" must be true or false"})),
+        );
+    };
+    let code = match body["code"].as_u64() {
+        None => 4006,
+        Some(code @ 4000..=4999) => code as u16,
+        Some(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "\"code\" must be 4000-4999"})),
+            )
+        }
+    };
+    let closed = fake.set_eventsub_outage(down, code).await;
+    (StatusCode::OK, Json(json!({"closed": closed})))
+}
+
+async fn deny_authorization(State(fake): State<FakeTwitch>, Json(body): Json<Value>) -> StatusCode {
+    match body["deny"].as_bool() {
+        Some(deny) => {
+            fake.set_deny_authorization(deny);
+            StatusCode::NO_CONTENT
+        }
+        None => StatusCode::BAD_REQUEST,
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let listen: SocketAddr = arg("--listen")
@@ -291,6 +331,8 @@ async fn main() {
         .route("/webhook-routes", post(webhook_routes))
         .route("/client-secret", post(client_secret))
         .route("/expire-user-tokens", post(expire_user_tokens))
+        .route("/eventsub-outage", post(eventsub_outage))
+        .route("/deny-authorization", post(deny_authorization))
         .with_state(fake);
     axum::serve(control_listener, app)
         .await

@@ -1,0 +1,98 @@
+// Shapes of what the relay sends (see relay/src/api and tau-protocol.md).
+
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+export type Obj = { [k: string]: Json };
+
+export interface TauEvent {
+  id: string | null;
+  event_id: string;
+  event_type: string;
+  event_source: string;
+  event_data: Obj;
+  created: string;
+  origin: "twitch" | "test" | "replay" | string;
+}
+
+export interface EventPage {
+  results: TauEvent[];
+  next: string | null;
+  previous: string | null;
+}
+
+export type Role = "overlay" | "bot" | "admin";
+
+export interface WhoAmI {
+  name: string;
+  role: Role;
+  event_types: string[] | null;
+}
+
+export interface CatalogType {
+  name: string;
+  subscription_type?: string;
+  event_type: string;
+  version: string;
+  description: string;
+  scopes: string[];
+  active: boolean;
+}
+
+export interface SubscriptionStatus {
+  id?: string;
+  type: string;
+  version: string;
+  status: string;
+}
+
+export interface Revocation {
+  [k: string]: Json;
+}
+
+export interface StatusDoc {
+  version: string;
+  started_at: string;
+  database: string;
+  clients_connected: number;
+  events_stored: number;
+  last_event_at: string | null;
+  revocations: Revocation[];
+  twitch: {
+    client_id_configured: boolean;
+    webhook_secret_configured: boolean;
+    broadcaster: string | null;
+    redirect_uri?: string | null;
+    event_types?: string[] | null;
+    user_token: {
+      state: "missing" | "valid" | "authorization_needed" | string;
+      login: string | null;
+      scopes: string[] | null;
+      scopes_needed?: string[] | null;
+      scopes_missing?: string[] | null;
+      expires_at: string | null;
+    };
+    app_token: { state: string; error: string | null };
+    eventsub: {
+      transport: string;
+      state: string;
+      session_id: string | null;
+      keepalive_seconds: number | null;
+      connected_at: string | null;
+      subscriptions: SubscriptionStatus[];
+      skipped: string[];
+      last_error: string | null;
+    };
+    conduit: Obj | null;
+  };
+}
+
+export interface ApiToken {
+  id: string;
+  name: string;
+  role: Role;
+  event_types: string[] | null;
+  hint: string;
+  created_us: number;
+  last_used_us: number | null;
+}
+
+export const ROLE_RANK: Record<Role, number> = { overlay: 0, bot: 1, admin: 2 };
