@@ -11,10 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dist=relay/src/dashboard/dist
-(cd dashboard && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
-
+# What is committed, before the build overwrites it (no git needed: CI runs
+# from a mirror of the checkout, .ci/mirror.py).
+committed="$(mktemp -d "${TMPDIR:-/tmp}/tau-dash-committed.XXXXXX")"
 first="$(mktemp -d "${TMPDIR:-/tmp}/tau-dash-build.XXXXXX")"
-trap 'rm -rf "$first"' EXIT
+trap 'rm -rf "$committed" "$first"' EXIT
+cp -r "$dist/." "$committed/"
+
+(cd dashboard && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
 cp -r "$dist/." "$first/"
 (cd dashboard && npm run --silent build)
 if ! diff -r "$first" "$dist" >/dev/null; then
@@ -32,8 +36,10 @@ if [[ "$(ls "$dist" | wc -l)" -ne 3 ]]; then
   exit 1
 fi
 
-if ! git diff --exit-code --stat -- "$dist" || [[ -n "$(git ls-files --others --exclude-standard -- "$dist")" ]]; then
-  echo "relay/src/dashboard/dist is stale: run 'cd dashboard && npm run build' and commit the result" >&2
+if ! diff -r "$committed" "$dist" >/dev/null; then
+  echo "relay/src/dashboard/dist is stale (differs from a build of dashboard/):" >&2
+  diff -rq "$committed" "$dist" >&2 || true
+  echo "run 'bash .ci/dashboard-build.sh' (or 'cd dashboard && npm run build') and commit the result" >&2
   exit 1
 fi
 echo "dashboard build: up to date"
