@@ -91,7 +91,11 @@ async function chooseType(page, { tau, twitch }) {
   const main = page.getByRole("main");
   const picker = main.getByRole("combobox", { name: /event type/i });
   if (await picker.count()) {
-    const options = await picker.first().locator("option").evaluateAll((os) => os.map((o) => ({ value: o.value, label: o.textContent })));
+    // The catalog loads after the view opens: wait for it to fill the picker.
+    const options = await waitFor("the event types in the picker", async () => {
+      const all = await picker.first().locator("option").evaluateAll((os) => os.map((o) => ({ value: o.value, label: o.textContent })));
+      return all.length > 1 ? all : null;
+    }, 10_000);
     const match = options.find((o) => o.value === tau || o.value === twitch) ||
       options.find((o) => o.label.includes(twitch) || o.label.includes(tau));
     assert.ok(match, `no option for ${tau} among ${options.length} types`);
