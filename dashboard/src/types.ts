@@ -37,6 +37,16 @@ export interface CatalogType {
   active: boolean;
 }
 
+export interface EventTypesDoc {
+  event_types: string[];
+  types: { type: string; version: string }[];
+  source: "environment" | "dashboard" | "operator" | string;
+  environment: string[];
+  scopes_needed: string[];
+  scopes_granted: string[] | null;
+  scopes_missing: string[];
+}
+
 export interface SubscriptionStatus {
   id?: string;
   type: string;

@@ -155,6 +155,11 @@ fn assemble(
     let twitch = Arc::new(Twitch::new(&config, store.clone(), secret_key.clone()));
     let token_watch = TokenWatch::new(store.clone());
     token_watch.spawn(shutdown.clone());
+    // Another replica changed the event types: subscribe anew here too.
+    let resubscribe = twitch.clone();
+    twitch
+        .event_types
+        .spawn(shutdown.clone(), move || resubscribe.request_resubscribe());
     AppState {
         token_watch,
         twitch,

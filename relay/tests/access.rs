@@ -204,6 +204,21 @@ async fn key_routes_need_the_documented_role() {
             "/api/v1/twitch/resubscribe",
             Need::Token(Role::Admin),
         ),
+        (
+            "GET",
+            "/api/v1/twitch/event-types",
+            Need::Token(Role::Admin),
+        ),
+        (
+            "PUT",
+            "/api/v1/twitch/event-types",
+            Need::Token(Role::Admin),
+        ),
+        (
+            "DELETE",
+            "/api/v1/twitch/event-types",
+            Need::Token(Role::Admin),
+        ),
         ("GET", "/api/v1/tokens", Need::Token(Role::Admin)),
         ("POST", "/api/v1/tokens", Need::Token(Role::Admin)),
         ("DELETE", "/api/v1/tokens/{id}", Need::Token(Role::Admin)),

@@ -5,6 +5,7 @@ import { CopyButton, Dot, Notice, type Level } from "../components";
 import type { Session } from "../main";
 import type { CatalogType, StatusDoc } from "../types";
 import { scopeInfo } from "./Status";
+import { EventTypes } from "./EventTypes";
 
 function Step({ n, level, title, children }: { n: number; level: Level; title: string; children?: ComponentChildren }) {
   const word = level === "ok" ? "Done" : level === "off" ? "Optional" : level === "warn" ? "Check" : "To do";
@@ -185,6 +186,7 @@ export function Setup({ status, session, catalog }: { status: StatusDoc | null; 
           </p>
         </Step>
       </ol>
+      <EventTypes session={session} catalog={catalog} />
     </section>
   );
 }

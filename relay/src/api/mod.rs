@@ -12,10 +12,11 @@
 //! |----------|--------|
 //! | overlay  | history (list, one event), `/ws/twitch-events/`, `whoami` |
 //! | bot      | replay, test events (and their samples), status (+ `/ws/tau-status/`), catalog, own token |
-//! | admin    | tokens, deleting events, connecting Twitch, resubscribing |
+//! | admin    | tokens, deleting events, connecting Twitch, resubscribing, choosing event types |
 
 mod auth;
 mod catalog;
+mod event_types;
 pub mod events;
 pub mod extract;
 pub mod helix;
@@ -101,6 +102,24 @@ pub fn routes(t: RouteTable) -> RouteTable {
         "/api/v1/twitch/resubscribe",
         ADMIN,
         post(resubscribe::resubscribe),
+    )
+    .add(
+        Method::GET,
+        "/api/v1/twitch/event-types",
+        ADMIN,
+        get(event_types::get),
+    )
+    .add(
+        Method::PUT,
+        "/api/v1/twitch/event-types",
+        ADMIN,
+        put(event_types::put),
+    )
+    .add(
+        Method::DELETE,
+        "/api/v1/twitch/event-types",
+        ADMIN,
+        delete(event_types::reset),
     )
     .add(
         Method::GET,

@@ -139,7 +139,8 @@ pub async fn document(app: &AppState) -> Result<StatusDocument, ApiError> {
     let user = app.twitch.tokens.user_info().await;
     let (app_token, app_token_error) = app.twitch.tokens.app_state();
     // The fleet's conduit (from the shared store), whichever replica answers.
-    let scopes_needed = scopes_for(&app.config.eventsub_types);
+    let types = app.twitch.event_types.current().await;
+    let scopes_needed = scopes_for(&types);
     let scopes_missing = match &user {
         Some(user) => missing_scopes(&scopes_needed, &user.scopes),
         None => Vec::new(),
@@ -160,7 +161,7 @@ pub async fn document(app: &AppState) -> Result<StatusDocument, ApiError> {
             webhook_secret_configured: twitch.webhook_secret.is_some(),
             broadcaster: twitch.broadcaster.clone(),
             redirect_uri: redirect_uri(app),
-            event_types: event_types(&app.config.eventsub_types),
+            event_types: event_types(&types),
             user_token: UserTokenStatus {
                 state: app.twitch.tokens.state(),
                 login: user.as_ref().and_then(|u| u.login.clone()),

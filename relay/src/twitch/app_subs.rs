@@ -171,7 +171,8 @@ async fn ids(app: &AppState) -> Result<Ids, TwitchError> {
 pub async fn reconcile(app: &AppState, target: &Target) -> Result<Report, TwitchError> {
     let twitch = &app.twitch;
     let ids = ids(app).await?;
-    let (mut wanted, skipped) = desired(&app.config.eventsub_types, &ids);
+    let types = twitch.event_types.current().await;
+    let (mut wanted, skipped) = desired(&types, &ids);
     if let Target::Conduit { conduit_id } = target {
         // Hear about shards Twitch disabled.
         let mut condition = serde_json::Map::new();

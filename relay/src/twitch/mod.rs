@@ -19,6 +19,8 @@
 //! - [`conduit`]: the conduit and its manager (shard count, subscriptions).
 //! - [`shard`]: this replica's conduit shard (claim and assign a session).
 //! - [`app_subs`]: app-token subscriptions (webhook and conduit transports).
+//! - [`event_types`]: which EventSub types to subscribe to, now (the
+//!   dashboard's stored choice, else `TAU_EVENTSUB_TYPES`).
 //! - [`routes`]: the OAuth code flow and the Helix passthrough.
 //! - [`outcome`]: the styled pages the OAuth callback answers with.
 //!
@@ -26,6 +28,7 @@
 
 pub mod app_subs;
 pub mod conduit;
+pub mod event_types;
 pub mod helix;
 pub mod lease;
 pub mod outcome;
@@ -146,6 +149,8 @@ pub struct Twitch {
     pub resubscribe: watch::Sender<u64>,
     /// Connection status (shown by `/api/v1/status`).
     pub connection: Mutex<ConnectionStatus>,
+    /// The EventSub types to subscribe to (read it, never the configuration).
+    pub event_types: event_types::EventTypes,
 }
 
 impl Twitch {
@@ -164,7 +169,7 @@ impl Twitch {
         let tokens = Arc::new(tokens::TokenManager::new(
             client.clone(),
             config.twitch.clone(),
-            store,
+            store.clone(),
             key,
         ));
         Twitch {
@@ -181,6 +186,7 @@ impl Twitch {
                 state: "disabled".into(),
                 ..Default::default()
             }),
+            event_types: event_types::EventTypes::new(config, store),
         }
     }
 

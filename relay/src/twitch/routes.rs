@@ -75,6 +75,7 @@ async fn authorize_url(app: &AppState) -> Result<(String, String), ApiError> {
     app.store
         .set_setting(&state_key(&state), &now_us().to_string())
         .await?;
+    let types = app.twitch.event_types.current().await;
     let mut url = url::Url::parse(&format!(
         "{}/authorize",
         app.config.twitch.auth_url.as_str().trim_end_matches('/')
@@ -84,7 +85,7 @@ async fn authorize_url(app: &AppState) -> Result<(String, String), ApiError> {
         .append_pair("response_type", "code")
         .append_pair("client_id", client_id)
         .append_pair("redirect_uri", &redirect_uri(app))
-        .append_pair("scope", &scopes_for(&app.config.eventsub_types).join(" "))
+        .append_pair("scope", &scopes_for(&types).join(" "))
         .append_pair("state", &state);
     Ok((url.to_string(), state))
 }
@@ -302,7 +303,7 @@ async fn complete(app: &AppState, headers: &HeaderMap, query: Callback) -> Resul
         Authorization::Accepted(token) => {
             app.twitch.authorized.notify_waiters();
             let login = token.login.unwrap_or_default();
-            let configured = &app.config.eventsub_types;
+            let configured = &*app.twitch.event_types.current().await;
             let missing = missing_scopes(&scopes_for(configured), &token.scopes);
             let mut message = format!(
                 "<p>TAU is connected to Twitch as <b>{}</b>. Events start arriving within \

@@ -40,7 +40,8 @@ pub async fn subscribe_session(
         user_id,
         client_id: app.config.twitch.client_id.clone().unwrap_or_default(),
     };
-    let (mut wanted, skipped) = desired(&app.config.eventsub_types, &ids);
+    let types = twitch.event_types.current().await;
+    let (mut wanted, skipped) = desired(&types, &ids);
     if wanted.len() > MAX_SUBSCRIPTIONS {
         tracing::warn!(
             wanted = wanted.len(),

@@ -51,6 +51,23 @@ impl TestRelay {
         fake: &tau_fake_twitch::FakeTwitch,
         adjust: impl FnOnce(&mut Config),
     ) -> TestRelay {
+        TestRelay::start_twitch_on(
+            fake,
+            Store::in_memory().await,
+            SecretKey::generate(),
+            adjust,
+        )
+        .await
+    }
+
+    /// [`TestRelay::start_twitch`] on `store` with `key` (a restart: the
+    /// same database and key).
+    pub async fn start_twitch_on(
+        fake: &tau_fake_twitch::FakeTwitch,
+        store: Store,
+        key: SecretKey,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestRelay {
         let mut config = Config::for_tests();
         config.twitch.client_id = Some(tau_fake_twitch::FakeTwitch::CLIENT_ID.into());
         config.twitch.client_secret = Some(tau_fake_twitch::FakeTwitch::CLIENT_SECRET.into());
@@ -62,7 +79,7 @@ impl TestRelay {
             .parse()
             .unwrap();
         adjust(&mut config);
-        let relay = TestRelay::start_on_listener(listener, config, Store::in_memory().await).await;
+        let relay = TestRelay::start_keyed(listener, config, store, key).await;
         app::spawn_twitch(&relay.state);
         relay
     }
@@ -77,8 +94,18 @@ impl TestRelay {
         config: Config,
         store: Store,
     ) -> TestRelay {
+        TestRelay::start_keyed(listener, config, store, SecretKey::generate()).await
+    }
+
+    /// A relay on `listener` whose Twitch tokens are sealed with `key`.
+    pub async fn start_keyed(
+        listener: tokio::net::TcpListener,
+        config: Config,
+        store: Store,
+        key: SecretKey,
+    ) -> TestRelay {
         let addr = listener.local_addr().unwrap();
-        let state = app::build_with_store(config, SecretKey::generate(), store);
+        let state = app::build_with_store(config, key, store);
         let token = state
             .store
             // Unique: a test may start several relays on one database.
