@@ -94,6 +94,10 @@ pub struct RawConfig {
     /// `channel.follow@2`, or `default` for the streamer-bot set).
     #[arg(long, env = "TAU_EVENTSUB_TYPES", default_value = "default")]
     pub eventsub_types: String,
+    /// `true` when the list above is decided elsewhere (the operator, from
+    /// the TwitchChannel's spec.events): the dashboard shows it read-only.
+    #[arg(long, env = "TAU_EVENTSUB_TYPES_FIXED", default_value = "false")]
+    pub eventsub_types_fixed: String,
     /// Log format: `text` or `json`. The filter comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "TAU_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -246,6 +250,8 @@ pub struct Config {
     pub eventsub_types: Vec<(String, String)>,
     /// Whether this relay creates and deletes webhook subscriptions itself.
     pub manage_subscriptions: bool,
+    /// Whether `eventsub_types` is decided elsewhere (no dashboard choice).
+    pub eventsub_types_fixed: bool,
     /// Twitch side.
     pub twitch: TwitchConfig,
     /// Fault-handling timings (leases, keepalive slack, retries, patience).
@@ -331,6 +337,15 @@ pub fn is_valid_login(login: &str) -> bool {
         && login
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Parses a `true`/`false` variable (also `1`/`0`, `yes`/`no`).
+fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(bad(var, format!("{other:?} is not true or false"))),
+    }
 }
 
 /// Parses `TAU_EVENTSUB_TYPES` against the catalog.
@@ -442,16 +457,10 @@ impl RawConfig {
             }
         };
         let eventsub_types = parse_types(&self.eventsub_types)?;
-        let manage_subscriptions = match self.manage_subscriptions.trim() {
-            "true" | "1" | "yes" => true,
-            "false" | "0" | "no" => false,
-            other => {
-                return Err(bad(
-                    "TAU_MANAGE_SUBSCRIPTIONS",
-                    format!("{other:?} is not true or false"),
-                ))
-            }
-        };
+        let manage_subscriptions =
+            parse_bool("TAU_MANAGE_SUBSCRIPTIONS", &self.manage_subscriptions)?;
+        let eventsub_types_fixed =
+            parse_bool("TAU_EVENTSUB_TYPES_FIXED", &self.eventsub_types_fixed)?;
         let webhook_secret = non_empty(self.twitch_webhook_secret);
         if let Some(secret) = &webhook_secret {
             if !(10..=100).contains(&secret.len()) || !secret.is_ascii() {
@@ -520,6 +529,7 @@ impl RawConfig {
             transport,
             eventsub_types,
             manage_subscriptions,
+            eventsub_types_fixed,
             twitch,
         })
     }
@@ -547,6 +557,7 @@ impl Config {
             transport: None,
             eventsub_types: "default".into(),
             manage_subscriptions: "true".into(),
+            eventsub_types_fixed: "false".into(),
             twitch_client_id: None,
             twitch_client_secret: None,
             twitch_webhook_secret: Some("test-webhook-secret".into()),
@@ -666,6 +677,10 @@ mod tests {
             (
                 &["--manage-subscriptions", "maybe"],
                 "TAU_MANAGE_SUBSCRIPTIONS",
+            ),
+            (
+                &["--eventsub-types-fixed", "sometimes"],
+                "TAU_EVENTSUB_TYPES_FIXED",
             ),
             (&["--instance", "Has-Dash"], "TAU_INSTANCE"),
             (&["--timings", "lease_ttl=later"], "TAU_TIMINGS"),

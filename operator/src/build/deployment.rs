@@ -101,8 +101,10 @@ fn env(tc: &TwitchChannel, config: &Config) -> Vec<EnvVar> {
         tc.effective_transport(),
         TransportMode::Websocket | TransportMode::Conduit
     ) {
-        // The relay subscribes itself (its session, or its conduit): it needs the list.
+        // The relay subscribes itself (its session, or its conduit): it needs
+        // the list, which spec.events decides (not the relay's dashboard).
         env.push(plain("TAU_EVENTSUB_TYPES", types.join(",")));
+        env.push(plain("TAU_EVENTSUB_TYPES_FIXED", "true"));
     } else {
         // The operator owns the subscriptions; the Deployment (and so the
         // pods) stay unchanged when spec.events changes.
@@ -550,6 +552,12 @@ mod tests {
         assert_eq!(
             types.value.as_deref(),
             Some("channel.follow@2,stream.online@1")
+        );
+        let fixed = env.iter().find(|e| e.name == "TAU_EVENTSUB_TYPES_FIXED");
+        assert_eq!(
+            fixed.and_then(|e| e.value.as_deref()),
+            Some("true"),
+            "spec.events decides, not the dashboard"
         );
         let mut config = config();
         config.default_redis_url = Some("redis://r".into());

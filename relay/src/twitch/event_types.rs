@@ -125,7 +125,7 @@ impl EventTypes {
     /// first use.
     pub fn new(config: &Config, store: Store) -> EventTypes {
         let environment = Arc::new(config.eventsub_types.clone());
-        let managed_elsewhere = !config.manage_subscriptions;
+        let managed_elsewhere = !config.manage_subscriptions || config.eventsub_types_fixed;
         let tx = watch::Sender::new(Choice {
             types: environment.clone(),
             source: if managed_elsewhere {
@@ -380,23 +380,28 @@ mod tests {
 
     #[tokio::test]
     async fn the_operators_list_cannot_be_changed() {
-        let mut config = config();
-        config.manage_subscriptions = false;
-        let store = Store::in_memory().await;
-        store
-            .set_setting(SETTING, r#"["stream.online@1"]"#)
-            .await
-            .unwrap();
-        let types = EventTypes::new(&config, store);
-        assert_eq!(types.choice().await.source, Source::Operator);
-        assert_eq!(tau_names(&types.current().await), ["channel-cheer"]);
-        assert!(matches!(
-            types.set(&["stream.online"]).await,
-            Err(ChoiceError::ManagedElsewhere)
-        ));
-        assert!(matches!(
-            types.reset().await,
-            Err(ChoiceError::ManagedElsewhere)
-        ));
+        // Webhook: the operator subscribes. WebSocket and conduit: the relay
+        // subscribes, but to the list the operator gives it (spec.events).
+        for (manage_subscriptions, fixed) in [(false, false), (true, true)] {
+            let mut config = config();
+            config.manage_subscriptions = manage_subscriptions;
+            config.eventsub_types_fixed = fixed;
+            let store = Store::in_memory().await;
+            store
+                .set_setting(SETTING, r#"["stream.online@1"]"#)
+                .await
+                .unwrap();
+            let types = EventTypes::new(&config, store);
+            assert_eq!(types.choice().await.source, Source::Operator);
+            assert_eq!(tau_names(&types.current().await), ["channel-cheer"]);
+            assert!(matches!(
+                types.set(&["stream.online"]).await,
+                Err(ChoiceError::ManagedElsewhere)
+            ));
+            assert!(matches!(
+                types.reset().await,
+                Err(ChoiceError::ManagedElsewhere)
+            ));
+        }
     }
 }
