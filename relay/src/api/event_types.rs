@@ -137,6 +137,7 @@ pub async fn get(_: Authenticated, State(app): State<AppState>) -> Json<EventTyp
         (status = 200, description = "Stored and in effect; the transports subscribe anew", body = EventTypesDocument),
         (status = 400, description = "An unknown type (named in `detail`), or an empty list", body = ErrorBody),
         (status = 409, description = "The operator manages the subscriptions: the TwitchChannel's spec.events decides", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
         AuthErrors,
     )
 )]
