@@ -32,6 +32,28 @@ pub fn wanted(types: &[(String, String)], broadcaster_id: &str, client_id: &str)
     wanted
 }
 
+/// `stream.online` and `stream.offline` for every watched streamer but the
+/// broadcaster (whose own, if wanted, come from `spec.events`). These need
+/// no authorization from the watched channel.
+pub fn watched(streamer_ids: &[String], broadcaster_id: &str) -> Vec<Wanted> {
+    let types = [
+        ("stream.online".to_string(), "1".to_string()),
+        ("stream.offline".to_string(), "1".to_string()),
+    ];
+    streamer_ids
+        .iter()
+        .filter(|id| *id != broadcaster_id)
+        .flat_map(|id| {
+            let ids = Ids {
+                broadcaster_id: id.clone(),
+                user_id: id.clone(),
+                client_id: String::new(),
+            };
+            desired(&types, &ids).0
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +101,23 @@ mod tests {
             "condition": {"broadcaster_user_id": "1337", "moderator_user_id": "1337"}});
         assert!(wanted[0].matches(&sub));
         assert!(!wanted[1].matches(&sub));
+    }
+
+    #[test]
+    fn watched_streamers_get_online_and_offline_but_not_the_broadcaster_twice() {
+        let want = watched(&["1".into(), "2".into(), "1337".into()], "1337");
+        let got: Vec<_> = want
+            .iter()
+            .map(|w| (w.kind.as_str(), w.condition["broadcaster_user_id"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("stream.online", "1"),
+                ("stream.offline", "1"),
+                ("stream.online", "2"),
+                ("stream.offline", "2")
+            ]
+        );
     }
 }

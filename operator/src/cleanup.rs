@@ -106,6 +106,8 @@ async fn delete_webhooks(
         callback: &callback,
         broadcaster_id,
         known_ids: &known,
+        // Watched streamers' subscriptions are in the status (known ids).
+        watched_ids: &[],
     };
     webhooks.delete_all(ctx, creds).await
 }

@@ -54,6 +54,15 @@ pub struct TwitchChannelSpec {
     #[serde(default = "default_events")]
     #[schemars(length(max = 100))]
     pub events: Vec<String>,
+    /// Other channels to watch (Twitch logins): their `stream.online` and
+    /// `stream.offline` events are delivered with the channel's own, and
+    /// the relay keeps a record of their streams. These need no
+    /// authorization from the watched channels. The websocket transport
+    /// can watch at most 5 (Twitch's cost limit for EventSub WebSocket).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(s, s.matches('^[a-z0-9_]{1,25}$'))").message("streamers must be Twitch logins: 1-25 of a-z, 0-9, _"))]
+    #[schemars(length(max = 1000))]
+    pub streamers: Vec<String>,
     /// How Twitch delivers events.
     #[serde(default)]
     pub transport: TransportMode,

@@ -25,6 +25,7 @@ pub fn channel(name: &str) -> TwitchChannel {
                 client_secret_key: "client-secret".into(),
             },
             events: vec!["stream.online".into(), "channel.follow".into()],
+            streamers: vec![],
             transport: TransportMode::Auto,
             relay: RelaySpec::default(),
             ingress: Some(IngressSpec {

@@ -125,13 +125,16 @@ async fn sync_twitch(
         }
     };
     let (types, _) = catalog::resolve(&tc.spec.events);
-    let wanted = catalog::wanted(&types, &broadcaster_id, &creds.client_id);
+    let mut wanted = catalog::wanted(&types, &broadcaster_id, &creds.client_id);
+    let watched_ids = watched_streamers(tc, ctx, &creds).await?;
+    wanted.extend(catalog::watched(&watched_ids, &broadcaster_id));
     let known: HashSet<String> = old.subscriptions.iter().map(|s| s.id.clone()).collect();
     let callback = build::webhook_callback(tc);
     let webhooks = twitch::Webhooks {
         callback: &callback,
         broadcaster_id: &broadcaster_id,
         known_ids: &known,
+        watched_ids: &watched_ids,
     };
     let (state, changes) = webhooks.sync(ctx, &creds, &wanted, webhook_secret).await?;
     if changes.created + changes.deleted > 0 {
@@ -142,6 +145,37 @@ async fn sync_twitch(
         ctx.event(tc, false, "SubscriptionsChanged", note).await;
     }
     Ok((state, Some(broadcaster_id)))
+}
+
+/// The user ids of `spec.streamers`. A login Twitch does not know is
+/// left out with a warning Event naming it (the others are still watched).
+async fn watched_streamers(
+    tc: &TwitchChannel,
+    ctx: &Context,
+    creds: &tau_twitch::Credentials,
+) -> Result<Vec<String>> {
+    if tc.spec.streamers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let users = ctx
+        .twitch
+        .users_by_logins(&ctx.app(creds), &tc.spec.streamers)
+        .await?;
+    let unknown: Vec<&str> = tc
+        .spec
+        .streamers
+        .iter()
+        .filter(|login| !users.iter().any(|u| u.login.eq_ignore_ascii_case(login)))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        let note = format!(
+            "spec.streamers: Twitch has no user {}; the others are watched",
+            unknown.join(", ")
+        );
+        ctx.event(tc, true, "UnknownStreamer", note).await;
+    }
+    Ok(users.into_iter().map(|u| u.id).collect())
 }
 
 /// Why the channel cannot be served as specified, if it cannot.

@@ -53,6 +53,9 @@ pub struct Webhooks<'a> {
     pub broadcaster_id: &'a str,
     /// Subscription ids the channel's status lists.
     pub known_ids: &'a HashSet<String>,
+    /// The watched streamers' user ids (their subscriptions are listed
+    /// under their own ids).
+    pub watched_ids: &'a [String],
 }
 
 impl Webhooks<'_> {
@@ -60,6 +63,37 @@ impl Webhooks<'_> {
         Destination::Webhook {
             callback: self.callback.to_string(),
         }
+    }
+
+    /// Our candidates at Twitch: the subscriptions naming the broadcaster
+    /// or a watched streamer (each listed under its own user id, since
+    /// Helix filters by one user), once each.
+    async fn listed(&self, ctx: &Context, creds: &Credentials) -> Result<Vec<Value>> {
+        let auth = ctx.app(creds);
+        let mut listed = ctx
+            .twitch
+            .subscriptions(&auth, Some(self.broadcaster_id))
+            .await?;
+        for id in self.watched_ids.iter().filter(|id| *id != self.broadcaster_id) {
+            listed.extend(ctx.twitch.subscriptions(&auth, Some(id)).await?);
+        }
+        let mut seen = HashSet::new();
+        listed.retain(|s| seen.insert(s["id"].as_str().unwrap_or_default().to_string()));
+        Ok(listed)
+    }
+
+    /// Ids we made (the status lists them) that no listing shows: a
+    /// streamer no longer watched is no longer listed, so its
+    /// subscriptions are deleted by id (one already gone counts as deleted).
+    fn unlisted_known<'s>(&'s self, listed: &[Value]) -> Vec<&'s String> {
+        let present: HashSet<&str> = listed.iter().filter_map(|s| s["id"].as_str()).collect();
+        let mut ids: Vec<&String> = self
+            .known_ids
+            .iter()
+            .filter(|id| !id.is_empty() && !present.contains(id.as_str()))
+            .collect();
+        ids.sort();
+        ids
     }
 
     /// Makes Twitch match `wanted`. A 403 stops the creates at the first
@@ -73,10 +107,7 @@ impl Webhooks<'_> {
         secret: &str,
     ) -> Result<(TwitchState, Changes)> {
         let auth = ctx.app(creds);
-        let listed = ctx
-            .twitch
-            .subscriptions(&auth, Some(self.broadcaster_id))
-            .await?;
+        let listed = self.listed(ctx, creds).await?;
         let destination = self.destination();
         let ours = Ours {
             destination: &destination,
@@ -85,7 +116,7 @@ impl Webhooks<'_> {
         };
         let plan = plan::plan(wanted, &listed, ours);
         let mut changes = Changes::default();
-        for id in &plan.delete {
+        for id in plan.delete.iter().chain(self.unlisted_known(&listed)) {
             ctx.twitch.delete_subscription(&auth, id).await?;
             changes.deleted += 1;
         }
@@ -120,12 +151,9 @@ impl Webhooks<'_> {
     /// Deletes every subscription of ours; returns how many.
     pub async fn delete_all(&self, ctx: &Context, creds: &Credentials) -> Result<usize> {
         let auth = ctx.app(creds);
-        let listed = ctx
-            .twitch
-            .subscriptions(&auth, Some(self.broadcaster_id))
-            .await?;
+        let listed = self.listed(ctx, creds).await?;
         let destination = self.destination();
-        let ours = plan::owned(
+        let mut ours = plan::owned(
             &listed,
             Ours {
                 destination: &destination,
@@ -133,6 +161,7 @@ impl Webhooks<'_> {
                 claim_wanted: false,
             },
         );
+        ours.extend(self.unlisted_known(&listed).into_iter().cloned());
         for id in &ours {
             ctx.twitch.delete_subscription(&auth, id).await?;
         }

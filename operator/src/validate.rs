@@ -10,6 +10,11 @@ use crate::build::keeps_state_in_pod;
 use crate::config::Config;
 use crate::crd::{TransportMode, TwitchChannel};
 
+/// Watched streamers one EventSub WebSocket user token can afford:
+/// Twitch's `max_total_cost` is 10 and `stream.online` plus
+/// `stream.offline` of a channel that did not authorize the app cost 1 each.
+pub const MAX_WEBSOCKET_STREAMERS: usize = 5;
+
 /// Every problem with `tc` under `config`, in words a person can act on;
 /// empty when the spec can be served.
 pub fn problems(tc: &TwitchChannel, config: &Config) -> Vec<String> {
@@ -37,6 +42,14 @@ pub fn problems(tc: &TwitchChannel, config: &Config) -> Vec<String> {
              set spec.databaseUrl or install the chart with postgres.enabled"
                 .into(),
         );
+    }
+    let streamers = tc.spec.streamers.len();
+    if transport == TransportMode::Websocket && streamers > MAX_WEBSOCKET_STREAMERS {
+        problems.push(format!(
+            "spec.streamers lists {streamers} channels but transport websocket can watch at most \
+             {MAX_WEBSOCKET_STREAMERS} (Twitch's EventSub WebSocket cost limit is 10 and each watched \
+             channel costs 2): use transport webhook or conduit, or watch fewer"
+        ));
     }
     if transport == TransportMode::Webhook {
         if let Some(url) = tc.spec.public_url.as_deref() {
@@ -133,5 +146,21 @@ mod tests {
             problems(&tc, &config()).is_empty(),
             "a websocket channel's OAuth redirect may be http (port-forward)"
         );
+    }
+
+    #[test]
+    fn the_websocket_transport_watches_at_most_five_streamers() {
+        let mut tc = channel("a");
+        tc.spec.transport = TransportMode::Websocket;
+        tc.spec.streamers = (0..5).map(|i| format!("s{i}")).collect();
+        assert!(problems(&tc, &config()).is_empty());
+        tc.spec.streamers.push("s5".into());
+        let found = problems(&tc, &config());
+        assert!(
+            found.len() == 1 && found[0].contains("at most 5") && found[0].contains("webhook or conduit"),
+            "{found:?}"
+        );
+        tc.spec.transport = TransportMode::Webhook;
+        assert!(problems(&tc, &config()).is_empty(), "webhook has room");
     }
 }

@@ -88,6 +88,31 @@ impl Client {
         }))
     }
 
+    /// The users with these logins that Twitch has (up to 100 per call;
+    /// longer lists take several). Unknown logins are simply absent.
+    pub async fn users_by_logins<A: Auth>(
+        &self,
+        auth: &A,
+        logins: &[String],
+    ) -> Result<Vec<User>, A::Error> {
+        let mut users = Vec::new();
+        for chunk in logins.chunks(100) {
+            let pairs: Vec<(&str, &str)> = chunk.iter().map(|l| ("login", l.as_str())).collect();
+            let body = self
+                .ok(auth, "GET /users", Method::GET, &["users"], &pairs, None)
+                .await?;
+            users.extend(body["data"].as_array().into_iter().flatten().map(|u| {
+                let s = |k: &str| u[k].as_str().unwrap_or_default().to_string();
+                User {
+                    id: s("id"),
+                    login: s("login"),
+                    display_name: s("display_name"),
+                }
+            }));
+        }
+        Ok(users)
+    }
+
     /// Every EventSub subscription visible to `auth`'s token, all pages;
     /// only those whose condition names `user_id`, if given.
     pub async fn subscriptions<A: Auth>(

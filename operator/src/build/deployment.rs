@@ -110,6 +110,11 @@ fn env(tc: &TwitchChannel, config: &Config) -> Vec<EnvVar> {
         // pods) stay unchanged when spec.events changes.
         env.push(plain("TAU_MANAGE_SUBSCRIPTIONS", "false"));
     }
+    if !tc.spec.streamers.is_empty() {
+        // The relay records the watched streamers' streams (and, for the
+        // transports it subscribes itself, subscribes to them).
+        env.push(plain("TAU_STREAMERS", tc.spec.streamers.join(",")));
+    }
     if let Some(url) = &tc.spec.redis_url_secret {
         env.push(from_secret("TAU_REDIS_URL", &url.name, &url.key));
     } else if redis_url(tc, config).is_some() {
@@ -563,5 +568,16 @@ mod tests {
         config.default_redis_url = Some("redis://r".into());
         let env = env_of(&deployment(&channel("a"), &config));
         assert!(env.iter().any(|e| e.name == "TAU_REDIS_URL"));
+    }
+
+    #[test]
+    fn watched_streamers_reach_the_relay_only_when_listed() {
+        let env = env_of(&deployment(&channel("a"), &config()));
+        assert!(env.iter().all(|e| e.name != "TAU_STREAMERS"));
+        let mut tc = channel("a");
+        tc.spec.streamers = vec!["shroud".into(), "pokimane".into()];
+        let env = env_of(&deployment(&tc, &config()));
+        let streamers = env.iter().find(|e| e.name == "TAU_STREAMERS").unwrap();
+        assert_eq!(streamers.value.as_deref(), Some("shroud,pokimane"));
     }
 }
