@@ -108,7 +108,12 @@ mod tests {
         let want = watched(&["1".into(), "2".into(), "1337".into()], "1337");
         let got: Vec<_> = want
             .iter()
-            .map(|w| (w.kind.as_str(), w.condition["broadcaster_user_id"].as_str().unwrap()))
+            .map(|w| {
+                (
+                    w.kind.as_str(),
+                    w.condition["broadcaster_user_id"].as_str().unwrap(),
+                )
+            })
             .collect();
         assert_eq!(
             got,

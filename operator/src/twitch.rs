@@ -74,7 +74,11 @@ impl Webhooks<'_> {
             .twitch
             .subscriptions(&auth, Some(self.broadcaster_id))
             .await?;
-        for id in self.watched_ids.iter().filter(|id| *id != self.broadcaster_id) {
+        for id in self
+            .watched_ids
+            .iter()
+            .filter(|id| *id != self.broadcaster_id)
+        {
             listed.extend(ctx.twitch.subscriptions(&auth, Some(id)).await?);
         }
         let mut seen = HashSet::new();

@@ -157,7 +157,9 @@ mod tests {
         tc.spec.streamers.push("s5".into());
         let found = problems(&tc, &config());
         assert!(
-            found.len() == 1 && found[0].contains("at most 5") && found[0].contains("webhook or conduit"),
+            found.len() == 1
+                && found[0].contains("at most 5")
+                && found[0].contains("webhook or conduit"),
             "{found:?}"
         );
         tc.spec.transport = TransportMode::Webhook;

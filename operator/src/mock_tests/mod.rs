@@ -453,3 +453,4 @@ async fn a_lost_key_is_judged_by_the_api_servers_copy_not_a_stale_cache() {
 
 mod cleanup;
 mod relay;
+mod streamers;
