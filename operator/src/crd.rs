@@ -60,8 +60,11 @@ pub struct TwitchChannelSpec {
     /// authorization from the watched channels. The websocket transport
     /// can watch at most 5 (Twitch's cost limit for EventSub WebSocket).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(validation = Rule::new("self.all(s, s.matches('^[a-z0-9_]{1,25}$'))").message("streamers must be Twitch logins: 1-25 of a-z, 0-9, _"))]
-    #[schemars(length(max = 1000))]
+    #[schemars(
+        length(max = 1000),
+        inner(length(min = 1, max = 25), regex(pattern = "^[a-z0-9_]+$"))
+    )]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub streamers: Vec<String>,
     /// How Twitch delivers events.
     #[serde(default)]

@@ -192,8 +192,49 @@ async fn a_spec_that_cannot_be_served_is_reported_and_creates_nothing() {
         .await
         .unwrap()
         .is_none());
+    // Watched streamers: the API server refuses what is not a login, and
+    // duplicates; the operator refuses more than the websocket can carry.
+    for (bad, why) in [
+        (json!(["Not A Login"]), "should match"),
+        (json!(["same", "same"]), "duplicate"),
+    ] {
+        let body = json!({"apiVersion": "tau.dev/v1alpha1", "kind": "TwitchChannel",
+            "metadata": {"name": "bad-streamers"},
+            "spec": {"broadcaster": "x", "credentials": {"secretName": "twitch-app"}, "streamers": bad}});
+        let err = w
+            .api::<TwitchChannel>()
+            .patch(
+                "bad-streamers",
+                &PatchParams::apply("tau-tests").force(),
+                &Patch::Apply(&body),
+            )
+            .await
+            .expect_err("refused by the schema");
+        assert!(err.to_string().to_lowercase().contains(why), "{why}: {err}");
+    }
+    let six: Vec<String> = (0..6).map(|i| format!("streamer{i}")).collect();
+    apply(
+        &w,
+        "demo",
+        json!({"relay": {"replicas": 1}, "streamers": six}),
+    )
+    .await;
+    eventually(WAIT, "InvalidSpec naming the websocket limit", || async {
+        let status = status_of(&w, "demo").await;
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready" && c.message.contains("at most 5"))
+            .cloned()
+    })
+    .await;
     // Fixing the spec lets it through.
-    apply(&w, "demo", json!({"relay": {"replicas": 1}})).await;
+    apply(
+        &w,
+        "demo",
+        json!({"relay": {"replicas": 1}, "streamers": []}),
+    )
+    .await;
     eventually(WAIT, "the Deployment after the fix", || async {
         w.api::<Deployment>().get_opt("tau-demo").await.unwrap()
     })
