@@ -154,7 +154,12 @@ pub fn resolve<S: AsRef<str>>(names: &[S]) -> (Vec<(String, String)>, Vec<String
     (types, unknown)
 }
 
-/// Scopes to request for `types` (sorted, unique).
+/// The scope TAU's chat sending needs (Helix `POST /chat/messages`).
+pub const CHAT_WRITE_SCOPE: &str = "user:write:chat";
+
+/// Scopes to request for `types` (sorted, unique). Choosing any
+/// `channel.chat.*` type also asks for [`CHAT_WRITE_SCOPE`]: whoever reads
+/// chat through TAU can send through it after the same one authorization.
 pub fn scopes_for(types: &[(String, String)]) -> Vec<String> {
     let catalog = Catalog::get();
     let mut scopes: Vec<String> = types
@@ -162,6 +167,9 @@ pub fn scopes_for(types: &[(String, String)]) -> Vec<String> {
         .filter_map(|(k, v)| catalog.find(k, v))
         .flat_map(|e| e.scopes.iter().cloned())
         .collect();
+    if types.iter().any(|(k, _)| k.starts_with("channel.chat.")) {
+        scopes.push(CHAT_WRITE_SCOPE.into());
+    }
     scopes.sort();
     scopes.dedup();
     scopes
@@ -227,6 +235,19 @@ mod tests {
         ] {
             assert!(scopes.contains(&scope.to_string()), "{scope}");
         }
+    }
+
+    #[test]
+    fn chat_types_also_ask_to_send_chat() {
+        let chat = vec![("channel.chat.message".to_string(), "1".to_string())];
+        assert_eq!(scopes_for(&chat), ["user:read:chat", CHAT_WRITE_SCOPE]);
+        let defaults: Vec<_> = Catalog::get()
+            .defaults()
+            .map(|e| (e.kind.clone(), e.version.clone()))
+            .collect();
+        assert!(!scopes_for(&defaults).contains(&CHAT_WRITE_SCOPE.to_string()));
+        let settings = vec![("channel.chat_settings.update".to_string(), "1".to_string())];
+        assert!(!scopes_for(&settings).contains(&CHAT_WRITE_SCOPE.to_string()));
     }
 
     #[test]

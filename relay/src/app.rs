@@ -58,6 +58,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Live view of API tokens (closes sockets of revoked tokens).
     pub token_watch: TokenWatch,
+    /// Chat sockets' feed and chat senders.
+    pub chat: Arc<crate::chat::Chat>,
 }
 
 impl AppState {
@@ -160,7 +162,15 @@ fn assemble(
     twitch
         .event_types
         .spawn(shutdown.clone(), move || resubscribe.request_resubscribe());
+    let chat = Arc::new(crate::chat::Chat::start(
+        &hub,
+        twitch.clone(),
+        config.twitch.broadcaster.clone(),
+        config.client_queue,
+        shutdown.clone(),
+    ));
     AppState {
+        chat,
         token_watch,
         twitch,
         config: Arc::new(config),
@@ -196,6 +206,18 @@ pub fn routes() -> RouteTable {
             "/ws/twitch-events",
             Need::Socket(Role::Overlay),
             get(hub::websocket_route),
+        )
+        .add(
+            Method::GET,
+            "/ws/irc-messages",
+            Need::Socket(Role::Overlay),
+            get(crate::chat::socket::irc_messages_route),
+        )
+        .add(
+            Method::GET,
+            "/ws/chat-bots/{login}",
+            Need::Socket(Role::Overlay),
+            get(crate::chat::socket::chat_bot_route),
         )
         .add(
             Method::GET,

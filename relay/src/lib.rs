@@ -23,6 +23,9 @@
 //! - [`hub`]: client sockets: token handshake, filters, resume, ping/pong,
 //!   per-client bounded queues.
 //! - [`event`]: TAU's event and its exact wire frame, encoded once.
+//! - [`chat`]: the original's chat sockets (`/ws/irc-messages/`,
+//!   `/ws/chat-bots/<login>/`) over EventSub chat, and sending chat
+//!   through Helix with each sender's rate limit.
 //! - [`catalog`]: EventSub types, scopes, Twitch's example payloads, test events.
 //! - [`api`]: REST under `/api/v1` (TAU's paths and shapes) and its OpenAPI
 //!   document (`/api/v1/openapi.json`, generated from the handlers' types).
@@ -45,6 +48,7 @@ pub mod api;
 pub mod app;
 pub mod bus;
 pub mod catalog;
+pub mod chat;
 pub mod config;
 pub mod dashboard;
 pub mod error;

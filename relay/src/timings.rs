@@ -44,6 +44,9 @@ pub struct Timings {
     /// 503 (Twitch wants an answer within a second or two, and retries; a
     /// retry of an event stored meanwhile is acknowledged as a duplicate).
     pub webhook_ack_deadline: Duration,
+    /// How often chat sockets get `{"event": "keep_alive"}` (the original
+    /// TAU's chat keep-alive; clients may time out without it).
+    pub chat_keepalive: Duration,
 }
 
 impl Default for Timings {
@@ -65,6 +68,7 @@ impl Default for Timings {
             client_write_timeout: s(10),
             http_timeout: s(15),
             webhook_ack_deadline: s(2),
+            chat_keepalive: s(30),
         }
     }
 }
@@ -93,6 +97,7 @@ impl Timings {
                 "client_write_timeout" => &mut self.client_write_timeout,
                 "http_timeout" => &mut self.http_timeout,
                 "webhook_ack_deadline" => &mut self.webhook_ack_deadline,
+                "chat_keepalive" => &mut self.chat_keepalive,
                 other => return Err(format!("unknown timing {other:?}")),
             };
             *field = value;
@@ -109,8 +114,13 @@ impl Timings {
                 "session_backoff_min must be above zero and at most session_backoff_max".into(),
             );
         }
-        if self.catch_up_interval.is_zero() || self.lease_renew.is_zero() {
-            return Err("catch_up_interval and lease_renew must be above zero".into());
+        if self.catch_up_interval.is_zero()
+            || self.lease_renew.is_zero()
+            || self.chat_keepalive.is_zero()
+        {
+            return Err(
+                "catch_up_interval, lease_renew and chat_keepalive must be above zero".into(),
+            );
         }
         Ok(self)
     }

@@ -45,7 +45,7 @@ fn query(pairs: &[(&str, &str)]) -> String {
 
 impl Client {
     /// A JSON call whose only good answer is 2xx.
-    async fn ok<A: Auth>(
+    pub(crate) async fn ok<A: Auth>(
         &self,
         auth: &A,
         what: &str,

@@ -20,10 +20,12 @@
 //!   relay's business.
 //! - [`helix`]: the typed Helix calls (users, EventSub subscriptions with
 //!   pagination, conduits and shards).
+//! - [`chat`]: sending a chat message (`POST /chat/messages`).
 //! - [`plan`]: pure: which listed subscriptions are ours, which to keep,
 //!   create and delete, with the one definition of a healthy status.
 
 pub mod auth;
+pub mod chat;
 pub mod client;
 pub mod error;
 pub mod helix;
@@ -31,6 +33,7 @@ pub mod oauth;
 pub mod plan;
 
 pub use auth::{AppAuth, AppTokens, Auth, Credentials};
+pub use chat::{ChatSent, DropReason};
 pub use client::{Client, Observer};
 pub use error::{Error, Result};
 pub use helix::{Created, User};

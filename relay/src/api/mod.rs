@@ -11,11 +11,12 @@
 //! | role     | routes |
 //! |----------|--------|
 //! | overlay  | history (list, one event), `/ws/twitch-events/`, `whoami` |
-//! | bot      | replay, test events (and their samples), status (+ `/ws/tau-status/`), catalog, own token |
+//! | bot      | replay, test events (and their samples), status (+ `/ws/tau-status/`), catalog, own token, sending chat (`/api/v1/irc`, chat senders) |
 //! | admin    | tokens, deleting events, connecting Twitch, resubscribing, choosing event types |
 
 mod auth;
 mod catalog;
+mod chat;
 mod event_types;
 pub mod events;
 pub mod extract;
@@ -139,6 +140,8 @@ pub fn routes(t: RouteTable) -> RouteTable {
         BOT,
         post(tokens::refresh),
     )
+    .add(Method::POST, "/api/v1/irc", BOT, post(chat::send))
+    .add(Method::GET, "/api/v1/chat/senders", BOT, get(chat::senders))
     .add(Method::GET, "/api/v1/whoami", OVERLAY, get(tokens::whoami))
     .add(Method::GET, "/api/v1/tokens", ADMIN, get(tokens::list))
     .add(Method::POST, "/api/v1/tokens", ADMIN, post(tokens::create))

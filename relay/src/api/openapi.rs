@@ -7,7 +7,8 @@
 //!
 //! What it leaves out, and why (the test below holds the route table to
 //! this list, so a new route cannot be forgotten):
-//! - the websockets (`/ws/twitch-events`, `/ws/tau-status`): not HTTP
+//! - the websockets (`/ws/twitch-events`, `/ws/tau-status`,
+//!   `/ws/irc-messages`, `/ws/chat-bots/{login}`): not HTTP
 //!   request/response; their frames are described in the README;
 //! - Twitch's webhook (`POST /twitch/eventsub`): Twitch's contract,
 //!   signed by Twitch;
@@ -96,6 +97,8 @@ impl Modify for TokenScheme {
         super::tokens::revoke,
         super::tokens::password_login,
         crate::twitch::routes::authorize_json,
+        super::chat::send,
+        super::chat::senders,
         crate::ops::healthz,
         crate::ops::readyz,
         crate::ops::metrics,
@@ -108,6 +111,7 @@ impl Modify for TokenScheme {
         (name = "status", description = "What the relay is doing"),
         (name = "twitch", description = "Connecting the broadcaster's Twitch account"),
         (name = "operations", description = "Probes and metrics"),
+        (name = "chat", description = "Sending chat messages, and who can send"),
     )
 )]
 pub struct ApiDoc;
@@ -147,6 +151,8 @@ mod tests {
     const UNDOCUMENTED: &[&str] = &[
         "/ws/twitch-events",
         "/ws/tau-status",
+        "/ws/irc-messages",
+        "/ws/chat-bots/{login}",
         "/twitch/eventsub",
         "/api/twitch/helix/{*path}",
         "/",

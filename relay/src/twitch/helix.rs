@@ -107,6 +107,26 @@ impl Helix {
         self.client.user_by_login(&self.auth(kind), login).await
     }
 
+    /// Sends a chat message with the broadcaster's user token (a 401 is
+    /// retried once with a refreshed token, like every user-token call).
+    pub async fn send_chat_message(
+        &self,
+        broadcaster_id: &str,
+        sender_id: &str,
+        message: &str,
+        reply_parent_message_id: Option<&str>,
+    ) -> Result<tau_twitch::ChatSent> {
+        self.client
+            .send_chat_message(
+                &self.auth(TokenKind::User),
+                broadcaster_id,
+                sender_id,
+                message,
+                reply_parent_message_id,
+            )
+            .await
+    }
+
     /// Every EventSub subscription visible to `kind`'s token (all pages).
     pub async fn list_subscriptions(&self, kind: TokenKind) -> Result<Vec<Value>> {
         self.client.subscriptions(&self.auth(kind), None).await

@@ -119,7 +119,9 @@ pub fn required_scopes(sub_type: &str) -> Option<&'static [&'static str]> {
         "channel.ad_break.begin" => &["channel:read:ads"],
         "channel.ban" | "channel.unban" => &["channel:moderate"],
         "channel.moderator.add" | "channel.moderator.remove" => &["moderation:read"],
-        "channel.chat.message" | "channel.chat.notification" => &["user:read:chat"],
+        _ if prefix("channel.chat.") || sub_type == "channel.chat_settings.update" => {
+            &["user:read:chat"]
+        }
         "user.whisper.message" => &["user:read:whispers", "user:manage:whispers"],
         _ if prefix("channel.subscribe") || prefix("channel.subscription.") => {
             &["channel:read:subscriptions"]

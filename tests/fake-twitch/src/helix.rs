@@ -28,6 +28,7 @@ pub(crate) const RATELIMIT_POINTS: u32 = 800;
 pub(crate) fn router(fake: FakeTwitch) -> Router<FakeTwitch> {
     Router::new()
         .route("/users", get(users))
+        .route("/chat/messages", post(crate::chat::send))
         .route(
             "/eventsub/subscriptions",
             post(subscriptions::create)

@@ -25,6 +25,8 @@
 //! - `recorder`: middleware logging every request into the world;
 //! - `oauth`: `/oauth2` routes and token control;
 //! - `helix`: `/helix` routing, authentication, rate-limit headers, `/users`;
+//! - `chat`: `POST /helix/chat/messages` (with Twitch's echo to
+//!   `channel.chat.message` subscriptions) and chat controls;
 //! - `subscriptions` / `conduits`: the EventSub Helix endpoints;
 //! - `eventsub_ws`: the WebSocket server (one task per session);
 //! - `ws_control`: pushing notifications, reconnects, closes, revocations;
@@ -60,6 +62,7 @@ use axum::Router;
 use tokio::sync::watch;
 
 pub mod catalog;
+mod chat;
 mod conduits;
 mod error;
 mod eventsub_ws;
@@ -72,6 +75,7 @@ mod types;
 mod webhook;
 mod ws_control;
 
+pub use chat::SentChat;
 pub use error::FakeError;
 pub use types::{AuthKind, Conduit, RecordedRequest, SessionInfo, Shard, Subscription, Transport};
 pub use webhook::{sign, WebhookOverrides};

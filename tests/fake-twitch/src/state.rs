@@ -75,6 +75,8 @@ pub(crate) struct State {
     /// Callback host → base URL webhooks for it are delivered to instead
     /// (see [`FakeTwitch::route_webhooks`]).
     pub webhook_routes: HashMap<String, String>,
+    /// Chat messages sent and the next drop (see `chat`).
+    pub chat: crate::chat::ChatState,
 }
 
 impl State {
@@ -97,6 +99,7 @@ impl State {
             ratelimit_remaining: crate::helix::RATELIMIT_POINTS,
             ratelimit_reset: Instant::now() + Duration::from_secs(60),
             webhook_routes: HashMap::new(),
+            chat: Default::default(),
         }
     }
 

@@ -1,0 +1,181 @@
+//! The chat feed: chat events from the hub, turned into frames once.
+//!
+//! One task reads the hub like any client, keeps the chat types that have
+//! an IRC form, builds each frame's `data` (parsing the event once, however
+//! many chat sockets are open) and broadcasts it to the chat sockets. It
+//! does nothing while no chat socket listens.
+//!
+//! Chat sockets cannot resume (the original's could not either): a socket
+//! that falls a whole ring behind is closed, and history stays available
+//! over REST and `/ws/twitch-events/` with `since`.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::irc_frame::{irc_data, is_chat_type};
+use crate::{event::EncodedEvent, hub::Hub, twitch::Twitch};
+
+/// How long the broadcaster's id is trusted before it is read again
+/// (the broadcaster changes only by a new authorization).
+const BROADCASTER_TTL: Duration = Duration::from_secs(5);
+
+/// One chat event, ready to send to any chat socket.
+#[derive(Debug)]
+pub struct ChatFrame {
+    /// TAU type (`channel-chat-message`).
+    pub event_type: String,
+    /// Whether it belongs to the broadcaster's own chat (test events do:
+    /// they exist to try clients with).
+    pub broadcaster_chat: bool,
+    /// The login of the channel it happened in.
+    pub channel_login: String,
+    /// `"data":…,"event_type":…,"event_data":…`: the frame after its
+    /// first field, serialized once.
+    rest: String,
+}
+
+impl ChatFrame {
+    /// The frame `{"irc_username": …, "data": …, "event_type": …,
+    /// "event_data": …}` for the account `irc_username`.
+    pub fn render(&self, irc_username: &str) -> String {
+        let name = serde_json::to_string(irc_username).expect("a string serializes");
+        format!("{{\"irc_username\":{name},{}}}", self.rest)
+    }
+
+    /// Builds the frame from a hub event's client payload; `None` for
+    /// non-chat types and events that cannot be read.
+    pub fn from_payload(payload: &str, broadcaster_id: Option<&str>) -> Option<ChatFrame> {
+        #[derive(Deserialize)]
+        struct Wire<'a> {
+            event_type: String,
+            #[serde(borrow)]
+            event_data: &'a RawValue,
+            created: String,
+            origin: String,
+        }
+        let wire: Wire = serde_json::from_str(payload).ok()?;
+        if !is_chat_type(&wire.event_type) {
+            return None;
+        }
+        let event: serde_json::Value = serde_json::from_str(wire.event_data.get()).ok()?;
+        let sent_ms = chrono::DateTime::parse_from_rfc3339(&wire.created)
+            .map_or(0, |at| at.timestamp_millis());
+        let data = irc_data(&wire.event_type, &event, sent_ms)?;
+        let room = event["broadcaster_user_id"].as_str().unwrap_or_default();
+        let rest = format!(
+            "\"data\":{},\"event_type\":{},\"event_data\":{}",
+            serde_json::to_string(&data).ok()?,
+            serde_json::to_string(&wire.event_type).ok()?,
+            wire.event_data.get(),
+        );
+        Some(ChatFrame {
+            broadcaster_chat: wire.origin == "test" || broadcaster_id.is_none_or(|id| id == room),
+            channel_login: event["broadcaster_user_login"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            event_type: wire.event_type,
+            rest,
+        })
+    }
+}
+
+/// Starts the feed task; frames go to `frames`.
+pub fn spawn(
+    hub: &Hub,
+    twitch: Arc<Twitch>,
+    frames: broadcast::Sender<Arc<ChatFrame>>,
+    shutdown: CancellationToken,
+) {
+    let mut events = hub.subscribe();
+    tokio::spawn(async move {
+        let mut broadcaster = Broadcaster::default();
+        loop {
+            let event = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                event = events.recv() => event,
+            };
+            match event {
+                Ok(event) => {
+                    if frames.receiver_count() == 0 || !is_chat_type(&event.event_type) {
+                        continue;
+                    }
+                    if let Some(frame) = frame_of(&event, &mut broadcaster, &twitch).await {
+                        let _ = frames.send(Arc::new(frame));
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(
+                        missed = n,
+                        "chat feed fell behind the hub; chat sockets missed events"
+                    );
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
+async fn frame_of(
+    event: &EncodedEvent,
+    broadcaster: &mut Broadcaster,
+    twitch: &Twitch,
+) -> Option<ChatFrame> {
+    let id = broadcaster.id(twitch).await;
+    let frame = ChatFrame::from_payload(&event.payload, id.as_deref());
+    if frame.is_none() {
+        tracing::debug!(event_type = %event.event_type, "chat event without an IRC form skipped");
+    }
+    frame
+}
+
+/// The broadcaster's user id, read from the stored authorization now and then.
+#[derive(Default)]
+struct Broadcaster {
+    known: Option<(Instant, Option<String>)>,
+}
+
+impl Broadcaster {
+    async fn id(&mut self, twitch: &Twitch) -> Option<String> {
+        if let Some((at, id)) = &self.known {
+            if at.elapsed() < BROADCASTER_TTL {
+                return id.clone();
+            }
+        }
+        let id = twitch.tokens.user_info().await.and_then(|t| t.user_id);
+        self.known = Some((Instant::now(), id.clone()));
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_renders_per_account_from_one_encoding() {
+        let payload = r#"{"id":null,"event_id":"e","event_type":"channel-chat-clear","event_source":"EventSub","event_data":{"broadcaster_user_id":"1337","broadcaster_user_login":"cooler_user"},"created":"2023-11-14T22:13:20+00:00","origin":"twitch"}"#;
+        let frame = ChatFrame::from_payload(payload, Some("1337")).unwrap();
+        assert!(frame.broadcaster_chat);
+        let value: serde_json::Value = serde_json::from_str(&frame.render("cooler_user")).unwrap();
+        assert_eq!(value["irc_username"], "cooler_user");
+        assert_eq!(value["event_type"], "channel-chat-clear");
+        assert_eq!(value["event_data"]["broadcaster_user_id"], "1337");
+        assert_eq!(value["data"]["command"], "CLEARCHAT");
+        assert_eq!(
+            value["data"]["tags"]["tmi-sent-ts"], "1700000000000",
+            "TAU's receive time"
+        );
+        let elsewhere = ChatFrame::from_payload(payload, Some("42")).unwrap();
+        assert!(!elsewhere.broadcaster_chat);
+        let follow = payload.replace("channel-chat-clear", "channel-follow");
+        assert!(ChatFrame::from_payload(&follow, None).is_none());
+    }
+}
