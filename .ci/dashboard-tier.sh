@@ -19,7 +19,16 @@
 #  06 OAuth outcome pages (denied, success, stale): heading + working
 #     "Back to the dashboard" link;
 #  07 every view: no horizontal overflow at 360 px; axe-core finds no
-#     serious/critical violation (desktop, phone, dark).
+#     serious/critical violation (desktop, phone, dark); the phone menu
+#     closes once a view is chosen;
+#  08 watched streamers: add by login (errors inline), live/offline flip
+#     from Twitch's stream.online/offline without reload, recent streams
+#     with "More", disable, remove; overlay reads only; TAU_STREAMERS ones
+#     are managed; an older relay (404) is named;
+#  09 chat: Twitch-like lines (badges, readable colours, emotes, replies,
+#     cheers, channel points, notices, deletions, clears), pause, polite
+#     announcements, 500-line bound; sending with the 500-character limit,
+#     Twitch's verdict and echo; no chat types chosen → link to Setup.
 # Every test fails on a console error or an uncaught page error (requests
 # expected to fail are allowed by name in the test that causes them).
 #

@@ -1,5 +1,5 @@
 // Shared pieces: event cards, lights, copy buttons, notices.
-import { useState } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import type { ComponentChildren } from "preact";
 import { api, errorText } from "./api";
 import { summarize, when } from "./render";
@@ -156,5 +156,82 @@ export function EventCard({
         <pre>{json}</pre>
       </details>
     </article>
+  );
+}
+
+/**
+ * A polite live region's text, rate-limited: at most one announcement per
+ * 3 s, summing what came meanwhile (`many(n, latest)`), so a busy channel
+ * does not flood a screen reader.
+ */
+export function useAnnouncer(one: (latest: string) => string, many: (n: number, latest: string) => string): [string, (latest: string) => void] {
+  const [text, setText] = useState("");
+  const words = useRef({ one, many });
+  words.current = { one, many };
+  const state = useRef<{ pending: number; latest: string; timer: number | undefined }>({ pending: 0, latest: "", timer: undefined });
+  useEffect(() => () => window.clearTimeout(state.current.timer), []);
+  const announce = useCallback((latest: string) => {
+    const a = state.current;
+    a.pending += 1;
+    a.latest = latest;
+    if (a.timer !== undefined) return;
+    a.timer = window.setTimeout(() => {
+      setText(a.pending === 1 ? words.current.one(a.latest) : words.current.many(a.pending, a.latest));
+      a.pending = 0;
+      a.timer = undefined;
+    }, 3000);
+  }, []);
+  return [text, announce];
+}
+
+/** A polite, atomic live region off screen (what `useAnnouncer` says). */
+export function LiveRegion({ text }: { text: string }) {
+  return (
+    <div class="offscreen" role="status" aria-live="polite" aria-atomic="true">
+      {text}
+    </div>
+  );
+}
+
+/**
+ * The filter fields History and Live share: an event type (with counts
+ * when given) and a user.
+ */
+export function TypeUserFields({
+  idPrefix,
+  types,
+  counts,
+  type,
+  setType,
+  user,
+  setUser,
+}: {
+  idPrefix: string;
+  types: string[];
+  counts?: Record<string, number>;
+  type: string;
+  setType: (t: string) => void;
+  user: string;
+  setUser: (u: string) => void;
+}) {
+  return (
+    <>
+      <div class="field">
+        <label for={`${idPrefix}-type`}>Type</label>
+        <select id={`${idPrefix}-type`} value={type} onChange={(ev) => setType((ev.target as HTMLSelectElement).value)}>
+          <option value="">All types</option>
+          {types.map((t) => (
+            <option key={t} value={t}>
+              {t}
+              {counts?.[t] ? ` (${counts[t]})` : ""}
+            </option>
+          ))}
+        </select>
+      </div>
+      <label>
+        User
+        <input type="search" value={user} placeholder="login or name" onInput={(ev) => setUser((ev.target as HTMLInputElement).value)} />
+      </label>
+    </>
   );
 }

@@ -2,7 +2,9 @@ import { render } from "preact";
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import "./style.css";
 import { api, ApiError, errorText, getToken, LiveSocket, setToken, type SocketState } from "./api";
-import { Light, type Level } from "./components";
+import { Light, LiveRegion, useAnnouncer, type Level } from "./components";
+import { publishLiveEvent } from "./bus";
+import { CHAT_TYPES, ChatLog } from "./chatlog";
 import { summarize } from "./render";
 import { ROLE_RANK, type CatalogType, type Role, type StatusDoc, type TauEvent, type WhoAmI } from "./types";
 import { Login } from "./views/Login";
@@ -13,6 +15,8 @@ import { Status } from "./views/Status";
 import { Setup } from "./views/Setup";
 import { Tokens } from "./views/Tokens";
 import { Subscriptions } from "./views/Subscriptions";
+import { Chat } from "./views/Chat";
+import { Streamers } from "./views/Streamers";
 
 const FEED_LIMIT = 500;
 
@@ -27,11 +31,13 @@ function takeTokenFromHash(): boolean {
 }
 takeTokenFromHash();
 
-type View = "live" | "test" | "history" | "status" | "setup" | "tokens" | "subscriptions";
+type View = "live" | "chat" | "test" | "history" | "streamers" | "status" | "setup" | "tokens" | "subscriptions";
 const VIEWS: { id: View; label: string; min: Role }[] = [
   { id: "live", label: "Live", min: "overlay" },
+  { id: "chat", label: "Chat", min: "overlay" },
   { id: "test", label: "Test events", min: "bot" },
   { id: "history", label: "History", min: "overlay" },
+  { id: "streamers", label: "Streamers", min: "overlay" },
   { id: "status", label: "Status", min: "bot" },
   { id: "setup", label: "Setup", min: "bot" },
   { id: "tokens", label: "Tokens", min: "admin" },
@@ -71,7 +77,12 @@ function App() {
   const [theme, setTheme] = useState<Theme>(storedTheme());
   const [menuOpen, setMenuOpen] = useState(false);
 
+  const feedRef = useRef<Feed>({ events: [], buffer: [], counts: {}, paused: false, lastId: null, received: 0 });
+  const chatRef = useRef(new ChatLog());
   const logout = useCallback((reason: string | null) => {
+    // What this token saw is not for the next one.
+    feedRef.current = { events: [], buffer: [], counts: {}, paused: false, lastId: null, received: 0 };
+    chatRef.current = new ChatLog();
     setToken(null);
     setTok("");
     setMe(undefined);
@@ -129,22 +140,14 @@ function App() {
 
   // --- the live event socket (kept while switching views) ---
   const [relayState, setRelayState] = useState<SocketState>({ kind: "stopped" });
-  const feedRef = useRef<Feed>({ events: [], buffer: [], counts: {}, paused: false, lastId: null, received: 0 });
   const [, setFeedTick] = useState(0);
-  const announceRef = useRef<{ pending: number; latest: string; timer: number | undefined }>({ pending: 0, latest: "", timer: undefined });
-  const [announcement, setAnnouncement] = useState("");
-
-  const announce = useCallback((title: string) => {
-    const a = announceRef.current;
-    a.pending += 1;
-    a.latest = title;
-    if (a.timer !== undefined) return;
-    a.timer = window.setTimeout(() => {
-      setAnnouncement(a.pending === 1 ? `New event: ${a.latest}` : `${a.pending} new events. Latest: ${a.latest}`);
-      a.pending = 0;
-      a.timer = undefined;
-    }, 3000);
-  }, []);
+  const [announcement, announce] = useAnnouncer(
+    (latest) => `New event: ${latest}`,
+    (n, latest) => `${n} new events. Latest: ${latest}`,
+  );
+  // The Chat view announces chat lines itself (with its own pause).
+  const viewRef = useRef(view);
+  viewRef.current = view;
 
   const onEvent = useCallback(
     (data: unknown) => {
@@ -158,8 +161,10 @@ function App() {
         f.buffer = [e, ...f.buffer].slice(0, FEED_LIMIT);
       } else {
         f.events = [e, ...f.events].slice(0, FEED_LIMIT);
-        announce(summarize(e).title);
+        if (!(viewRef.current === "chat" && CHAT_TYPES.includes(e.event_type))) announce(summarize(e).title);
       }
+      chatRef.current.add(e);
+      publishLiveEvent(e);
       setFeedTick((n) => n + 1);
     },
     [announce],
@@ -172,6 +177,14 @@ function App() {
       f.events = [...f.buffer, ...f.events].slice(0, FEED_LIMIT);
       f.buffer = [];
     }
+    setFeedTick((n) => n + 1);
+  }, []);
+  const setChatPaused = useCallback((paused: boolean) => {
+    chatRef.current.setPaused(paused);
+    setFeedTick((n) => n + 1);
+  }, []);
+  const clearChat = useCallback(() => {
+    chatRef.current.clear();
     setFeedTick((n) => n + 1);
   }, []);
   const clearFeed = useCallback(() => {
@@ -209,12 +222,12 @@ function App() {
     return () => s.stop();
   }, [token, statusAllowed]);
 
-  // --- the catalog, once ---
+  // --- the catalog, once (bot and admin tokens: overlays may not read it) ---
   const [catalog, setCatalog] = useState<CatalogType[]>([]);
   useEffect(() => {
-    if (!token || me === undefined) return;
+    if (!token || !statusAllowed) return;
     api<CatalogType[]>("/api/v1/twitch/eventsub-subscriptions").then(setCatalog, () => undefined);
-  }, [token, me]);
+  }, [token, statusAllowed]);
 
   // Ticks once a second while something counts down.
   const [, setNow] = useState(0);
@@ -321,6 +334,10 @@ function App() {
           <p class="muted">Checking the token…</p>
         ) : current === "live" ? (
           <Live feed={feedRef.current} session={session} setPaused={setPaused} clear={clearFeed} catalog={catalog} />
+        ) : current === "chat" ? (
+          <Chat chat={chatRef.current} status={status} session={session} setPaused={setChatPaused} clear={clearChat} />
+        ) : current === "streamers" ? (
+          <Streamers session={session} />
         ) : current === "test" ? (
           <TestEvents catalog={catalog} session={session} />
         ) : current === "history" ? (
@@ -335,9 +352,7 @@ function App() {
           <Subscriptions status={status} session={session} catalog={catalog} />
         )}
       </main>
-      <div class="offscreen" role="status" aria-live="polite" aria-atomic="true">
-        {announcement}
-      </div>
+      <LiveRegion text={announcement} />
     </>
   );
 }

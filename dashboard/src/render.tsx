@@ -133,10 +133,14 @@ export function summarize(e: TauEvent): Summary {
         title: `${who(d, "from_broadcaster_", "A channel")} raided with ${num(d.viewers)} viewers`,
         body: <Facts items={[["Raided channel", who(d, "to_broadcaster_", "")]]} />,
       };
+    // Also other channels' (watched streamers): name the broadcaster.
     case "stream-online":
-      return { title: `Stream went live${d.type && d.type !== "live" ? ` (${str(d.type)})` : ""}` };
+      return {
+        title: `${who(d, "broadcaster_", "The stream")} went live${d.type && d.type !== "live" ? ` (${str(d.type)})` : ""}`,
+        body: <Facts items={[["Started", when(str(d.started_at))]]} />,
+      };
     case "stream-offline":
-      return { title: "Stream went offline" };
+      return { title: `${who(d, "broadcaster_", "The stream")} went offline` };
     case "channel-shoutout-create":
       return {
         title: `Shoutout to ${who(d, "to_broadcaster_", "a channel")}`,
@@ -168,14 +172,18 @@ export function summarize(e: TauEvent): Summary {
     case "channel-unban":
       return { title: `${who(d, "moderator_", "A moderator")} unbanned ${who(d)}` };
     case "channel-chat-message":
-      return {
-        title: `${who(d, "chatter_")}: ${messageText(d.message)}`,
-      };
+      return chatMessage(d);
     case "channel-chat-notification":
       return {
-        title: `${who(d, "chatter_")}: ${str(d.system_message) || str(d.notice_type)}`,
+        title: str(d.system_message) || `${who(d, "chatter_")}: ${noticeWords(str(d.notice_type))}`,
         body: <Quote text={messageText(d.message)} />,
       };
+    case "channel-chat-message_delete":
+      return { title: `A moderator deleted a chat message by ${who(d, "target_")}` };
+    case "channel-chat-clear":
+      return { title: "A moderator cleared the chat" };
+    case "channel-chat-clear_user_messages":
+      return { title: `${who(d, "target_")}'s chat messages were removed (timeout or ban)` };
     case "channel-update":
       return {
         title: `Channel updated: ${str(d.title)}`,
@@ -297,6 +305,47 @@ export function summarize(e: TauEvent): Summary {
   return { title: t.replace(/-/g, " ").replace(/_/g, " "), body: <Generic d={d} /> };
 }
 
+/** Twitch's `notice_type` in words ("sub_gift" → "sub gift"; shared chat's prefix dropped). */
+export function noticeWords(t: string): string {
+  return t.replace(/^shared_chat_/, "").replace(/_/g, " ") || "notification";
+}
+
+/** How a chat message was special: its cheer, reply, channel points; empty for a plain one. */
+export function chatSpecifics(d: Obj): { bits: number; replyTo: string; replyText: string; points: string } {
+  const cheer = obj(d.cheer);
+  const reply = obj(d.reply);
+  const reward = str(d.channel_points_custom_reward_id);
+  const type = str(d.message_type);
+  return {
+    bits: typeof cheer.bits === "number" ? cheer.bits : 0,
+    replyTo: str(reply.parent_user_name) || str(reply.parent_user_login),
+    replyText: str(reply.parent_message_body),
+    points:
+      type === "channel_points_highlighted"
+        ? "highlighted with channel points"
+        : reward
+          ? "sent with a channel points reward"
+          : type.startsWith("power_ups")
+            ? "with a power-up"
+            : "",
+  };
+}
+
+function chatMessage(d: Obj): Summary {
+  const x = chatSpecifics(d);
+  return {
+    title: `${who(d, "chatter_")}${x.bits ? ` cheered ${x.bits.toLocaleString()} bits` : ""}: ${messageText(d.message)}`,
+    body: (
+      <Facts
+        items={[
+          ["Replying to", x.replyTo ? `${x.replyTo}: ${x.replyText}` : ""],
+          ["Channel points", x.points],
+        ]}
+      />
+    ),
+  };
+}
+
 /** The key fields of any other type: its top-level plain values. */
 function Generic({ d }: { d: Obj }) {
   const items: [string, string][] = [];
@@ -334,7 +383,7 @@ export function relative(t: number): string {
 /** The users an event is about (for the feed's user filter). */
 export function usersOf(e: TauEvent): string {
   const d = obj(e.event_data);
-  return ["user_", "from_broadcaster_user_", "to_broadcaster_user_", "chatter_user_", "moderator_user_"]
+  return ["user_", "from_broadcaster_user_", "to_broadcaster_user_", "chatter_user_", "moderator_user_", "target_user_"]
     .flatMap((p) => [str(d[p + "login"]), str(d[p + "name"])])
     .join(" ")
     .toLowerCase();

@@ -106,3 +106,62 @@ export interface ApiToken {
 }
 
 export const ROLE_RANK: Record<Role, number> = { overlay: 0, bot: 1, admin: 2 };
+
+/** `GET /api/v1/streamers`: another channel this relay watches. */
+export interface Streamer {
+  id: string;
+  twitch_username: string;
+  twitch_id: string;
+  streaming: boolean;
+  disabled: boolean;
+  created: string;
+  updated: string;
+  /** "spec": set by the Kubernetes TwitchChannel / TAU_STREAMERS, not removable here. */
+  source: "api" | "spec" | string;
+}
+
+export interface Page<T> {
+  next: string | null;
+  previous: string | null;
+  results: T[];
+}
+
+/** One stream of a watched streamer (`/api/v1/streamers/{id}/streams`). */
+export interface Stream {
+  id: string;
+  stream_id: string;
+  user_id: string;
+  user_login: string;
+  user_name: string;
+  game_id: string;
+  game_name: string;
+  type: string;
+  title: string;
+  viewer_count: number;
+  started_at: string;
+  ended_at: string | null;
+  language: string;
+  thumbnail_url: string;
+  tag_ids: null;
+  tags: string[];
+  is_mature: boolean;
+}
+
+/** `GET /api/v1/chat/senders`: an account the relay can send chat as. */
+export interface ChatSender {
+  login: string;
+  user_id: string;
+  display_name: string;
+  kind: "broadcaster" | "bot" | string;
+  can_send: boolean;
+  reason: string | null;
+}
+
+/** `POST /api/v1/irc`'s answer: Twitch's verdict on one message. */
+export interface ChatSendResult {
+  message_id: string;
+  is_sent: boolean;
+  drop_reason: { code: string; message: string } | null;
+  irc_channel: string;
+  irc_username: string;
+}

@@ -6,8 +6,10 @@ import { waitFor } from "./harness.js";
 
 export const VIEWS = [
   { hash: "#/live", nav: "Live" },
+  { hash: "#/chat", nav: "Chat" },
   { hash: "#/test", nav: "Test events" },
   { hash: "#/history", nav: "History" },
+  { hash: "#/streamers", nav: "Streamers" },
   { hash: "#/status", nav: "Status" },
   { hash: "#/setup", nav: "Setup" },
   { hash: "#/tokens", nav: "Tokens" },
@@ -168,3 +170,14 @@ export async function connectTwitchFromSetup(page, relay) {
   return response;
 }
 
+
+export function chatLog(page) {
+  return page.getByRole("log", { name: "Chat messages" });
+}
+
+/** The chat log's line (list item) containing every string in `texts`. */
+export function chatLine(page, texts = []) {
+  let item = chatLog(page).getByRole("listitem");
+  for (const t of texts) item = item.filter({ hasText: t });
+  return item.first();
+}

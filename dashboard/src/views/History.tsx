@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, errorText, localPath } from "../api";
-import { EventCard, Notice } from "../components";
+import { EventCard, Notice, TypeUserFields } from "../components";
 import type { Session } from "../main";
 import type { CatalogType, EventPage } from "../types";
 
@@ -83,21 +83,7 @@ export function History({ catalog, session }: { catalog: CatalogType[]; session:
           else setUrl(u);
         }}
       >
-        <div class="field">
-          <label for="history-type">Type</label>
-          <select id="history-type" value={type} onChange={(ev) => setType((ev.target as HTMLSelectElement).value)}>
-            <option value="">All types</option>
-            {types.map((t) => (
-              <option key={t} value={t}>
-                {t}
-              </option>
-            ))}
-          </select>
-        </div>
-        <label>
-          User
-          <input type="search" value={user} placeholder="login or name" onInput={(ev) => setUser((ev.target as HTMLInputElement).value)} />
-        </label>
+        <TypeUserFields idPrefix="history" types={types} type={type} setType={setType} user={user} setUser={setUser} />
         <label>
           From
           <input type="datetime-local" value={after} onInput={(ev) => setAfter((ev.target as HTMLInputElement).value)} />

@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { EventCard } from "../components";
+import { EventCard, TypeUserFields } from "../components";
 import { usersOf } from "../render";
 import type { Session } from "../main";
 import type { CatalogType, TauEvent } from "../types";
@@ -66,22 +66,7 @@ export function Live({
         </div>
       </div>
       <form class="filters" role="search" aria-label="Filter live events" onSubmit={(ev) => ev.preventDefault()}>
-        <div class="field">
-          <label for="live-type">Type</label>
-          <select id="live-type" value={type} onChange={(ev) => setType((ev.target as HTMLSelectElement).value)}>
-            <option value="">All types</option>
-            {allTypes.map((t) => (
-              <option key={t} value={t}>
-                {t}
-                {feed.counts[t] ? ` (${feed.counts[t]})` : ""}
-              </option>
-            ))}
-          </select>
-        </div>
-        <label>
-          User
-          <input type="search" value={user} placeholder="login or name" onInput={(ev) => setUser((ev.target as HTMLInputElement).value)} />
-        </label>
+        <TypeUserFields idPrefix="live" types={allTypes} counts={feed.counts} type={type} setType={setType} user={user} setUser={setUser} />
         <label class="span-phone">
           Search
           <input type="search" value={search} placeholder="any text" onInput={(ev) => setSearch((ev.target as HTMLInputElement).value)} />
