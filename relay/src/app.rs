@@ -28,6 +28,7 @@ use crate::{
     secret::SecretKey,
     status::StatusBoard,
     store::{writer::EventWriter, Store, StoreError},
+    streamers::Streamers,
     twitch::{self, Twitch},
 };
 
@@ -58,6 +59,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Live view of API tokens (closes sockets of revoked tokens).
     pub token_watch: TokenWatch,
+    /// Watched streamers (other channels' going live and offline).
+    pub streamers: Streamers,
 }
 
 impl AppState {
@@ -68,6 +71,7 @@ impl AppState {
             store: self.store.clone(),
             metrics: self.metrics.clone(),
             status: self.status.clone(),
+            after_store: Some(self.streamers.tracker()),
         }
     }
 
@@ -160,7 +164,11 @@ fn assemble(
     twitch
         .event_types
         .spawn(shutdown.clone(), move || resubscribe.request_resubscribe());
+    // Another replica changed the watched streamers: the same.
+    let streamers = Streamers::new(&config, store.clone(), twitch.clone());
+    streamers.spawn_poll(shutdown.clone());
     AppState {
+        streamers,
         token_watch,
         twitch,
         config: Arc::new(config),
@@ -276,6 +284,7 @@ pub fn spawn_twitch(state: &AppState) -> Option<CancellationToken> {
         .tokens
         .clone()
         .spawn_validation(state.shutdown.clone());
+    state.streamers.spawn_spec_sync(state.shutdown.clone());
     match state.config.transport {
         crate::config::Transport::WebSocket => Some(twitch::websocket::spawn(state.clone())),
         crate::config::Transport::Webhook if !state.config.manage_subscriptions => {

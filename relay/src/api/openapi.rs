@@ -87,6 +87,14 @@ impl Modify for TokenScheme {
         super::event_types::get,
         super::event_types::put,
         super::event_types::reset,
+        super::streamers::list,
+        super::streamers::add,
+        super::streamers::get_one,
+        super::streamers::update,
+        super::streamers::replace,
+        super::streamers::remove,
+        super::streamers::streams,
+        super::streamers::latest,
         super::tokens::whoami,
         super::tokens::current,
         super::tokens::refresh,
@@ -107,6 +115,7 @@ impl Modify for TokenScheme {
         (name = "tokens", description = "TAU API tokens"),
         (name = "status", description = "What the relay is doing"),
         (name = "twitch", description = "Connecting the broadcaster's Twitch account"),
+        (name = "streamers", description = "Watched streamers: other channels' going live and offline"),
         (name = "operations", description = "Probes and metrics"),
     )
 )]

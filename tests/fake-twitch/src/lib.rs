@@ -25,6 +25,7 @@
 //! - `recorder`: middleware logging every request into the world;
 //! - `oauth`: `/oauth2` routes and token control;
 //! - `helix`: `/helix` routing, authentication, rate-limit headers, `/users`;
+//! - `streams`: other users, `/streams`, going live and offline;
 //! - `subscriptions` / `conduits`: the EventSub Helix endpoints;
 //! - `eventsub_ws`: the WebSocket server (one task per session);
 //! - `ws_control`: pushing notifications, reconnects, closes, revocations;
@@ -67,12 +68,14 @@ mod helix;
 mod oauth;
 mod recorder;
 mod state;
+mod streams;
 mod subscriptions;
 mod types;
 mod webhook;
 mod ws_control;
 
 pub use error::FakeError;
+pub use streams::StreamInfo;
 pub use types::{AuthKind, Conduit, RecordedRequest, SessionInfo, Shard, Subscription, Transport};
 pub use webhook::{sign, WebhookOverrides};
 pub use ws_control::ShardDelivery;

@@ -75,6 +75,8 @@ pub(crate) struct State {
     /// Callback host → base URL webhooks for it are delivered to instead
     /// (see [`FakeTwitch::route_webhooks`]).
     pub webhook_routes: HashMap<String, String>,
+    /// Users besides the broadcaster, and live broadcasts.
+    pub channels: crate::streams::Channels,
 }
 
 impl State {
@@ -97,6 +99,7 @@ impl State {
             ratelimit_remaining: crate::helix::RATELIMIT_POINTS,
             ratelimit_reset: Instant::now() + Duration::from_secs(60),
             webhook_routes: HashMap::new(),
+            channels: Default::default(),
         }
     }
 
