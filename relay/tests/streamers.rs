@@ -610,11 +610,20 @@ async fn twitchs_max_total_cost_shows_in_the_status() {
 
 #[tokio::test]
 async fn the_webhook_transport_adds_and_removes_their_subscriptions() {
+    app_token_transport_adds_and_removes_their_subscriptions(Transport::Webhook).await;
+}
+
+#[tokio::test]
+async fn the_conduit_transport_adds_and_removes_their_subscriptions() {
+    app_token_transport_adds_and_removes_their_subscriptions(Transport::Conduit).await;
+}
+
+async fn app_token_transport_adds_and_removes_their_subscriptions(transport: Transport) {
     let fake = FakeTwitch::start().await;
     fake.add_user("hooked", "7100");
     let relay = TestRelay::start_twitch(&fake, |c| {
         cheer_only(c);
-        c.transport = Transport::Webhook;
+        c.transport = transport;
         c.twitch.broadcaster = Some(FakeTwitch::BROADCASTER_LOGIN.into());
     })
     .await;
@@ -631,8 +640,19 @@ async fn the_webhook_transport_adds_and_removes_their_subscriptions() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(for_7100(&fake), set(&["stream.offline", "stream.online"]));
+    // A conduit delivers through a shard: wait for this replica's.
+    let shard_ready = |fake: &FakeTwitch| {
+        transport != Transport::Conduit
+            || fake
+                .conduits()
+                .iter()
+                .any(|c| c.shards.iter().any(|s| s.status == "enabled"))
+    };
+    while !shard_ready(&fake) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
-    // Delivered by signed POST, stored, tracked.
+    // Delivered (a signed POST, or a shard's socket), stored, tracked.
     fake.go_live("7100", StreamInfo::new("9100", "hooked live"))
         .await
         .unwrap();

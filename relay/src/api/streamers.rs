@@ -434,7 +434,7 @@ pub async fn streams(
 #[serde(untagged)]
 pub enum LatestStream {
     /// The newest stream.
-    Stream(StreamBody),
+    Stream(Box<StreamBody>),
     /// `{}`: the streamer has not been seen live.
     None {},
 }
@@ -460,7 +460,7 @@ pub async fn latest(
     let streamer = app.streamers.get(&id).await?;
     let newest = app.store.streams(&streamer.twitch_id, None, 1).await?;
     Ok(Json(match newest.into_iter().next() {
-        Some(stream) => LatestStream::Stream(stream.into()),
+        Some(stream) => LatestStream::Stream(Box::new(stream.into())),
         None => LatestStream::None {},
     }))
 }

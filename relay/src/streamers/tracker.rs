@@ -158,16 +158,16 @@ impl AfterStore for Tracker {
     }
 
     fn stored(&self, kind: &str, event: &RawValue) {
-        match change(kind, event) {
-            None => {}
+        let change = match change(kind, event) {
+            None => return,
             Some(Err(err)) => {
-                tracing::warn!(kind, error = %err, "stream event not understood; not tracked")
+                tracing::warn!(kind, error = %err, "stream event not understood; not tracked");
+                return;
             }
-            Some(Ok(change)) => {
-                if self.tx.try_send(change).is_err() {
-                    tracing::warn!(kind, "stream tracker queue full; event not tracked");
-                }
-            }
+            Some(Ok(change)) => change,
+        };
+        if self.tx.try_send(change).is_err() {
+            tracing::warn!(kind, "stream tracker queue full; event not tracked");
         }
     }
 }
