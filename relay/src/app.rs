@@ -28,6 +28,7 @@ use crate::{
     secret::SecretKey,
     status::StatusBoard,
     store::{writer::EventWriter, Store, StoreError},
+    streamers::Streamers,
     twitch::{self, Twitch},
 };
 
@@ -60,6 +61,8 @@ pub struct AppState {
     pub token_watch: TokenWatch,
     /// Chat sockets' feed and chat senders.
     pub chat: Arc<crate::chat::Chat>,
+    /// Watched streamers (other channels' going live and offline).
+    pub streamers: Streamers,
 }
 
 impl AppState {
@@ -70,6 +73,7 @@ impl AppState {
             store: self.store.clone(),
             metrics: self.metrics.clone(),
             status: self.status.clone(),
+            after_store: Some(self.streamers.tracker()),
         }
     }
 
@@ -169,8 +173,12 @@ fn assemble(
         config.client_queue,
         shutdown.clone(),
     ));
+    // Another replica changed the watched streamers: the same.
+    let streamers = Streamers::new(&config, store.clone(), twitch.clone());
+    streamers.spawn_poll(shutdown.clone());
     AppState {
         chat,
+        streamers,
         token_watch,
         twitch,
         config: Arc::new(config),
@@ -298,6 +306,7 @@ pub fn spawn_twitch(state: &AppState) -> Option<CancellationToken> {
         .tokens
         .clone()
         .spawn_validation(state.shutdown.clone());
+    state.streamers.spawn_spec_sync(state.shutdown.clone());
     match state.config.transport {
         crate::config::Transport::WebSocket => Some(twitch::websocket::spawn(state.clone())),
         crate::config::Transport::Webhook if !state.config.manage_subscriptions => {

@@ -98,6 +98,11 @@ pub struct RawConfig {
     /// the TwitchChannel's spec.events): the dashboard shows it read-only.
     #[arg(long, env = "TAU_EVENTSUB_TYPES_FIXED", default_value = "false")]
     pub eventsub_types_fixed: String,
+    /// Other channels to watch (their going live and offline), logins comma
+    /// separated; set by the operator from the TwitchChannel's
+    /// `spec.streamers`. More can be added through `/api/v1/streamers`.
+    #[arg(long, env = "TAU_STREAMERS")]
+    pub streamers: Option<String>,
     /// Log format: `text` or `json`. The filter comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "TAU_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -252,6 +257,8 @@ pub struct Config {
     pub manage_subscriptions: bool,
     /// Whether `eventsub_types` is decided elsewhere (no dashboard choice).
     pub eventsub_types_fixed: bool,
+    /// Watched streamers' logins from `TAU_STREAMERS` (lower case, unique).
+    pub streamers: Vec<String>,
     /// Twitch side.
     pub twitch: TwitchConfig,
     /// Fault-handling timings (leases, keepalive slack, retries, patience).
@@ -346,6 +353,30 @@ fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
         "false" | "0" | "no" => Ok(false),
         other => Err(bad(var, format!("{other:?} is not true or false"))),
     }
+}
+
+/// Parses `TAU_STREAMERS`: logins, lower-cased and unique, at most the
+/// transport's cap (see [`crate::streamers::cap`]).
+fn parse_streamers(value: &str, transport: Transport) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "TAU_STREAMERS";
+    let mut logins: Vec<String> = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let login = item.to_ascii_lowercase();
+        if !is_valid_login(&login) {
+            return Err(bad(
+                VAR,
+                format!("{item:?} is not a Twitch login (1-25 letters, digits, _)"),
+            ));
+        }
+        if !logins.contains(&login) {
+            logins.push(login);
+        }
+    }
+    let cap = crate::streamers::cap(transport);
+    if logins.len() > cap {
+        return Err(bad(VAR, crate::streamers::over_cap(transport)));
+    }
+    Ok(logins)
 }
 
 /// Parses `TAU_EVENTSUB_TYPES` against the catalog.
@@ -457,6 +488,7 @@ impl RawConfig {
             }
         };
         let eventsub_types = parse_types(&self.eventsub_types)?;
+        let streamers = parse_streamers(self.streamers.as_deref().unwrap_or_default(), transport)?;
         let manage_subscriptions =
             parse_bool("TAU_MANAGE_SUBSCRIPTIONS", &self.manage_subscriptions)?;
         let eventsub_types_fixed =
@@ -530,6 +562,7 @@ impl RawConfig {
             eventsub_types,
             manage_subscriptions,
             eventsub_types_fixed,
+            streamers,
             twitch,
         })
     }
@@ -558,6 +591,7 @@ impl Config {
             eventsub_types: "default".into(),
             manage_subscriptions: "true".into(),
             eventsub_types_fixed: "false".into(),
+            streamers: None,
             twitch_client_id: None,
             twitch_client_secret: None,
             twitch_webhook_secret: Some("test-webhook-secret".into()),
@@ -683,6 +717,8 @@ mod tests {
                 "TAU_EVENTSUB_TYPES_FIXED",
             ),
             (&["--instance", "Has-Dash"], "TAU_INSTANCE"),
+            (&["--streamers", "fine,not a login"], "TAU_STREAMERS"),
+            (&["--streamers", "a,b,c,d,e,f"], "TAU_STREAMERS"),
             (&["--timings", "lease_ttl=later"], "TAU_TIMINGS"),
             (
                 &["--api-token", "tau_fleet_test_token_0123456789"],
@@ -694,6 +730,17 @@ mod tests {
             assert_eq!(err.var, *var, "{args:?}");
             assert!(err.to_string().starts_with(var));
         }
+    }
+
+    #[test]
+    fn streamers_are_logins_lower_cased_once_within_the_transports_cap() {
+        assert!(parse(&[]).unwrap().streamers.is_empty());
+        let config = parse(&["--streamers", " Foo, bar_1,,foo "]).unwrap();
+        assert_eq!(config.streamers, ["foo", "bar_1"]);
+        let err = parse(&["--streamers", "a,b,c,d,e,f"]).unwrap_err();
+        assert!(err.reason.contains("5"), "{err}");
+        let six = parse(&["--transport", "webhook", "--streamers", "a,b,c,d,e,f"]).unwrap();
+        assert_eq!(six.streamers.len(), 6);
     }
 
     #[test]

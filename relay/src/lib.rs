@@ -39,6 +39,11 @@
 //! - [`twitch`]: Twitch API knowledge: OAuth tokens, Helix, subscriptions,
 //!   leases, conduit management, the OAuth code flow and the Helix
 //!   passthrough.
+//! - [`streamers`]: watched streamers: other channels whose going live and
+//!   offline TAU subscribes to and records (`/api/v1/streamers`,
+//!   `TAU_STREAMERS`).
+//! - [`poll`]: how a change made on one replica reaches the others within
+//!   seconds (each re-reads one stored value).
 //! - [`timings`]: every fault-handling timing (`TAU_TIMINGS`).
 //! - [`app`]: state, router, server loop; [`startup`]: waiting, unready,
 //!   for a database that is not reachable yet.
@@ -59,9 +64,11 @@ pub mod hygiene;
 pub mod ingest;
 pub mod metrics;
 pub mod ops;
+pub mod poll;
 pub mod secret;
 pub mod startup;
 pub mod status;
 pub mod store;
+pub mod streamers;
 pub mod timings;
 pub mod twitch;

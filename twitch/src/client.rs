@@ -149,8 +149,8 @@ impl Client {
     }
 
     /// One Helix JSON call: the status and the parsed body (`Null` when
-    /// empty). A 429 is [`Error::RateLimited`]; other statuses are the
-    /// caller's to judge. `what` names the call in errors.
+    /// empty). A 429 of an empty bucket is [`Error::RateLimited`]; other
+    /// statuses are the caller's to judge. `what` names the call in errors.
     pub(crate) async fn call<A: Auth>(
         &self,
         auth: &A,
@@ -162,7 +162,16 @@ impl Client {
         let bytes = body.map(|b| Bytes::from(b.to_string()));
         let response = self.send_helix(auth, method, url, bytes).await?;
         let status = response.status();
-        if status == StatusCode::TOO_MANY_REQUESTS {
+        // A 429 with points left in the bucket is not the rate limit but a
+        // limit of what was asked (a subscription past `max_total_cost`):
+        // the caller judges it, with Twitch's message.
+        let points_left = response
+            .headers()
+            .get("ratelimit-remaining")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0);
+        if status == StatusCode::TOO_MANY_REQUESTS && !points_left {
             let wait = rate_limit_wait(response.headers().get("ratelimit-reset"));
             return Err(Error::RateLimited {
                 what: what.into(),

@@ -123,15 +123,9 @@ impl TokenWatch {
     /// Polls every [`POLL`] until `shutdown`.
     pub fn spawn(&self, shutdown: CancellationToken) {
         let this = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(POLL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tick.tick() => this.poll().await,
-                }
-            }
+        crate::poll::spawn_every(POLL, shutdown, move || {
+            let this = this.clone();
+            async move { this.poll().await }
         });
     }
 

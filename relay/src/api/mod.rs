@@ -10,9 +10,9 @@
 //!
 //! | role     | routes |
 //! |----------|--------|
-//! | overlay  | history (list, one event), `/ws/twitch-events/`, `whoami` |
+//! | overlay  | history (list, one event), `/ws/twitch-events/`, reading chat (`/ws/irc-messages/`, `/ws/chat-bots/<login>/`), `whoami`, watched streamers and their streams |
 //! | bot      | replay, test events (and their samples), status (+ `/ws/tau-status/`), catalog, own token, sending chat (`/api/v1/irc`, chat senders) |
-//! | admin    | tokens, deleting events, connecting Twitch, resubscribing, choosing event types |
+//! | admin    | tokens, deleting events, connecting Twitch, resubscribing, choosing event types, changing the watched streamers |
 
 mod auth;
 mod catalog;
@@ -24,6 +24,7 @@ pub mod helix;
 pub mod openapi;
 mod resubscribe;
 mod status;
+mod streamers;
 mod tokens;
 
 use axum::{
@@ -45,6 +46,7 @@ const ADMIN: Need = Need::Token(Role::Admin);
 /// Adds the API routes, each with its rule.
 pub fn routes(t: RouteTable) -> RouteTable {
     let event = "/api/v1/twitch-events/{key}";
+    let streamer = "/api/v1/streamers/{id}";
     t.add(
         Method::GET,
         "/api/v1/heartbeat",
@@ -142,6 +144,34 @@ pub fn routes(t: RouteTable) -> RouteTable {
     )
     .add(Method::POST, "/api/v1/irc", BOT, post(chat::send))
     .add(Method::GET, "/api/v1/chat/senders", BOT, get(chat::senders))
+    .add(
+        Method::GET,
+        "/api/v1/streamers",
+        OVERLAY,
+        get(streamers::list),
+    )
+    .add(
+        Method::POST,
+        "/api/v1/streamers",
+        ADMIN,
+        post(streamers::add),
+    )
+    .add(Method::GET, streamer, OVERLAY, get(streamers::get_one))
+    .add(Method::PATCH, streamer, ADMIN, patch(streamers::update))
+    .add(Method::PUT, streamer, ADMIN, put(streamers::replace))
+    .add(Method::DELETE, streamer, ADMIN, delete(streamers::remove))
+    .add(
+        Method::GET,
+        "/api/v1/streamers/{id}/streams",
+        OVERLAY,
+        get(streamers::streams),
+    )
+    .add(
+        Method::GET,
+        "/api/v1/streamers/{id}/streams/latest",
+        OVERLAY,
+        get(streamers::latest),
+    )
     .add(Method::GET, "/api/v1/whoami", OVERLAY, get(tokens::whoami))
     .add(Method::GET, "/api/v1/tokens", ADMIN, get(tokens::list))
     .add(Method::POST, "/api/v1/tokens", ADMIN, post(tokens::create))

@@ -58,6 +58,19 @@ pub struct StatusDocument {
     twitch: TwitchStatus,
     /// Twitch's most recent subscription revocations, newest first.
     revocations: Vec<Revocation>,
+    /// Watched streamers (`/api/v1/streamers`).
+    streamers: StreamersStatus,
+}
+
+/// Watched streamers, counted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamersStatus {
+    /// Streamers subscribed to (on the list, not disabled).
+    watched: i64,
+    /// Of those, the ones live now.
+    live: i64,
+    /// How many this transport can watch (5 on the websocket).
+    cap: usize,
 }
 
 /// The Twitch side of the status: what is configured and connected.
@@ -145,6 +158,7 @@ pub async fn document(app: &AppState) -> Result<StatusDocument, ApiError> {
         Some(user) => missing_scopes(&scopes_needed, &user.scopes),
         None => Vec::new(),
     };
+    let (watched, live) = app.streamers.counts().await?;
     let conduit = match app.config.transport {
         Transport::Conduit => Some(crate::twitch::conduit::report(app).await?),
         _ => None,
@@ -178,6 +192,11 @@ pub async fn document(app: &AppState) -> Result<StatusDocument, ApiError> {
             conduit,
         },
         revocations,
+        streamers: StreamersStatus {
+            watched,
+            live,
+            cap: app.streamers.cap(),
+        },
     })
 }
 

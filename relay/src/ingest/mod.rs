@@ -9,8 +9,9 @@
 //! Each transport parses its envelope and hands events to an [`Ingest`]
 //! handle ([`Ingest::notification`], [`Ingest::revocation`]), so dedupe,
 //! storage and publication are one path. The handle carries only what
-//! ingest needs (writer, store for revocations, metrics, status board), not
-//! the whole application state.
+//! ingest needs (writer, store for revocations, metrics, status board, and
+//! an [`AfterStore`] for what must follow a stored event, such as the
+//! watched-streamers tracker), not the whole application state.
 
 pub mod signature;
 pub mod socket;
@@ -33,6 +34,17 @@ use crate::{
     },
 };
 
+/// Acts on notifications once they are durably stored, on the replica
+/// that ingested them (once per delivery, never for a duplicate). Called
+/// inline on the ingest path: it must not wait (queue and return).
+pub trait AfterStore: Send + Sync {
+    /// Whether events of EventSub type `kind` interest it (only those are
+    /// kept for [`AfterStore::stored`]).
+    fn wants(&self, kind: &str) -> bool;
+    /// A notification of `kind` with Twitch's `event` was stored.
+    fn stored(&self, kind: &str, event: &RawValue);
+}
+
 /// What every transport needs to ingest: cheap to clone.
 #[derive(Clone)]
 pub struct Ingest {
@@ -44,6 +56,8 @@ pub struct Ingest {
     pub metrics: Arc<Metrics>,
     /// Last event and last revocation, for status pages.
     pub status: Arc<StatusBoard>,
+    /// Told about each stored notification it wants (watched streamers).
+    pub after_store: Option<Arc<dyn AfterStore>>,
 }
 
 /// The parts of Twitch's `subscription` object TAU uses.
@@ -124,6 +138,12 @@ impl Ingest {
         source: &'static str,
     ) -> Result<WriteOutcome, StoreError> {
         let index = EventIndex::from_event_data(&body.event);
+        let kind = body.subscription.kind.clone();
+        let after = self
+            .after_store
+            .as_ref()
+            .filter(|after| after.wants(&kind))
+            .map(|after| (after, body.event.clone()));
         let event = TauEvent {
             id: Some(Uuid::new_v4()),
             event_id: message_id.to_string(),
@@ -144,6 +164,9 @@ impl Ingest {
                     .inc();
                 self.status.event_received();
                 tracing::debug!(message_id, event_type, source, "event stored");
+                if let Some((after, event)) = after {
+                    after.stored(&kind, &event);
+                }
             }
             WriteOutcome::Duplicate => {
                 self.metrics.events_duplicate.inc();

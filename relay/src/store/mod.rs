@@ -1,4 +1,5 @@
-//! Durable history: events, API tokens, revocations, settings.
+//! Durable history: events, API tokens, revocations, settings, watched
+//! streamers and their streams.
 //!
 //! One `sqlx::AnyPool` serves both backends with the same portable SQL
 //! (`$n` placeholders, `ON CONFLICT`, `RETURNING`, no JSON functions); only the
@@ -9,6 +10,7 @@ pub(crate) mod events;
 mod leases;
 mod revocations;
 mod settings;
+mod streamers;
 mod tokens;
 pub mod writer;
 
@@ -22,6 +24,7 @@ use sqlx::{
 pub use events::{EventFilter, EventPage, PageCursor, StoredRow};
 pub use leases::Lease;
 pub use revocations::Revocation;
+pub use streamers::{Stream, Streamer, StreamerSource};
 pub use tokens::{ApiToken, NewToken, TOKENS_REVISION};
 
 use crate::config::DatabaseKind;

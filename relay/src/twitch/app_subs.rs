@@ -173,6 +173,7 @@ pub async fn reconcile(app: &AppState, target: &Target) -> Result<Report, Twitch
     let ids = ids(app).await?;
     let types = twitch.event_types.current().await;
     let (mut wanted, skipped) = desired(&types, &ids);
+    app.streamers.add_wanted(&mut wanted).await?;
     if let Target::Conduit { conduit_id } = target {
         // Hear about shards Twitch disabled.
         let mut condition = serde_json::Map::new();
@@ -282,6 +283,7 @@ async fn publish_status(
                     .into(),
                 kind: want.kind.clone(),
                 version: want.version.clone(),
+                condition: want.condition.clone(),
                 status,
             }
         })

@@ -261,19 +261,15 @@ impl EventTypes {
 
     /// Re-reads the stored choice every [`POLL`] until `shutdown`, calling
     /// `changed` whenever another replica changed the list.
-    pub fn spawn(&self, shutdown: CancellationToken, changed: impl Fn() + Send + 'static) {
+    pub fn spawn(&self, shutdown: CancellationToken, changed: impl Fn() + Send + Sync + 'static) {
         if self.inner.managed_elsewhere {
             return;
         }
         let this = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(POLL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
+        let changed = Arc::new(changed);
+        crate::poll::spawn_every(POLL, shutdown, move || {
+            let (this, changed) = (this.clone(), changed.clone());
+            async move {
                 // The first read (if nobody asked yet) is not a change.
                 let first = this.inner.loaded.get().is_none();
                 match this.reload().await {

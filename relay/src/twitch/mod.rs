@@ -109,6 +109,10 @@ pub struct SubscriptionStatus {
     pub kind: String,
     /// Version.
     pub version: String,
+    /// Its condition (which channel: several watched streamers share a type).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub condition: serde_json::Map<String, serde_json::Value>,
     /// `enabled`, a revocation reason, or the error that prevented creation.
     pub status: String,
 }

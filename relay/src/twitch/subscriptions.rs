@@ -42,6 +42,7 @@ pub async fn subscribe_session(
     };
     let types = twitch.event_types.current().await;
     let (mut wanted, skipped) = desired(&types, &ids);
+    app.streamers.add_wanted(&mut wanted).await?;
     if wanted.len() > MAX_SUBSCRIPTIONS {
         tracing::warn!(
             wanted = wanted.len(),
@@ -73,6 +74,7 @@ pub async fn subscribe_session(
                     id,
                     kind: want.kind.clone(),
                     version: want.version.clone(),
+                    condition: want.condition.clone(),
                     status,
                 }
             }

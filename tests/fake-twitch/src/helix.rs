@@ -29,6 +29,7 @@ pub(crate) fn router(fake: FakeTwitch) -> Router<FakeTwitch> {
     Router::new()
         .route("/users", get(users))
         .route("/chat/messages", post(crate::chat::send))
+        .route("/streams", get(crate::streams::list))
         .route(
             "/eventsub/subscriptions",
             post(subscriptions::create)
@@ -182,8 +183,14 @@ async fn users(
                 "The id or login query parameter is required unless the request uses a user access token",
             ))
         }
-        (false, _) if wanted.iter().any(matches) => vec![broadcaster()],
-        (false, _) => Vec::new(),
+        (false, _) => {
+            let mut data = Vec::new();
+            if wanted.iter().any(matches) {
+                data.push(broadcaster());
+            }
+            data.extend(fake.state().channels.users(&wanted));
+            data
+        }
     };
     Ok(Json(json!({ "data": data })))
 }

@@ -27,6 +27,7 @@
 //! - `helix`: `/helix` routing, authentication, rate-limit headers, `/users`;
 //! - `chat`: `POST /helix/chat/messages` (with Twitch's echo to
 //!   `channel.chat.message` subscriptions) and chat controls;
+//! - `streams`: other users, `/streams`, going live and offline;
 //! - `subscriptions` / `conduits`: the EventSub Helix endpoints;
 //! - `eventsub_ws`: the WebSocket server (one task per session);
 //! - `ws_control`: pushing notifications, reconnects, closes, revocations;
@@ -70,6 +71,7 @@ mod helix;
 mod oauth;
 mod recorder;
 mod state;
+mod streams;
 mod subscriptions;
 mod types;
 mod webhook;
@@ -77,6 +79,7 @@ mod ws_control;
 
 pub use chat::SentChat;
 pub use error::FakeError;
+pub use streams::StreamInfo;
 pub use types::{AuthKind, Conduit, RecordedRequest, SessionInfo, Shard, Subscription, Transport};
 pub use webhook::{sign, WebhookOverrides};
 pub use ws_control::ShardDelivery;

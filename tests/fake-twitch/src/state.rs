@@ -77,6 +77,8 @@ pub(crate) struct State {
     pub webhook_routes: HashMap<String, String>,
     /// Chat messages sent and the next drop (see `chat`).
     pub chat: crate::chat::ChatState,
+    /// Users besides the broadcaster, and live broadcasts.
+    pub channels: crate::streams::Channels,
 }
 
 impl State {
@@ -100,6 +102,7 @@ impl State {
             ratelimit_reset: Instant::now() + Duration::from_secs(60),
             webhook_routes: HashMap::new(),
             chat: Default::default(),
+            channels: Default::default(),
         }
     }
 

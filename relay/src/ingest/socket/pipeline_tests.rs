@@ -45,6 +45,7 @@ impl Rig {
             store: store.clone(),
             metrics: metrics.clone(),
             status: Arc::new(StatusBoard::default()),
+            after_store: None,
         };
         let timings = Timings {
             socket_ingest_patience: patience,
