@@ -42,21 +42,32 @@ export function SendBox({
 
   useEffect(() => {
     let live = true;
-    api<ChatSender[]>("/api/v1/chat/senders").then(
-      (list) => {
-        if (!live) return;
-        setSenders(list);
-        const pick = list.find((s) => s.kind === "broadcaster" && s.can_send) ?? list.find((s) => s.can_send) ?? list[0];
-        setSender(pick?.login ?? "");
-      },
-      (e) => {
-        if (!live) return;
-        if (e instanceof ApiError && e.status === 404) setUnsupported(true);
-        else setLoadError(errorText(e));
-      },
-    );
+    let retry: number | undefined;
+    // While nobody can send (Twitch still connecting, a scope missing), ask
+    // again every few seconds so the box comes alive without a reload.
+    const load = () =>
+      api<ChatSender[]>("/api/v1/chat/senders").then(
+        (list) => {
+          if (!live) return;
+          setSenders(list);
+          setLoadError(null);
+          const pick = list.find((s) => s.kind === "broadcaster" && s.can_send) ?? list.find((s) => s.can_send) ?? list[0];
+          setSender((current) => (list.some((s) => s.login === current && s.can_send) ? current : pick?.login ?? ""));
+          if (!list.some((s) => s.can_send)) retry = window.setTimeout(load, 3000);
+        },
+        (e) => {
+          if (!live) return;
+          if (e instanceof ApiError && e.status === 404) setUnsupported(true);
+          else {
+            setLoadError(errorText(e));
+            retry = window.setTimeout(load, 5000);
+          }
+        },
+      );
+    load();
     return () => {
       live = false;
+      window.clearTimeout(retry);
     };
   }, []);
 

@@ -44,6 +44,14 @@
 //!   accepts them again. Answers `{"closed": [session ids]}`.
 //! - `POST /deny-authorization` `{"deny"}`: while true, `/oauth2/authorize`
 //!   redirects back with `error=access_denied` (the user clicked Cancel); 204.
+//! - `POST /users` `{"login", "id"}`: Twitch knows one more user (for
+//!   `GET /helix/users`, e.g. a streamer to watch); 204.
+//! - `POST /streams` `{"user_id", "live", "id"?, "title"?, "game_name"?,
+//!   "viewer_count"?, "started_at"?}`: that user goes live (`GET /helix/streams` lists
+//!   it and its `stream.online` subscriptions are notified) or, with
+//!   `"live": false`, offline; answers `{"message_ids"}`.
+//! - `POST /drop-next-chat` `{"code", "message"}`: the next
+//!   `POST /helix/chat/messages` answers `is_sent: false` with that reason; 204.
 
 use std::net::SocketAddr;
 
@@ -52,7 +60,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tau_fake_twitch::{FakeTwitch, Options, Transport, WebhookOverrides};
+use tau_fake_twitch::{FakeTwitch, Options, StreamInfo, Transport, WebhookOverrides};
 
 fn arg(name: &str) -> Option<String> {
     let mut args = std::env::args().skip(1);
@@ -303,6 +311,58 @@ async fn deny_authorization(State(fake): State<FakeTwitch>, Json(body): Json<Val
     }
 }
 
+async fn add_user(State(fake): State<FakeTwitch>, Json(body): Json<Value>) -> StatusCode {
+    match (body["login"].as_str(), body["id"].as_str()) {
+        (Some(login), Some(id)) if !login.is_empty() && !id.is_empty() => {
+            fake.add_user(login, id);
+            StatusCode::NO_CONTENT
+        }
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+async fn stream(
+    State(fake): State<FakeTwitch>,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let (Some(user_id), Some(live)) = (body["user_id"].as_str(), body["live"].as_bool()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "\"user_id\" and \"live\" are required"})),
+        );
+    };
+    let sent = if live {
+        let text = |k: &str, default: &str| body[k].as_str().unwrap_or(default).to_string();
+        let mut info = StreamInfo::new(
+            &text("id", &uuid::Uuid::new_v4().simple().to_string()),
+            &text("title", "A stream"),
+        );
+        info.game_name = text("game_name", &info.game_name);
+        info.viewer_count = body["viewer_count"].as_u64().unwrap_or(info.viewer_count);
+        info.started_at = body["started_at"].as_str().map(str::to_string);
+        fake.go_live(user_id, info).await
+    } else {
+        fake.go_offline(user_id).await
+    };
+    match sent {
+        Ok(ids) => (StatusCode::OK, Json(json!({"message_ids": ids}))),
+        Err(err) => (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({"error": err.to_string()})),
+        ),
+    }
+}
+
+async fn drop_next_chat(State(fake): State<FakeTwitch>, Json(body): Json<Value>) -> StatusCode {
+    match (body["code"].as_str(), body["message"].as_str()) {
+        (Some(code), Some(message)) => {
+            fake.drop_next_chat(code, message);
+            StatusCode::NO_CONTENT
+        }
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let listen: SocketAddr = arg("--listen")
@@ -333,6 +393,9 @@ async fn main() {
         .route("/expire-user-tokens", post(expire_user_tokens))
         .route("/eventsub-outage", post(eventsub_outage))
         .route("/deny-authorization", post(deny_authorization))
+        .route("/users", post(add_user))
+        .route("/streams", post(stream))
+        .route("/drop-next-chat", post(drop_next_chat))
         .with_state(fake);
     axum::serve(control_listener, app)
         .await
