@@ -173,6 +173,8 @@ fn assemble(
         config.client_queue,
         shutdown.clone(),
     ));
+    // A resubscribe asked on another replica (e.g. a standby): the same.
+    twitch.spawn_fleet_resubscribe(shutdown.clone());
     // Another replica changed the watched streamers: the same.
     let streamers = Streamers::new(&config, store.clone(), twitch.clone());
     streamers.spawn_poll(shutdown.clone());

@@ -442,6 +442,44 @@ async fn resubscribe_starts_a_new_session_with_new_subscriptions() {
     assert_eq!(status["twitch"]["eventsub"]["session_id"], new.id.as_str());
     assert_eq!(status["twitch"]["eventsub"]["state"], "connected");
 
+    // Asked of a standby replica: passed on, and the holder starts anew.
+    let standby = TestRelay::start_twitch_on(
+        &fake,
+        relay.state.store.clone(),
+        relay.state.secret_key.clone(),
+        |c| {
+            c.eventsub_types = vec![("channel.cheer".into(), "1".into())];
+            c.replica_id = "standby-replica".into();
+        },
+    )
+    .await;
+    let mut standby_status = Value::Null;
+    for _ in 0..100 {
+        standby_status = standby.get("/api/v1/status").await.json().await.unwrap();
+        if standby_status["twitch"]["eventsub"]["state"] == "standby" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        standby_status["twitch"]["eventsub"]["state"], "standby",
+        "{standby_status}"
+    );
+    let response = standby.post("/api/v1/twitch/resubscribe", "").await;
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("another replica"),
+        "{body}"
+    );
+    fake.wait_for_sessions(WAIT, |s| {
+        s.iter().any(|s| {
+            s.id != new.id && s.id != first.id && s.connected && !s.subscription_ids.is_empty()
+        })
+    })
+    .await
+    .expect("the holder started a third session");
+
     let unconfigured = TestRelay::start().await;
     let response = unconfigured.post("/api/v1/twitch/resubscribe", "").await;
     assert_eq!(response.status(), 409);

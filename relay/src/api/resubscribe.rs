@@ -4,8 +4,9 @@
 //! What "anew" means follows the transport:
 //! - WebSocket: the current EventSub session is closed and a new one is
 //!   opened; its subscriptions are created again (they belong to a
-//!   session). Only the replica holding the socket lease has a session, so
-//!   a standby replica answers 409 rather than pretend.
+//!   session). Only the replica holding the socket lease has a session; a
+//!   request reaching a standby is passed on through the database (every
+//!   replica looks every 2 s), so the holder restarts its session.
 //! - Webhook and conduit: the reconcile loop runs at once; it deletes what
 //!   Twitch reports failed or revoked (or aimed elsewhere) and creates what
 //!   is missing. Every webhook replica runs that loop; for a conduit only
@@ -40,7 +41,8 @@ pub struct ResubscribeStarted {
     security(("token" = [])),
     responses(
         (status = 202, description = "The transport makes its subscriptions anew; watch `/api/v1/status`", body = ResubscribeStarted),
-        (status = 409, description = "Twitch is not configured, the subscriptions are managed elsewhere, the broadcaster has not authorized TAU, or another replica holds the EventSub socket", body = ErrorBody),
+        (status = 409, description = "Twitch is not configured, the subscriptions are managed elsewhere, or the broadcaster has not authorized TAU", body = ErrorBody),
+        (status = 503, description = "The database could not record the request for the other replicas", body = ErrorBody),
         AuthErrors,
     )
 )]
@@ -49,7 +51,7 @@ pub async fn resubscribe(
     State(app): State<AppState>,
 ) -> Result<(StatusCode, Json<ResubscribeStarted>), ApiError> {
     let detail = what_happens(&app)?;
-    app.twitch.request_resubscribe();
+    app.twitch.request_fleet_resubscribe().await?;
     tracing::info!("resubscribe requested: {detail}");
     Ok((
         StatusCode::ACCEPTED,
@@ -72,9 +74,7 @@ fn what_happens(app: &AppState) -> Result<&'static str, ApiError> {
             "waiting_for_authorization" => Err(ApiError::Conflict(
                 "no subscriptions to make yet: the broadcaster has not authorized TAU (connect Twitch first)".into(),
             )),
-            "standby" => Err(ApiError::Conflict(
-                "another replica holds the EventSub socket; this replica has no session to restart".into(),
-            )),
+            "standby" => Ok("another replica holds the EventSub socket; it closes its session within seconds and a new one creates the subscriptions again"),
             "connected" => Ok("closing the EventSub session; a new one creates the subscriptions again"),
             _ => Ok("a new EventSub session is starting; it creates the subscriptions again"),
         },

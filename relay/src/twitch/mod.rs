@@ -155,7 +155,15 @@ pub struct Twitch {
     pub connection: Mutex<ConnectionStatus>,
     /// The EventSub types to subscribe to (read it, never the configuration).
     pub event_types: event_types::EventTypes,
+    /// Resubscribe requests made on any replica (see
+    /// [`Twitch::request_fleet_resubscribe`]).
+    fleet_resubscribe: Arc<crate::poll::Revision>,
 }
+
+/// The setting a fleet-wide resubscribe request rewrites.
+pub const FLEET_RESUBSCRIBE: &str = "resubscribe_revision";
+/// How often each replica looks for one.
+pub const FLEET_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Twitch {
     /// Builds the Twitch side from configuration.
@@ -190,8 +198,44 @@ impl Twitch {
                 state: "disabled".into(),
                 ..Default::default()
             }),
+            fleet_resubscribe: Arc::new(crate::poll::Revision::new(
+                store.clone(),
+                FLEET_RESUBSCRIBE,
+            )),
             event_types: event_types::EventTypes::new(config, store),
         }
+    }
+
+    /// Asks every replica's transport to make its subscriptions anew: this
+    /// one at once, the others (among them the one holding the EventSub
+    /// socket, when this is a standby) within [`FLEET_POLL`].
+    pub async fn request_fleet_resubscribe(&self) -> Result<(), crate::store::StoreError> {
+        self.fleet_resubscribe.bump().await?;
+        self.request_resubscribe();
+        Ok(())
+    }
+
+    /// Follows resubscribe requests made on other replicas until `shutdown`.
+    pub fn spawn_fleet_resubscribe(
+        self: &Arc<Self>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let this = self.clone();
+        crate::poll::spawn_every(FLEET_POLL, shutdown, move || {
+            let this = this.clone();
+            async move {
+                match this.fleet_resubscribe.moved().await {
+                    Ok(true) => {
+                        tracing::info!("another replica asked for a resubscribe");
+                        this.request_resubscribe();
+                    }
+                    Ok(false) => {}
+                    Err(err) => {
+                        tracing::debug!(error = %err, "reading the resubscribe revision failed")
+                    }
+                }
+            }
+        });
     }
 
     /// Updates the connection status.
