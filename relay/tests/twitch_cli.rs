@@ -1,5 +1,6 @@
 //! Twitch's own CLI as the webhook peer (every type it generates, a wrong
-//! secret, duplicate resends, revocation, its verification checks) and as
+//! secret, duplicate resends, revocation, its verification checks, a
+//! watched streamer's online/offline; the CLI has no chat events) and as
 //! the EventSub WebSocket peer (close reasons, keepalive silence, reconnect).
 //!
 //! Runs when `TWITCH_CLI` names the binary (built by the developer from
@@ -16,6 +17,7 @@ use std::{
 
 use common::{assert_tau_frame, TestRelay, SECRET};
 use serde_json::{json, Value};
+use tau_relay::store::StreamerSource;
 
 fn cli() -> Option<PathBuf> {
     match std::env::var_os("TWITCH_CLI") {
@@ -170,6 +172,69 @@ async fn the_twitch_cli_webhook_suite_passes() {
     assert!(!verify.contains('✗'), "{verify}");
     let stored = relay.state.store.count_events().await.unwrap();
     assert_eq!(stored as usize, types.len() + 1);
+
+    // A watched streamer going live and offline, in the CLI's own payloads:
+    // the relay keeps its record (no Helix here, so from the event alone).
+    relay
+        .state
+        .store
+        .insert_streamer("cli_streamer", "8675309", StreamerSource::Api)
+        .await
+        .unwrap();
+    let streamer = || async {
+        relay
+            .state
+            .store
+            .streamer("cli_streamer")
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let online = trigger(
+        "stream.online",
+        &url,
+        SECRET,
+        &["-t", "8675309", "-I", "cli-online-1"],
+    );
+    let out = run(&cli, &home, online).await;
+    assert!(out.contains("Received Status Code: 204"), "{out}");
+    assert_eq!(client.event().await.0["event_type"], "stream-online");
+    for _ in 0..100 {
+        if streamer().await.streaming {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        streamer().await.streaming,
+        "stream.online marks the streamer live"
+    );
+    let streams = relay
+        .state
+        .store
+        .streams("8675309", None, 10)
+        .await
+        .unwrap();
+    assert_eq!(streams.len(), 1, "{streams:?}");
+    assert_eq!(streams[0].ended_us, None);
+    let offline = trigger("stream.offline", &url, SECRET, &["-t", "8675309"]);
+    let out = run(&cli, &home, offline).await;
+    assert!(out.contains("Received Status Code: 204"), "{out}");
+    assert_eq!(client.event().await.0["event_type"], "stream-offline");
+    for _ in 0..100 {
+        if !streamer().await.streaming {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!streamer().await.streaming, "stream.offline ends it");
+    let streams = relay
+        .state
+        .store
+        .streams("8675309", None, 10)
+        .await
+        .unwrap();
+    assert!(streams[0].ended_us.is_some(), "{streams:?}");
     std::fs::remove_dir_all(home).ok();
 }
 
