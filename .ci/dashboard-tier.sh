@@ -28,7 +28,12 @@
 #  09 chat: Twitch-like lines (badges, readable colours, emotes, replies,
 #     cheers, channel points, notices, deletions, clears), pause, polite
 #     announcements, 500-line bound; sending with the 500-character limit,
-#     Twitch's verdict and echo; no chat types chosen → link to Setup.
+#     Twitch's verdict and echo; no chat types chosen → link to Setup;
+#  10 chat bots: add one through the fake's consent (authorize-as), listed
+#     live from /ws/chat-bots/status/ as ready, give it a channel (errors
+#     inline), send as it from Chat (its channels offered), remove channel
+#     and bot; a bot token reads only, an overlay has no Bots view; a bot in
+#     trouble is described in words; an older relay (404) is named.
 # Every test fails on a console error or an uncaught page error (requests
 # expected to fail are allowed by name in the test that causes them).
 #

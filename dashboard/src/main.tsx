@@ -17,6 +17,7 @@ import { Tokens } from "./views/Tokens";
 import { Subscriptions } from "./views/Subscriptions";
 import { Chat } from "./views/Chat";
 import { Streamers } from "./views/Streamers";
+import { Bots } from "./views/Bots";
 
 const FEED_LIMIT = 500;
 
@@ -31,13 +32,14 @@ function takeTokenFromHash(): boolean {
 }
 takeTokenFromHash();
 
-type View = "live" | "chat" | "test" | "history" | "streamers" | "status" | "setup" | "tokens" | "subscriptions";
+type View = "live" | "chat" | "test" | "history" | "streamers" | "bots" | "status" | "setup" | "tokens" | "subscriptions";
 const VIEWS: { id: View; label: string; min: Role }[] = [
   { id: "live", label: "Live", min: "overlay" },
   { id: "chat", label: "Chat", min: "overlay" },
   { id: "test", label: "Test events", min: "bot" },
   { id: "history", label: "History", min: "overlay" },
   { id: "streamers", label: "Streamers", min: "overlay" },
+  { id: "bots", label: "Bots", min: "bot" },
   { id: "status", label: "Status", min: "bot" },
   { id: "setup", label: "Setup", min: "bot" },
   { id: "tokens", label: "Tokens", min: "admin" },
@@ -338,6 +340,8 @@ function App() {
           <Chat chat={chatRef.current} status={status} session={session} setPaused={setChatPaused} clear={clearChat} />
         ) : current === "streamers" ? (
           <Streamers session={session} />
+        ) : current === "bots" ? (
+          <Bots session={session} />
         ) : current === "test" ? (
           <TestEvents catalog={catalog} session={session} />
         ) : current === "history" ? (

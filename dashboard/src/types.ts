@@ -165,3 +165,37 @@ export interface ChatSendResult {
   irc_channel: string;
   irc_username: string;
 }
+
+/** `GET /api/v1/chat-bots`: a separate Twitch account TAU reads and sends chat as (never its token). */
+export interface ChatBot {
+  id: string;
+  user_name: string;
+  user_id: string;
+  user_login: string;
+  /** Connected to Twitch chat right now. */
+  connected: boolean;
+  status: "ready" | "token_invalid" | "scope_missing" | string;
+  reason: string | null;
+  scopes: string[];
+  /** Logins of the channels it joins. */
+  channels: string[];
+  created: string;
+  updated: string;
+}
+
+/** `GET /api/v1/chat-bots/channels`: a channel a bot joins. */
+export interface ChatBotChannel {
+  id: string;
+  /** `#login`. */
+  channel: string;
+  /** The bot's id. */
+  chat_bot: string;
+  status: "joined" | "pending" | "failed" | string;
+  reason: string | null;
+}
+
+/** A frame of `/ws/chat-bots/status/` (besides `{"event": "keep_alive"}`). */
+export interface ChatBotFrame {
+  event: "Created" | "Updated" | "Deleted" | "keep_alive" | string;
+  chatBot?: ChatBot;
+}

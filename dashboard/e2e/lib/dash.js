@@ -10,6 +10,7 @@ export const VIEWS = [
   { hash: "#/test", nav: "Test events" },
   { hash: "#/history", nav: "History" },
   { hash: "#/streamers", nav: "Streamers" },
+  { hash: "#/bots", nav: "Bots" },
   { hash: "#/status", nav: "Status" },
   { hash: "#/setup", nav: "Setup" },
   { hash: "#/tokens", nav: "Tokens" },

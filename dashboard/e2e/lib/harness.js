@@ -376,3 +376,34 @@ export async function sendTwitchEvent(relay, fake, tauType, version, edit = () =
   if (sent.status !== 200) throw new Error(`fake /notify ${type}: ${sent.status} ${JSON.stringify(sent.body)}`);
   return event;
 }
+
+/**
+ * Adds a chat bot without a browser: the fake's consent screen is told to
+ * authorize `{login, id}` (POST /authorize-as), then the relay's bot
+ * consent link, the fake's redirect and the relay's callback (with any
+ * state cookie the link set) run as in connectTwitchViaApi. Returns the
+ * relay's ChatBot once listed.
+ */
+export async function addBotViaApi(relay, fake, { login, id }) {
+  const as = await fake.post("/authorize-as", { login, id });
+  if (as.status >= 300) throw new Error(`fake POST /authorize-as: ${as.status} ${JSON.stringify(as.body)}`);
+  try {
+    const start = await fetch(relay.base + "/api/v1/chat-bots/twitch-auth-link", {
+      headers: { Authorization: `Token ${relay.adminToken}` },
+    });
+    if (!start.ok) throw new Error(`GET /api/v1/chat-bots/twitch-auth-link: ${start.status} ${await start.text()}`);
+    const cookie = (start.headers.get("set-cookie") || "").split(";")[0];
+    const { url } = await start.json();
+    const consent = await fetch(url, { redirect: "manual" });
+    const back = consent.headers.get("location");
+    if (!back) throw new Error(`the fake's authorize did not redirect: ${consent.status}`);
+    const done = await fetch(back, { headers: cookie ? { Cookie: cookie } : {}, redirect: "manual" });
+    if (done.status !== 200) throw new Error(`bot callback answered ${done.status}: ${await done.text()}`);
+  } finally {
+    await fake.post("/authorize-as", { reset: true });
+  }
+  return waitFor(`chat bot ${login} listed`, async () => {
+    const { status, body } = await api(relay, "GET", "/api/v1/chat-bots", relay.adminToken);
+    return status === 200 && body.results.find((b) => b.user_login === login);
+  }, 10_000, 200);
+}

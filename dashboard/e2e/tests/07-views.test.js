@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { suite, withPage } from "../lib/suite.js";
 import {
-  BROADCASTER, DESKTOP, PHONE, api, axeSerious, connectTwitchViaApi, overflow, screenshot, sendTwitchEvent, waitFor,
+  BROADCASTER, DESKTOP, PHONE, addBotViaApi, api, axeSerious, connectTwitchViaApi, overflow, screenshot, sendTwitchEvent, waitFor,
 } from "../lib/harness.js";
 import { VIEWS, chatLog, feedItem, loginByLink, openView, relayLight, saysConnected } from "../lib/dash.js";
 
@@ -25,6 +25,16 @@ const ctx = suite("views", {
     await api(c.relay, "POST", "/api/v1/tokens", c.relay.adminToken, { name: "overlay-for-screens", role: "overlay" });
     // A watched streamer, so the Streamers view has an item (08 tests its answers).
     await api(c.relay, "POST", "/api/v1/streamers", c.relay.adminToken, { twitch_username: BROADCASTER });
+    // A chat bot with a channel, so the Bots view has an item (10 tests its
+    // answers). A relay without chat bots (404) gets none: the Bots view's
+    // tests below then fail on its 404s, as they should.
+    if ((await api(c.relay, "GET", "/api/v1/chat-bots", c.relay.adminToken)).status !== 404) {
+      const made = await c.fake.post("/users", { login: "a_long_channel_login_xyz", id: "90201" });
+      assert.equal(made.status, 204, JSON.stringify(made.body));
+      const bot = await addBotViaApi(c.relay, c.fake, { login: "views_chat_bot", id: "90202" });
+      const joined = await api(c.relay, "POST", "/api/v1/chat-bots/channels", c.relay.adminToken, { channel: "a_long_channel_login_xyz", chat_bot: bot.id });
+      assert.equal(joined.status, 201, JSON.stringify(joined.body));
+    }
   },
 });
 

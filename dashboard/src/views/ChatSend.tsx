@@ -1,11 +1,13 @@
 // The Chat view's send box: who sends (`GET /api/v1/chat/senders`), to
 // which channel, the message (Twitch's 500-character limit enforced while
-// typing), and Twitch's verdict from `POST /api/v1/irc` in words.
+// typing), and Twitch's verdict from `POST /api/v1/irc` in words. A chat
+// bot's joined channels (`/api/v1/chat-bots`) are offered in the channel
+// field when it is the sender.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, ApiError, errorText } from "../api";
 import type { ChatLine } from "../chatlog";
 import { Notice } from "../components";
-import type { ChatSender, ChatSendResult, Obj } from "../types";
+import type { ChatBot, ChatSender, ChatSendResult, Obj, Page } from "../types";
 
 /** Twitch's limit for one chat message (characters, as Twitch counts them: code points). */
 export const CHAT_MAX = 500;
@@ -39,6 +41,7 @@ export function SendBox({
   const [busy, setBusy] = useState(false);
   const [outcome, setOutcome] = useState<Outcome | null>(null);
   const input = useRef<HTMLInputElement>(null);
+  const [botChannels, setBotChannels] = useState<Record<string, string[]>>({});
 
   useEffect(() => {
     let live = true;
@@ -75,6 +78,23 @@ export function SendBox({
     if (replyTo) input.current?.focus();
   }, [replyTo]);
 
+  // A bot chosen: read its joined channels again (they may have changed
+  // on the Bots page) to suggest them. Only suggestions: errors stay quiet.
+  const chosenKind = senders?.find((s) => s.login === sender)?.kind;
+  useEffect(() => {
+    if (chosenKind !== "bot") return;
+    let live = true;
+    api<Page<ChatBot>>("/api/v1/chat-bots").then(
+      (page) => {
+        if (live) setBotChannels(Object.fromEntries(page.results.map((b) => [b.user_login, b.channels])));
+      },
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, [sender, chosenKind]);
+
   if (unsupported)
     return (
       <Notice kind="info">
@@ -86,6 +106,7 @@ export function SendBox({
   const chosen = senders?.find((s) => s.login === sender) ?? null;
   const count = chars(message);
   const reply = replyTo ? (replyTo.event.event_data as Obj) : null;
+  const suggestions = chosen?.kind === "bot" ? (botChannels[chosen.login] ?? []) : [];
   const canSubmit = !busy && !!chosen?.can_send && message.trim().length > 0 && count <= CHAT_MAX;
 
   const send = async () => {
@@ -142,10 +163,22 @@ export function SendBox({
             placeholder={broadcaster ?? "the broadcaster's"}
             aria-describedby="chat-channel-hint"
             autocomplete="off"
+            list={suggestions.length ? "chat-channel-options" : undefined}
             onInput={(ev) => setChannel((ev.target as HTMLInputElement).value)}
           />
+          {suggestions.length > 0 && (
+            <datalist id="chat-channel-options">
+              {suggestions.map((c) => (
+                <option key={c} value={c} />
+              ))}
+            </datalist>
+          )}
           <span id="chat-channel-hint" class="muted small-text">
             Empty: the broadcaster's channel{broadcaster ? ` (${broadcaster})` : ""}.
+            {chosen?.kind === "bot" &&
+              (suggestions.length
+                ? ` ${chosen.display_name || chosen.login} has joined: ${suggestions.map((c) => `#${c}`).join(", ")}.`
+                : ` ${chosen.display_name || chosen.login} has joined no channel yet (add one under Bots).`)}
           </span>
         </div>
       </div>
