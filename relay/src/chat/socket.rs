@@ -52,11 +52,11 @@ const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
 /// Sends one socket may have waiting for Twitch at once.
 const MAX_IN_FLIGHT: usize = 64;
 /// Close codes: policy (bad token, no such bot), going away, try later.
-const CLOSE_POLICY: u16 = 1008;
-const CLOSE_AWAY: u16 = 1001;
-const CLOSE_TRY_AGAIN: u16 = 1013;
+pub(crate) const CLOSE_POLICY: u16 = 1008;
+pub(crate) const CLOSE_AWAY: u16 = 1001;
+pub(crate) const CLOSE_TRY_AGAIN: u16 = 1013;
 /// The original's answer to a token it did not know.
-const UNKNOWN_TOKEN: &str = "the provided token does not match any users.";
+pub(crate) const UNKNOWN_TOKEN: &str = "the provided token does not match any users.";
 
 /// `GET /ws/irc-messages/`: the broadcaster's chat.
 pub async fn irc_messages_route(
@@ -77,14 +77,14 @@ pub async fn chat_bot_route(
     upgrade(ws).on_upgrade(move |socket| serve(socket, app, need, Some(login)))
 }
 
-fn upgrade(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+pub(crate) fn upgrade(ws: WebSocketUpgrade) -> WebSocketUpgrade {
     ws.read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
 }
 
-type Sink = SplitSink<WebSocket, Message>;
+pub(crate) type Sink = SplitSink<WebSocket, Message>;
 
 /// A frame a client sends to chat.
 #[derive(Deserialize)]
@@ -161,7 +161,7 @@ async fn serve(socket: WebSocket, app: AppState, need: Role, bot: Option<String>
 }
 
 /// Tells the client why, then closes.
-async fn refuse(sink: &mut Sink, message: &str, code: u16) {
+pub(crate) async fn refuse(sink: &mut Sink, message: &str, code: u16) {
     tracing::info!(reason = %message, "chat socket refused");
     let body = json!({ "error": message }).to_string();
     let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
@@ -171,7 +171,7 @@ async fn refuse(sink: &mut Sink, message: &str, code: u16) {
     .await;
 }
 
-async fn first_text(stream: &mut SplitStream<WebSocket>) -> Option<String> {
+pub(crate) async fn first_text(stream: &mut SplitStream<WebSocket>) -> Option<String> {
     while let Some(Ok(message)) = stream.next().await {
         match message {
             Message::Text(text) => return Some(text.to_string()),
@@ -182,7 +182,7 @@ async fn first_text(stream: &mut SplitStream<WebSocket>) -> Option<String> {
     None
 }
 
-async fn close(sink: &mut Sink, code: u16, reason: &str) -> Result<(), axum::Error> {
+pub(crate) async fn close(sink: &mut Sink, code: u16, reason: &str) -> Result<(), axum::Error> {
     let mut reason = reason.to_string();
     // A close reason may carry at most 123 bytes.
     while reason.len() > 123 {
@@ -206,6 +206,15 @@ impl Session {
         lost: impl std::future::Future<Output = &'static str>,
     ) -> Option<(u16, String)> {
         tokio::pin!(lost);
+        let account = self.account.clone();
+        let bots = app.chat_bots.clone();
+        let deleted = async move {
+            match account {
+                Some(login) => bots.deleted(&login).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(deleted);
         let timeout = app.config.timings.client_write_timeout;
         let mut keepalive = tokio::time::interval(app.config.timings.chat_keepalive);
         keepalive.tick().await;
@@ -217,6 +226,7 @@ impl Session {
                 biased;
                 _ = app.shutdown.cancelled() => return Some((CLOSE_AWAY, "server shutting down".into())),
                 why = &mut lost => return Some((CLOSE_POLICY, why.into())),
+                () = &mut deleted => return Some((CLOSE_POLICY, "this chat bot was removed".into())),
                 inbound = stream.next() => match inbound {
                     Some(Ok(Message::Text(text))) => {
                         heard_since_ping = true;
