@@ -534,6 +534,34 @@ async fn tokens_refresh_and_a_revoked_bot_turns_invalid_while_the_broadcaster_se
 }
 
 #[tokio::test]
+async fn the_hourly_validation_refreshes_a_rejected_token_and_marks_a_revoked_bot() {
+    let fake = FakeTwitch::start().await;
+    let relay = relay(&fake).await;
+    add_helper_bot(&relay, &fake).await;
+    let bots = &relay.state.chat_bots;
+
+    let (access, _) = bot_tokens(&relay).await;
+    bots.validate_all().await;
+    assert_eq!(bot_tokens(&relay).await.0, access, "a valid token is kept");
+    fake.expire_access_token(&access);
+    bots.validate_all().await;
+    let (refreshed, _) = bot_tokens(&relay).await;
+    assert_ne!(refreshed, access, "Twitch's 401 made it refresh");
+    assert!(fake.token_scopes(&refreshed).is_some());
+
+    fake.revoke_user(BOT_ID);
+    bots.validate_all().await;
+    let bot = bots.get(BOT_LOGIN).await.unwrap().unwrap();
+    assert_eq!(bot.status, tau_relay::chat_bots::BotStatus::TokenInvalid);
+    assert!(bot.reason.unwrap().contains("add the bot again"));
+    // The broadcaster's token was never touched.
+    assert_eq!(
+        relay.state.twitch.tokens.state(),
+        tau_relay::twitch::tokens::UserTokenState::Valid
+    );
+}
+
+#[tokio::test]
 async fn removing_a_bot_revokes_it_closes_its_socket_and_every_replica_sees_it() {
     let fake = FakeTwitch::start().await;
     let store = Store::in_memory().await;
