@@ -330,7 +330,10 @@ pub fn spawn_twitch(state: &AppState) -> Option<CancellationToken> {
     state.chat_bots.spawn_validation(state.shutdown.clone());
     state.streamers.spawn_spec_sync(state.shutdown.clone());
     match state.config.transport {
-        crate::config::Transport::WebSocket => Some(twitch::websocket::spawn(state.clone())),
+        crate::config::Transport::WebSocket => {
+            crate::chat_bots::reading::spawn(state.clone());
+            Some(twitch::websocket::spawn(state.clone()))
+        }
         crate::config::Transport::Webhook if !state.config.manage_subscriptions => {
             tracing::info!("webhook subscriptions are managed elsewhere (TAU_MANAGE_SUBSCRIPTIONS=false); only receiving");
             None

@@ -653,6 +653,152 @@ async fn removing_a_bot_revokes_it_closes_its_socket_and_every_replica_sees_it()
     assert!(store_is_empty(&relay).await);
 }
 
+#[tokio::test]
+async fn a_bot_reads_its_channels_and_each_socket_shows_a_message_once() {
+    let chat_types = [
+        "channel.chat.message",
+        "channel.chat.notification",
+        "channel.chat.message_delete",
+        "channel.chat.clear",
+        "channel.chat.clear_user_messages",
+    ];
+    let fake = FakeTwitch::start().await;
+    let relay = TestRelay::start_twitch(&fake, |c| {
+        c.eventsub_types = chat_types
+            .iter()
+            .map(|t| (t.to_string(), "1".to_string()))
+            .collect()
+    })
+    .await;
+    assert_eq!(authorize(&relay).await.status(), 200);
+    add_helper_bot(&relay, &fake).await;
+    fake.add_user("Other_Channel", "555");
+    for channel in ["#cooler_user", "#other_channel"] {
+        let (status, _) = call(
+            &relay,
+            "POST",
+            "/api/v1/chat-bots/channels",
+            Some(json!({"channel": channel, "chat_bot": BOT_LOGIN})),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    // The bot's own session subscribes to both channels' chat, as the bot.
+    let bot_subscriptions = |fake: &FakeTwitch| {
+        fake.subscriptions()
+            .iter()
+            .filter(|s| s.is_enabled() && s.condition["user_id"] == BOT_ID)
+            .count()
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while bot_subscriptions(&fake) < 2 * chat_types.len() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bot subscriptions made"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut bot = socket(&relay, &format!("/ws/chat-bots/{BOT_LOGIN}/"), &relay.token).await;
+    let mut irc = socket(&relay, "/ws/irc-messages/", &relay.token).await;
+    relay.wait_clients(2).await;
+
+    // In the broadcaster's channel: Twitch sends it to the broadcaster's
+    // subscription and to the bot's; each socket shows it once.
+    let event = FakeTwitch::chat_message_event("7734", "viewer", "hello bots");
+    let sent = fake
+        .send_chat_event("channel.chat.message", event.clone())
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 2, "two subscriptions");
+    for (socket, name) in [
+        (&mut bot, BOT_LOGIN),
+        (&mut irc, FakeTwitch::BROADCASTER_LOGIN),
+    ] {
+        let got = frame(socket).await;
+        assert_eq!(got["irc_username"], name);
+        assert_eq!(got["event_data"]["message_id"], event["message_id"]);
+        assert_eq!(got["data"]["message-text"], "hello bots");
+        assert!(socket.quiet_for(500).await, "shown once");
+    }
+
+    // In the bot's other channel: only the bot's socket.
+    let mut elsewhere = FakeTwitch::chat_message_event("7734", "viewer", "over here");
+    elsewhere["broadcaster_user_id"] = json!("555");
+    elsewhere["broadcaster_user_login"] = json!("other_channel");
+    let sent = fake
+        .send_chat_event("channel.chat.message", elsewhere.clone())
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1);
+    let got = frame(&mut bot).await;
+    assert_eq!(got["event_data"]["message_id"], elsewhere["message_id"]);
+    assert!(irc.quiet_for(500).await, "not the broadcaster's chat");
+
+    // Stored like every event.
+    let (_, history) = call(
+        &relay,
+        "GET",
+        "/api/v1/twitch-events?event_type=channel-chat-message",
+        None,
+    )
+    .await;
+    assert_eq!(history["results"].as_array().unwrap().len(), 3);
+    let (_, channels) = call(&relay, "GET", "/api/v1/chat-bots/channels", None).await;
+    assert!(channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["status"] == "joined"));
+
+    // A channel that refuses the bot: its subscriptions fail, the channel
+    // says why, the others keep working.
+    fake.add_user("Strict_Channel", "777");
+    fake.refuse_bot_chat("777", true);
+    let (status, _) = call(
+        &relay,
+        "POST",
+        "/api/v1/chat-bots/channels",
+        Some(json!({"channel": "strict_channel", "chat_bot": BOT_LOGIN})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let strict = loop {
+        let (_, channels) = call(&relay, "GET", "/api/v1/chat-bots/channels", None).await;
+        let strict = channels
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["channel"] == "#strict_channel")
+            .unwrap()
+            .clone();
+        if strict["status"] == "failed" {
+            break strict;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{strict}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let reason = strict["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("helper_bot read #strict_channel") && reason.contains("moderator"),
+        "{reason}"
+    );
+    while bot_subscriptions(&fake) < 2 * chat_types.len() {
+        assert!(tokio::time::Instant::now() < deadline, "resubscribed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let again = FakeTwitch::chat_message_event("7734", "viewer", "still reading");
+    fake.send_chat_event("channel.chat.message", again.clone())
+        .await
+        .unwrap();
+    loop {
+        let got = frame(&mut bot).await;
+        if got["event_data"]["message_id"] == again["message_id"] {
+            break;
+        }
+    }
+}
+
 async fn store_is_empty(relay: &TestRelay) -> bool {
     relay.state.store.chat_bots().await.unwrap().is_empty()
         && relay

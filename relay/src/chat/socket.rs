@@ -18,7 +18,10 @@
 //! authentication, `{"error": "no chat bot named \"x\""}` and closes with
 //! 1008 (1013 while Twitch is not connected, as that may change).
 
-use std::{collections::HashSet, sync::Arc};
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::Arc,
+};
 
 use axum::{
     extract::{
@@ -103,6 +106,11 @@ struct Session {
     types: Option<HashSet<String>>,
     /// The sender this socket is (`None`: the broadcaster, named per frame).
     account: Option<String>,
+    /// A chat bot's TAU id and the user ids of its channels (whose chat
+    /// the socket shows); `None`: the broadcaster's chat.
+    bot: Option<(String, HashSet<String>)>,
+    /// Messages already shown (see [`super::feed::ChatFrame::dedup_key`]).
+    seen: Seen,
     /// Sends waiting for Twitch, answered in order.
     pending: FuturesOrdered<BoxFuture<'static, String>>,
 }
@@ -126,10 +134,16 @@ async fn serve(socket: WebSocket, app: AppState, need: Role, bot: Option<String>
             return;
         }
     };
+    let mut bot_rooms = None;
     let account = match bot {
         None => None,
         Some(login) => match app.chat.sender(Some(&login)).await {
-            Ok(sender) => Some(sender.login),
+            Ok(sender) => {
+                if let Some(id) = sender.bot {
+                    bot_rooms = Some((id.clone(), rooms_of(&app, &id).await));
+                }
+                Some(sender.login)
+            }
             Err(err) => {
                 let code = match err {
                     SendError::NotReady(_) => CLOSE_TRY_AGAIN,
@@ -145,6 +159,8 @@ async fn serve(socket: WebSocket, app: AppState, need: Role, bot: Option<String>
         role: accepted.token.role,
         types: accepted.types,
         account,
+        bot: bot_rooms,
+        seen: Seen::default(),
         pending: FuturesOrdered::new(),
     };
     let frames = app.chat.frames();
@@ -157,6 +173,47 @@ async fn serve(socket: WebSocket, app: AppState, need: Role, bot: Option<String>
     if let Some((code, reason)) = end {
         let patience = app.config.timings.client_write_timeout;
         let _ = tokio::time::timeout(patience, close(&mut sink, code, &reason)).await;
+    }
+}
+
+/// The user ids of chat bot `bot_id`'s channels.
+async fn rooms_of(app: &AppState, bot_id: &str) -> HashSet<String> {
+    match app.chat_bots.channels().await {
+        Ok(channels) => channels
+            .into_iter()
+            .filter(|c| c.bot_id == bot_id)
+            .map(|c| c.channel_id)
+            .collect(),
+        Err(err) => {
+            tracing::warn!(error = %err, "reading a chat bot's channels failed");
+            HashSet::new()
+        }
+    }
+}
+
+/// The last [`Seen::KEEP`] message keys a socket showed.
+#[derive(Default)]
+struct Seen {
+    order: VecDeque<String>,
+    keys: HashSet<String>,
+}
+
+impl Seen {
+    /// How many keys are remembered (copies arrive within moments).
+    const KEEP: usize = 512;
+
+    /// True the first time `key` is seen.
+    fn first(&mut self, key: &str) -> bool {
+        if !self.keys.insert(key.to_string()) {
+            return false;
+        }
+        self.order.push_back(key.to_string());
+        if self.order.len() > Self::KEEP {
+            if let Some(old) = self.order.pop_front() {
+                self.keys.remove(&old);
+            }
+        }
+        true
     }
 }
 
@@ -206,15 +263,7 @@ impl Session {
         lost: impl std::future::Future<Output = &'static str>,
     ) -> Option<(u16, String)> {
         tokio::pin!(lost);
-        let account = self.account.clone();
-        let bots = app.chat_bots.clone();
-        let deleted = async move {
-            match account {
-                Some(login) => bots.deleted(&login).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::pin!(deleted);
+        let mut bot_changes = app.chat_bots.changes();
         let timeout = app.config.timings.client_write_timeout;
         let mut keepalive = tokio::time::interval(app.config.timings.chat_keepalive);
         keepalive.tick().await;
@@ -226,7 +275,18 @@ impl Session {
                 biased;
                 _ = app.shutdown.cancelled() => return Some((CLOSE_AWAY, "server shutting down".into())),
                 why = &mut lost => return Some((CLOSE_POLICY, why.into())),
-                () = &mut deleted => return Some((CLOSE_POLICY, "this chat bot was removed".into())),
+                change = bot_changes.recv() => {
+                    let Ok(change) = change else { continue };
+                    let Some((id, rooms)) = &mut self.bot else { continue };
+                    if change.chat_bot.id != *id {
+                        continue;
+                    }
+                    if change.event == "Deleted" {
+                        return Some((CLOSE_POLICY, "this chat bot was removed".into()));
+                    }
+                    *rooms = rooms_of(app, id).await;
+                    continue;
+                }
                 inbound = stream.next() => match inbound {
                     Some(Ok(Message::Text(text))) => {
                         heard_since_ping = true;
@@ -276,13 +336,22 @@ impl Session {
         }
     }
 
-    /// The frame for this socket, if the event is for it.
-    fn render(&self, frame: &super::feed::ChatFrame) -> Option<String> {
-        if !frame.broadcaster_chat {
+    /// The frame for this socket, if the event is for it (once).
+    fn render(&mut self, frame: &super::feed::ChatFrame) -> Option<String> {
+        let shown = match &self.bot {
+            Some((_, rooms)) => frame.test || rooms.contains(&frame.room_id),
+            None => frame.broadcaster_chat,
+        };
+        if !shown {
             return None;
         }
         if let Some(types) = &self.types {
             if !types.contains(&frame.event_type) {
+                return None;
+            }
+        }
+        if let Some(key) = &frame.dedup_key {
+            if !self.seen.first(key) {
                 return None;
             }
         }

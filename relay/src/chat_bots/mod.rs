@@ -16,12 +16,13 @@
 //!   replica that made it publishes at once and bumps [`REVISION`]; the
 //!   others notice within [`POLL`] and publish the same difference.
 //!
-//! Not done yet: reading a bot's chat (EventSub `channel.chat.*` with the
-//! bot as `user_id`); a bot's socket shows the chat the relay already
-//! reads, i.e. the broadcaster's.
+//! - Its chat is read through its own EventSub WebSocket session
+//!   ([`reading`]; WebSocket transport only so far) and delivered on
+//!   `/ws/chat-bots/<login>/` for the bot's channels.
 
 pub mod authorize;
 pub mod manage;
+pub mod reading;
 pub mod status;
 pub mod tokens;
 
@@ -235,20 +236,6 @@ impl ChatBots {
     /// Changes from now on.
     pub fn changes(&self) -> broadcast::Receiver<Arc<BotChange>> {
         self.changes.subscribe()
-    }
-
-    /// Resolves when the bot `login` is deleted (on any replica).
-    pub async fn deleted(&self, login: &str) {
-        let mut changes = self.changes();
-        loop {
-            match changes.recv().await {
-                Ok(change) if change.event == "Deleted" && change.chat_bot.user_login == login => {
-                    return
-                }
-                Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
-                _ => {}
-            }
-        }
     }
 
     /// Records a change made here: publishes it now, and tells the other

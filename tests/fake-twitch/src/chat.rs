@@ -57,8 +57,9 @@ impl FakeTwitch {
     }
 
     /// While `refuse`, only `channel_id`'s broadcaster may chat there:
-    /// other senders (bots) get 403, as when a bot is not a moderator and
-    /// the channel has not granted `channel:bot`.
+    /// other senders (bots) get 403 when sending and when subscribing to
+    /// its `channel.chat.*` events with their own token, as when a bot is
+    /// banned there.
     pub fn refuse_bot_chat(&self, channel_id: &str, refuse: bool) {
         let mut st = self.state();
         if refuse {

@@ -56,7 +56,8 @@
 //!   that Twitch account (a chat bot, or a wrong account) instead of the
 //!   broadcaster; `{"reset": true}` restores the broadcaster; 204.
 //! - `POST /refuse-bot-chat` `{"channel_id", "refuse"}`: while true, only
-//!   that channel's broadcaster may chat there (bots get 403); 204.
+//!   that channel's broadcaster may chat there or subscribe to its chat
+//!   with a user token (bots get 403); 204.
 //! - `POST /revoke-user` `{"id"}`: that user disconnects the app at
 //!   twitch.tv: its access tokens answer 401, its refresh tokens are refused; 204.
 
