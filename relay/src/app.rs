@@ -339,10 +339,14 @@ pub fn spawn_twitch(state: &AppState) -> Option<CancellationToken> {
             None
         }
         crate::config::Transport::Webhook => {
+            crate::chat_bots::reading::spawn_app_resubscribe(state.clone());
             twitch::app_subs::spawn_webhook(state.clone());
             None
         }
-        crate::config::Transport::Conduit => Some(twitch::conduit::spawn(state.clone())),
+        crate::config::Transport::Conduit => {
+            crate::chat_bots::reading::spawn_app_resubscribe(state.clone());
+            Some(twitch::conduit::spawn(state.clone()))
+        }
     }
 }
 

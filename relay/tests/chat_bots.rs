@@ -799,6 +799,85 @@ async fn a_bot_reads_its_channels_and_each_socket_shows_a_message_once() {
     }
 }
 
+#[tokio::test]
+async fn with_webhooks_a_bot_reads_through_app_token_subscriptions() {
+    let fake = FakeTwitch::start().await;
+    let relay = TestRelay::start_twitch(&fake, |c| {
+        c.transport = tau_relay::config::Transport::Webhook;
+        c.twitch.broadcaster = Some(FakeTwitch::BROADCASTER_LOGIN.into());
+        c.eventsub_types = vec![("channel.follow".into(), "2".into())];
+    })
+    .await;
+    add_helper_bot(&relay, &fake).await;
+    fake.add_user("Other_Channel", "555");
+    for channel in ["#cooler_user", "#other_channel"] {
+        let (status, _) = call(
+            &relay,
+            "POST",
+            "/api/v1/chat-bots/channels",
+            Some(json!({"channel": channel, "chat_bot": BOT_LOGIN})),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    // The broadcaster authorized the app: its channel's subscriptions are
+    // made; the other channel did not (no channel:bot): refused, in words.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let other = loop {
+        let enabled = fake
+            .subscriptions()
+            .iter()
+            .filter(|s| s.is_enabled() && s.condition["user_id"] == BOT_ID)
+            .count();
+        let (_, channels) = call(&relay, "GET", "/api/v1/chat-bots/channels", None).await;
+        let other = channels
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["channel"] == "#other_channel")
+            .unwrap()
+            .clone();
+        if enabled == 5 && other["status"] == "failed" {
+            break other;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{enabled} {other}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        other["reason"].as_str().unwrap().contains("channel:bot"),
+        "{other}"
+    );
+    let mut bot = socket(&relay, &format!("/ws/chat-bots/{BOT_LOGIN}/"), &relay.token).await;
+    relay.wait_clients(1).await;
+    let event = FakeTwitch::chat_message_event("7734", "viewer", "via webhook");
+    fake.send_chat_event("channel.chat.message", event.clone())
+        .await
+        .unwrap();
+    let got = frame(&mut bot).await;
+    assert_eq!(got["event_data"]["message_id"], event["message_id"]);
+
+    // Removing the bot removes its subscriptions at Twitch.
+    let (status, _) = call(
+        &relay,
+        "DELETE",
+        &format!("/api/v1/chat-bots/{BOT_LOGIN}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    while fake
+        .subscriptions()
+        .iter()
+        .any(|s| s.is_enabled() && s.condition["user_id"] == BOT_ID)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bot subscriptions deleted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 async fn store_is_empty(relay: &TestRelay) -> bool {
     relay.state.store.chat_bots().await.unwrap().is_empty()
         && relay

@@ -16,9 +16,10 @@
 //!   replica that made it publishes at once and bumps [`REVISION`]; the
 //!   others notice within [`POLL`] and publish the same difference.
 //!
-//! - Its chat is read through its own EventSub WebSocket session
-//!   ([`reading`]; WebSocket transport only so far) and delivered on
-//!   `/ws/chat-bots/<login>/` for the bot's channels.
+//! - Its chat is read through its own EventSub WebSocket session, or
+//!   app-token subscriptions with the webhook and conduit transports
+//!   ([`reading`]), and delivered on `/ws/chat-bots/<login>/` for the
+//!   bot's channels.
 
 pub mod authorize;
 pub mod manage;

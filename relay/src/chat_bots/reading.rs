@@ -15,11 +15,15 @@
 //! stops when it has none, turns invalid or is removed. A subscription
 //! Twitch refuses marks that channel `failed` with the reason in words.
 //!
-//! Not done: the webhook and conduit transports (they would add these
-//! subscriptions to the app-token wanted list, which needs the bot's
-//! `user:bot` and the channel's `channel:bot`).
+//! With the webhook and conduit transports the same subscriptions are
+//! made with the app token instead ([`ChatBots::add_wanted`], in the
+//! reconcile of [`crate::twitch::app_subs`]): Twitch then needs the bot's
+//! `user:bot` and, from the channel, `channel:bot` or the bot being a
+//! moderator there. A change of the bots makes the reconcile run again.
 
 use std::{collections::HashMap, sync::Arc};
+
+use tau_eventsub::subscriptions::Desired;
 
 use futures_util::future::BoxFuture;
 use serde_json::json;
@@ -42,6 +46,100 @@ pub const CHAT_TYPES: [&str; 5] = [
     "channel.chat.clear",
     "channel.chat.clear_user_messages",
 ];
+
+/// The scope an app token needs from a bot to read chat as it.
+const BOT_SCOPE: &str = "user:bot";
+
+impl super::ChatBots {
+    /// Adds every ready bot's chat subscriptions (each channel, as the
+    /// bot) to the app-token transports' wanted list.
+    pub async fn add_wanted(
+        &self,
+        wanted: &mut Vec<Desired>,
+    ) -> Result<(), crate::store::StoreError> {
+        let bots = self.store.chat_bots().await?;
+        let channels = self.store.chat_bot_channels().await?;
+        for bot in bots.iter().filter(|b| {
+            b.status == BotStatus::Ready.as_str() && b.scopes.iter().any(|s| s == BOT_SCOPE)
+        }) {
+            for channel in channels.iter().filter(|c| c.bot_id == bot.id) {
+                for kind in CHAT_TYPES {
+                    let mut condition = serde_json::Map::new();
+                    condition.insert(
+                        "broadcaster_user_id".into(),
+                        channel.channel_id.clone().into(),
+                    );
+                    condition.insert("user_id".into(), bot.user_id.clone().into());
+                    let want = Desired {
+                        kind: kind.into(),
+                        version: "1".into(),
+                        condition,
+                    };
+                    if !wanted.contains(&want) {
+                        wanted.push(want);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records, after an app-token reconcile, which bot channels Twitch
+    /// refused (`failures[i]` is why `wanted[i]` was not created).
+    pub async fn note_app_results(&self, wanted: &[Desired], failures: &[Option<String>]) {
+        let Ok(bots) = self.store.chat_bots().await else {
+            return;
+        };
+        let mut verdicts: HashMap<(String, String), Option<String>> = HashMap::new();
+        for (want, failure) in wanted.iter().zip(failures) {
+            let user = want.condition.get("user_id").and_then(|v| v.as_str());
+            let channel = want
+                .condition
+                .get("broadcaster_user_id")
+                .and_then(|v| v.as_str());
+            let (Some(user), Some(channel)) = (user, channel) else {
+                continue;
+            };
+            let Some(bot) = bots.iter().find(|b| b.user_id == user) else {
+                continue;
+            };
+            if !CHAT_TYPES.contains(&want.kind.as_str()) {
+                continue;
+            }
+            let verdict = verdicts
+                .entry((bot.id.clone(), channel.to_string()))
+                .or_default();
+            if let Some(failure) = failure.as_ref().filter(|f| f.contains("403")) {
+                *verdict = Some(format!(
+                    "Twitch does not let {} read this channel: the bot must be a moderator there, \
+                     or the channel must authorize channel:bot ({failure})",
+                    bot.user_login
+                ));
+            }
+        }
+        for ((bot_id, channel_id), reason) in verdicts {
+            self.set_channel_status(&bot_id, &channel_id, reason.as_deref())
+                .await;
+        }
+    }
+}
+
+/// With the app-token transports: makes the reconcile run again whenever
+/// the bots change (on any replica), until shutdown.
+pub fn spawn_app_resubscribe(app: AppState) {
+    tokio::spawn(async move {
+        let mut changes = app.chat_bots.changes();
+        loop {
+            tokio::select! {
+                _ = app.shutdown.cancelled() => return,
+                change = changes.recv() => match change {
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    _ => app.twitch.request_resubscribe(),
+                },
+            }
+        }
+    });
+}
 
 /// The lease of bot `bot_id`'s session.
 fn lease_name(bot_id: &str) -> String {
