@@ -276,7 +276,19 @@ impl Session {
                 _ = app.shutdown.cancelled() => return Some((CLOSE_AWAY, "server shutting down".into())),
                 why = &mut lost => return Some((CLOSE_POLICY, why.into())),
                 change = bot_changes.recv() => {
-                    let Ok(change) = change else { continue };
+                    let change = match change {
+                        Ok(change) => change,
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            // Missed changes: read this bot's channels again.
+                            if let Some((id, rooms)) = &mut self.bot {
+                                *rooms = rooms_of(app, id).await;
+                            }
+                            continue;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => {
+                            return Some((CLOSE_AWAY, "server shutting down".into()))
+                        }
+                    };
                     let Some((id, rooms)) = &mut self.bot else { continue };
                     if change.chat_bot.id != *id {
                         continue;

@@ -163,7 +163,12 @@ pub fn spawn(app: AppState) {
             reconcile(&app, &mut running).await;
             tokio::select! {
                 _ = app.shutdown.cancelled() => return,
-                _ = changes.recv() => {}
+                change = changes.recv() => {
+                    // Lagged: reconcile anyway (it reads the store).
+                    if let Err(tokio::sync::broadcast::error::RecvError::Closed) = change {
+                        return;
+                    }
+                }
             }
         }
     });
