@@ -61,6 +61,8 @@ pub struct AppState {
     pub token_watch: TokenWatch,
     /// Chat sockets' feed and chat senders.
     pub chat: Arc<crate::chat::Chat>,
+    /// Chat bots: more accounts to send chat as.
+    pub chat_bots: Arc<crate::chat_bots::ChatBots>,
     /// Watched streamers (other channels' going live and offline).
     pub streamers: Streamers,
 }
@@ -166,9 +168,15 @@ fn assemble(
     twitch
         .event_types
         .spawn(shutdown.clone(), move || resubscribe.request_resubscribe());
+    let chat_bots = Arc::new(crate::chat_bots::ChatBots::new(
+        store.clone(),
+        twitch.tokens.clone(),
+    ));
+    chat_bots.spawn(shutdown.clone());
     let chat = Arc::new(crate::chat::Chat::start(
         &hub,
         twitch.clone(),
+        chat_bots.clone(),
         config.twitch.broadcaster.clone(),
         config.client_queue,
         shutdown.clone(),
@@ -180,6 +188,7 @@ fn assemble(
     streamers.spawn_poll(shutdown.clone());
     AppState {
         chat,
+        chat_bots,
         streamers,
         token_watch,
         twitch,
@@ -228,6 +237,18 @@ pub fn routes() -> RouteTable {
             "/ws/chat-bots/{login}",
             Need::Socket(Role::Overlay),
             get(crate::chat::socket::chat_bot_route),
+        )
+        .add(
+            Method::GET,
+            "/ws/chat-bots/status",
+            Need::Socket(Role::Overlay),
+            get(crate::chat_bots::status::status_route),
+        )
+        .add(
+            Method::GET,
+            "/api/v1/chat-bots/twitch-callback",
+            Need::Public,
+            get(twitch::routes::callback),
         )
         .add(
             Method::GET,
@@ -308,18 +329,26 @@ pub fn spawn_twitch(state: &AppState) -> Option<CancellationToken> {
         .tokens
         .clone()
         .spawn_validation(state.shutdown.clone());
+    state.chat_bots.spawn_validation(state.shutdown.clone());
     state.streamers.spawn_spec_sync(state.shutdown.clone());
     match state.config.transport {
-        crate::config::Transport::WebSocket => Some(twitch::websocket::spawn(state.clone())),
+        crate::config::Transport::WebSocket => {
+            crate::chat_bots::reading::spawn(state.clone());
+            Some(twitch::websocket::spawn(state.clone()))
+        }
         crate::config::Transport::Webhook if !state.config.manage_subscriptions => {
             tracing::info!("webhook subscriptions are managed elsewhere (TAU_MANAGE_SUBSCRIPTIONS=false); only receiving");
             None
         }
         crate::config::Transport::Webhook => {
+            crate::chat_bots::reading::spawn_app_resubscribe(state.clone());
             twitch::app_subs::spawn_webhook(state.clone());
             None
         }
-        crate::config::Transport::Conduit => Some(twitch::conduit::spawn(state.clone())),
+        crate::config::Transport::Conduit => {
+            crate::chat_bots::reading::spawn_app_resubscribe(state.clone());
+            Some(twitch::conduit::spawn(state.clone()))
+        }
     }
 }
 

@@ -54,6 +54,7 @@ pub mod app;
 pub mod bus;
 pub mod catalog;
 pub mod chat;
+pub mod chat_bots;
 pub mod config;
 pub mod dashboard;
 pub mod error;

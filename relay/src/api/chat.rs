@@ -50,6 +50,7 @@ impl SendError {
             SendError::UnknownSender(_) | SendError::UnknownChannel(_) => StatusCode::NOT_FOUND,
             SendError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             SendError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            SendError::Forbidden(_) => StatusCode::FORBIDDEN,
             SendError::Twitch(_) => StatusCode::BAD_GATEWAY,
         }
     }
@@ -112,6 +113,7 @@ fn request_of(body: &[u8]) -> Result<SendRequest, SendError> {
         (status = 502, description = "Twitch failed or refused; its message", body = ErrorBody),
         (status = 503, description = "Twitch is not connected, or its authorization lacks `user:write:chat`: the detail says what to do", body = ErrorBody),
         AuthErrors,
+        (status = 403, description = "The token's role is too weak, or Twitch refused a chat bot in that channel (it must be a moderator there, or the channel must authorize `channel:bot`): the detail says which", body = ErrorBody),
     ),
     security(("token" = []))
 )]

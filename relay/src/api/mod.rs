@@ -10,13 +10,14 @@
 //!
 //! | role     | routes |
 //! |----------|--------|
-//! | overlay  | history (list, one event), `/ws/twitch-events/`, reading chat (`/ws/irc-messages/`, `/ws/chat-bots/<login>/`), `whoami`, watched streamers and their streams |
-//! | bot      | replay, test events (and their samples), status (+ `/ws/tau-status/`), catalog, own token, sending chat (`/api/v1/irc`, chat senders) |
-//! | admin    | tokens, deleting events, connecting Twitch, resubscribing, choosing event types, changing the watched streamers |
+//! | overlay  | history (list, one event), `/ws/twitch-events/`, reading chat (`/ws/irc-messages/`, `/ws/chat-bots/<login>/`), `/ws/chat-bots/status/`, `whoami`, watched streamers and their streams |
+//! | bot      | replay, test events (and their samples), status (+ `/ws/tau-status/`), catalog, own token, sending chat (`/api/v1/irc`, chat senders), listing chat bots and their channels |
+//! | admin    | tokens, deleting events, connecting Twitch, resubscribing, choosing event types, changing the watched streamers, adding (authorization link) and removing chat bots, their channels |
 
 mod auth;
 mod catalog;
 mod chat;
+mod chat_bots;
 mod event_types;
 pub mod events;
 pub mod extract;
@@ -144,6 +145,43 @@ pub fn routes(t: RouteTable) -> RouteTable {
     )
     .add(Method::POST, "/api/v1/irc", BOT, post(chat::send))
     .add(Method::GET, "/api/v1/chat/senders", BOT, get(chat::senders))
+    .add(Method::GET, "/api/v1/chat-bots", BOT, get(chat_bots::list))
+    .add(
+        Method::GET,
+        "/api/v1/chat-bots/twitch-auth-link",
+        ADMIN,
+        get(chat_bots::auth_link),
+    )
+    .add(
+        Method::GET,
+        "/api/v1/chat-bots/channels",
+        BOT,
+        get(chat_bots::channels),
+    )
+    .add(
+        Method::POST,
+        "/api/v1/chat-bots/channels",
+        ADMIN,
+        post(chat_bots::join),
+    )
+    .add(
+        Method::DELETE,
+        "/api/v1/chat-bots/channels/{id}",
+        ADMIN,
+        delete(chat_bots::leave),
+    )
+    .add(
+        Method::GET,
+        "/api/v1/chat-bots/{id}",
+        BOT,
+        get(chat_bots::get_one),
+    )
+    .add(
+        Method::DELETE,
+        "/api/v1/chat-bots/{id}",
+        ADMIN,
+        delete(chat_bots::remove),
+    )
     .add(
         Method::GET,
         "/api/v1/streamers",

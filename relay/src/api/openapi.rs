@@ -8,14 +8,15 @@
 //! What it leaves out, and why (the test below holds the route table to
 //! this list, so a new route cannot be forgotten):
 //! - the websockets (`/ws/twitch-events`, `/ws/tau-status`,
-//!   `/ws/irc-messages`, `/ws/chat-bots/{login}`): not HTTP
+//!   `/ws/irc-messages`, `/ws/chat-bots/{login}`, `/ws/chat-bots/status`): not HTTP
 //!   request/response; their frames are described in the README;
 //! - Twitch's webhook (`POST /twitch/eventsub`): Twitch's contract,
 //!   signed by Twitch;
 //! - the Helix passthrough (`/api/twitch/helix/{*path}`): Twitch's API,
 //!   forwarded unchanged;
 //! - the browser pages (`/`, `/app.js`, `/app.css`, `/favicon.svg`,
-//!   `/favicon.ico`, `/twitch/authorize`, `/twitch-callback`): HTML,
+//!   `/favicon.ico`, `/twitch/authorize`, `/twitch-callback` and its
+//!   alias `/api/v1/chat-bots/twitch-callback`): HTML,
 //!   assets and redirects, not an API.
 
 use std::sync::LazyLock;
@@ -107,6 +108,13 @@ impl Modify for TokenScheme {
         crate::twitch::routes::authorize_json,
         super::chat::send,
         super::chat::senders,
+        super::chat_bots::list,
+        super::chat_bots::get_one,
+        super::chat_bots::remove,
+        super::chat_bots::auth_link,
+        super::chat_bots::channels,
+        super::chat_bots::join,
+        super::chat_bots::leave,
         crate::ops::healthz,
         crate::ops::readyz,
         crate::ops::metrics,
@@ -121,6 +129,7 @@ impl Modify for TokenScheme {
         (name = "streamers", description = "Watched streamers: other channels' going live and offline"),
         (name = "operations", description = "Probes and metrics"),
         (name = "chat", description = "Sending chat messages, and who can send"),
+        (name = "chat bots", description = "Chat bots: other Twitch accounts TAU sends chat as (their tokens are never returned)"),
     )
 )]
 pub struct ApiDoc;
@@ -162,6 +171,8 @@ mod tests {
         "/ws/tau-status",
         "/ws/irc-messages",
         "/ws/chat-bots/{login}",
+        "/ws/chat-bots/status",
+        "/api/v1/chat-bots/twitch-callback",
         "/twitch/eventsub",
         "/api/twitch/helix/{*path}",
         "/",

@@ -36,6 +36,14 @@ pub struct ChatFrame {
     pub broadcaster_chat: bool,
     /// The login of the channel it happened in.
     pub channel_login: String,
+    /// The user id of that channel.
+    pub room_id: String,
+    /// A test event (shown on every chat socket, to try clients with).
+    pub test: bool,
+    /// `<type>:<message id>` when the event names a message: the same
+    /// message reaches TAU once per subscription (the broadcaster's and
+    /// each bot's in that channel), and a socket shows it once.
+    pub dedup_key: Option<String>,
     /// `"data":…,"event_type":…,"event_data":…`: the frame after its
     /// first field, serialized once.
     rest: String,
@@ -77,6 +85,11 @@ impl ChatFrame {
         );
         Some(ChatFrame {
             broadcaster_chat: wire.origin == "test" || broadcaster_id.is_none_or(|id| id == room),
+            room_id: room.to_string(),
+            test: wire.origin == "test",
+            dedup_key: event["message_id"]
+                .as_str()
+                .map(|id| format!("{}:{id}", wire.event_type)),
             channel_login: event["broadcaster_user_login"]
                 .as_str()
                 .unwrap_or_default()

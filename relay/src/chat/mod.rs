@@ -6,8 +6,9 @@
 //! send; TAU's clients keep the original's sockets and frames:
 //!
 //! - `/ws/irc-messages/`: the broadcaster's chat;
-//! - `/ws/chat-bots/<login>/`: the chat of sender `<login>` (today the
-//!   broadcaster; chat bots will be more senders);
+//! - `/ws/chat-bots/<login>/`: the chat of sender `<login>` (the
+//!   broadcaster, or a chat bot of [`crate::chat_bots`], which sends with
+//!   its own token);
 //! - `POST /api/v1/irc`, `GET /api/v1/chat/senders`: sending over REST.
 //!
 //! Both sockets authenticate like `/ws/twitch-events/` (first frame
@@ -44,7 +45,7 @@ use crate::{
     twitch::{helix::TokenKind, Twitch},
 };
 use queue::{Limits, SendQueue};
-use send::{not_connected, SendError};
+use send::{not_connected, SendError, Sender};
 
 /// What kind of account a sender is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -52,6 +53,8 @@ use send::{not_connected, SendError};
 pub enum SenderKind {
     /// The account that authorized TAU, in its own channel.
     Broadcaster,
+    /// A chat bot (see [`crate::chat_bots`]), with its own token.
+    Bot,
 }
 
 /// A sender as the dashboard lists it.
@@ -79,6 +82,8 @@ pub struct Chat {
     frames: broadcast::Sender<Arc<feed::ChatFrame>>,
     /// Tokens and Helix.
     twitch: Arc<Twitch>,
+    /// The chat bots: more senders, keyed by login.
+    bots: Arc<crate::chat_bots::ChatBots>,
     /// `TWITCH_BROADCASTER`, named before any authorization.
     configured_broadcaster: Option<String>,
     /// Each sender's rate-limit queue, by user id.
@@ -103,6 +108,7 @@ impl Chat {
     pub fn start(
         hub: &Hub,
         twitch: Arc<Twitch>,
+        bots: Arc<crate::chat_bots::ChatBots>,
         configured_broadcaster: Option<String>,
         queue: usize,
         shutdown: CancellationToken,
@@ -112,6 +118,7 @@ impl Chat {
         Chat {
             frames,
             twitch,
+            bots,
             configured_broadcaster,
             queues: Mutex::default(),
             channel_ids: Mutex::default(),
@@ -144,8 +151,39 @@ impl Chat {
             .clone()
     }
 
-    /// Every sender, and whether it can send now.
+    /// Every sender (the broadcaster, then the bots), and whether it can
+    /// send now.
     pub async fn senders(&self) -> Vec<SenderInfo> {
+        let mut senders = self.broadcaster_info().await;
+        match self.bots.list().await {
+            Ok(bots) => senders.extend(bots.into_iter().map(|bot| {
+                let sender = Sender {
+                    login: bot.user_login.clone(),
+                    user_id: bot.user_id.clone(),
+                    scopes: bot.scopes.clone(),
+                    bot: Some(bot.id.clone()),
+                };
+                let reason = bot
+                    .reason
+                    .clone()
+                    .filter(|_| !bot.connected)
+                    .or_else(|| sender.check_scope().err().map(|e| e.to_string()));
+                SenderInfo {
+                    login: Some(bot.user_login),
+                    user_id: Some(bot.user_id),
+                    display_name: Some(bot.user_name),
+                    kind: SenderKind::Bot,
+                    can_send: reason.is_none(),
+                    reason,
+                }
+            })),
+            Err(err) => tracing::warn!(error = %err, "reading chat bots failed"),
+        }
+        senders
+    }
+
+    /// The broadcaster as a sender.
+    async fn broadcaster_info(&self) -> Vec<SenderInfo> {
         let sender = match self.sender(None).await {
             Ok(sender) => sender,
             Err(err) => {

@@ -2,8 +2,8 @@
 //!
 //! A message is checked before Twitch sees it (not empty, at most 500
 //! characters, a channel that is a Twitch login), its sender is looked up
-//! in the registry of senders (today only the broadcaster: the account that
-//! authorized TAU; chat bots will be more senders keyed by login), it
+//! in the registry of senders (the broadcaster: the account that
+//! authorized TAU, and the chat bots, keyed by login), it
 //! waits its turn in the sender's [`SendQueue`], then goes to Helix
 //! `POST /chat/messages` with the sender's token. Twitch's verdict comes
 //! back as [`SentMessage`] (`is_sent`, `drop_reason`); every refusal is a
@@ -76,6 +76,9 @@ pub enum SendError {
     /// Twitch is not connected, or its authorization cannot send.
     #[error("{0}")]
     NotReady(String),
+    /// Twitch refused this sender in this channel (a bot that may not chat there).
+    #[error("{0}")]
+    Forbidden(String),
     /// Twitch failed or refused; its message.
     #[error("{0}")]
     Twitch(String),
@@ -90,6 +93,8 @@ pub struct Sender {
     pub user_id: String,
     /// Granted scopes of its token.
     pub scopes: Vec<String>,
+    /// The chat bot's TAU id (`None`: the broadcaster).
+    pub bot: Option<String>,
 }
 
 impl Sender {
@@ -97,6 +102,13 @@ impl Sender {
     pub fn check_scope(&self) -> Result<(), SendError> {
         if self.scopes.iter().any(|s| s == WRITE_SCOPE) {
             return Ok(());
+        }
+        if self.bot.is_some() {
+            return Err(SendError::NotReady(format!(
+                "{} cannot send chat: its authorization lacks the scope {WRITE_SCOPE}; \
+                 add the bot again in the dashboard's Bots view to grant it",
+                self.login
+            )));
         }
         Err(SendError::NotReady(format!(
             "{} cannot send chat: TAU's Twitch authorization lacks the scope {WRITE_SCOPE}; \
@@ -171,9 +183,15 @@ pub fn not_connected() -> String {
 }
 
 impl Chat {
-    /// The sender named `login` (any case), or the broadcaster when `None`.
+    /// The sender named `login` (any case): a chat bot by that login, else
+    /// the broadcaster; the broadcaster when `None`.
     pub async fn sender(&self, login: Option<&str>) -> Result<Sender, SendError> {
         let login = login.map(str::trim).filter(|l| !l.is_empty());
+        if let Some(login) = login {
+            if let Some(bot) = self.bot_sender(login).await? {
+                return Ok(bot);
+            }
+        }
         let token = self.twitch.tokens.user_info().await;
         let Some((token, broadcaster)) = token.and_then(|t| {
             let login = t.login.clone()?;
@@ -190,7 +208,35 @@ impl Chat {
             login: broadcaster.to_ascii_lowercase(),
             user_id: token.user_id.unwrap_or_default(),
             scopes: token.scopes,
+            bot: None,
         })
+    }
+
+    /// The chat bot named `login`, if there is one; refused while Twitch
+    /// does not accept its token.
+    async fn bot_sender(&self, login: &str) -> Result<Option<Sender>, SendError> {
+        if channel_login(Some(login)).is_err() {
+            return Ok(None);
+        }
+        let bot = self
+            .bots
+            .get(login.trim_start_matches('#'))
+            .await
+            .map_err(|err| SendError::Twitch(format!("reading chat bots failed: {err}")))?;
+        let Some(bot) = bot else {
+            return Ok(None);
+        };
+        if bot.status == crate::chat_bots::BotStatus::TokenInvalid {
+            return Err(SendError::NotReady(bot.reason.unwrap_or_else(|| {
+                crate::chat_bots::tokens::invalid_reason(&bot.user_name)
+            })));
+        }
+        Ok(Some(Sender {
+            login: bot.user_login,
+            user_id: bot.user_id,
+            scopes: bot.scopes,
+            bot: Some(bot.id),
+        }))
     }
 
     /// The user id of channel `login` (cached; Twitch ids never change).
@@ -225,7 +271,7 @@ impl Chat {
         let channel_id = self.channel_id(&channel, &sender).await?;
         let limits: Limits = self.limits();
         let (limit, place) = if channel_id == sender.user_id {
-            (limits.own_channel, "in the broadcaster's own channel")
+            (limits.own_channel, "in its own channel")
         } else {
             (limits.other_channel, "in other channels")
         };
@@ -243,12 +289,24 @@ impl Chat {
             .reply_parent_message_id
             .as_deref()
             .filter(|r| !r.is_empty());
-        let sent = self
-            .twitch
-            .helix
-            .send_chat_message(&channel_id, &sender.user_id, &request.message, reply)
-            .await
-            .map_err(|err| twitch_failure(err, &sender.login))?;
+        let sent = match &sender.bot {
+            None => self
+                .twitch
+                .helix
+                .send_chat_message(&channel_id, &sender.user_id, &request.message, reply)
+                .await
+                .map_err(|err| twitch_failure(err, &sender.login))?,
+            Some(bot_id) => {
+                self.send_as_bot(
+                    bot_id,
+                    &sender,
+                    (&channel, &channel_id),
+                    &request.message,
+                    reply,
+                )
+                .await?
+            }
+        };
         Ok(SentMessage {
             message_id: sent.message_id,
             is_sent: sent.is_sent,
@@ -260,6 +318,63 @@ impl Chat {
             irc_username: sender.login,
         })
     }
+}
+
+impl Chat {
+    /// Sends as chat bot `bot_id` with its token, and records whether it
+    /// may chat in the channel.
+    async fn send_as_bot(
+        &self,
+        bot_id: &str,
+        sender: &Sender,
+        (channel, channel_id): (&str, &str),
+        message: &str,
+        reply: Option<&str>,
+    ) -> Result<tau_twitch::ChatSent, SendError> {
+        let auth = crate::chat_bots::tokens::BotAuth {
+            bots: &self.bots,
+            bot_id,
+        };
+        let sent = self
+            .bots
+            .tokens_client()
+            .send_chat_message(&auth, channel_id, &sender.user_id, message, reply)
+            .await;
+        match sent {
+            Ok(sent) => {
+                self.bots.set_channel_status(bot_id, channel_id, None).await;
+                Ok(sent)
+            }
+            Err(TwitchError::AuthorizationNeeded) => {
+                let reason = match self.bots.get(bot_id).await {
+                    Ok(Some(bot)) => bot.reason,
+                    _ => None,
+                };
+                Err(SendError::NotReady(reason.unwrap_or_else(|| {
+                    crate::chat_bots::tokens::invalid_reason(&sender.login)
+                })))
+            }
+            Err(TwitchError::Status {
+                status: 403,
+                message,
+            }) => {
+                let words = bot_refused(&sender.login, channel, &message);
+                self.bots
+                    .set_channel_status(bot_id, channel_id, Some(&words))
+                    .await;
+                Err(SendError::Forbidden(words))
+            }
+            Err(err) => Err(twitch_failure(err, &sender.login)),
+        }
+    }
+}
+
+/// Twitch's 403 to a bot in `channel`, in words.
+fn bot_refused(bot: &str, channel: &str, twitch: &str) -> String {
+    format!(
+        "{bot} may not chat in #{channel}: the bot must be a moderator there, or {channel} \
+         must authorize channel:bot, or the channel restricts chat (Twitch: {twitch})"
+    )
 }
 
 #[cfg(test)]
@@ -295,6 +410,7 @@ mod tests {
             login: "cooler_user".into(),
             user_id: "1337".into(),
             scopes: vec!["user:read:chat".into()],
+            bot: None,
         };
         let err = sender.check_scope().unwrap_err().to_string();
         assert!(err.contains(WRITE_SCOPE) && err.contains("Setup"), "{err}");

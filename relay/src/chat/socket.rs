@@ -18,7 +18,10 @@
 //! authentication, `{"error": "no chat bot named \"x\""}` and closes with
 //! 1008 (1013 while Twitch is not connected, as that may change).
 
-use std::{collections::HashSet, sync::Arc};
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::Arc,
+};
 
 use axum::{
     extract::{
@@ -52,11 +55,11 @@ const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
 /// Sends one socket may have waiting for Twitch at once.
 const MAX_IN_FLIGHT: usize = 64;
 /// Close codes: policy (bad token, no such bot), going away, try later.
-const CLOSE_POLICY: u16 = 1008;
-const CLOSE_AWAY: u16 = 1001;
-const CLOSE_TRY_AGAIN: u16 = 1013;
+pub(crate) const CLOSE_POLICY: u16 = 1008;
+pub(crate) const CLOSE_AWAY: u16 = 1001;
+pub(crate) const CLOSE_TRY_AGAIN: u16 = 1013;
 /// The original's answer to a token it did not know.
-const UNKNOWN_TOKEN: &str = "the provided token does not match any users.";
+pub(crate) const UNKNOWN_TOKEN: &str = "the provided token does not match any users.";
 
 /// `GET /ws/irc-messages/`: the broadcaster's chat.
 pub async fn irc_messages_route(
@@ -77,14 +80,14 @@ pub async fn chat_bot_route(
     upgrade(ws).on_upgrade(move |socket| serve(socket, app, need, Some(login)))
 }
 
-fn upgrade(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+pub(crate) fn upgrade(ws: WebSocketUpgrade) -> WebSocketUpgrade {
     ws.read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
 }
 
-type Sink = SplitSink<WebSocket, Message>;
+pub(crate) type Sink = SplitSink<WebSocket, Message>;
 
 /// A frame a client sends to chat.
 #[derive(Deserialize)]
@@ -103,6 +106,11 @@ struct Session {
     types: Option<HashSet<String>>,
     /// The sender this socket is (`None`: the broadcaster, named per frame).
     account: Option<String>,
+    /// A chat bot's TAU id and the user ids of its channels (whose chat
+    /// the socket shows); `None`: the broadcaster's chat.
+    bot: Option<(String, HashSet<String>)>,
+    /// Messages already shown (see [`super::feed::ChatFrame::dedup_key`]).
+    seen: Seen,
     /// Sends waiting for Twitch, answered in order.
     pending: FuturesOrdered<BoxFuture<'static, String>>,
 }
@@ -126,10 +134,16 @@ async fn serve(socket: WebSocket, app: AppState, need: Role, bot: Option<String>
             return;
         }
     };
+    let mut bot_rooms = None;
     let account = match bot {
         None => None,
         Some(login) => match app.chat.sender(Some(&login)).await {
-            Ok(sender) => Some(sender.login),
+            Ok(sender) => {
+                if let Some(id) = sender.bot {
+                    bot_rooms = Some((id.clone(), rooms_of(&app, &id).await));
+                }
+                Some(sender.login)
+            }
             Err(err) => {
                 let code = match err {
                     SendError::NotReady(_) => CLOSE_TRY_AGAIN,
@@ -145,6 +159,8 @@ async fn serve(socket: WebSocket, app: AppState, need: Role, bot: Option<String>
         role: accepted.token.role,
         types: accepted.types,
         account,
+        bot: bot_rooms,
+        seen: Seen::default(),
         pending: FuturesOrdered::new(),
     };
     let frames = app.chat.frames();
@@ -160,8 +176,49 @@ async fn serve(socket: WebSocket, app: AppState, need: Role, bot: Option<String>
     }
 }
 
+/// The user ids of chat bot `bot_id`'s channels.
+async fn rooms_of(app: &AppState, bot_id: &str) -> HashSet<String> {
+    match app.chat_bots.channels().await {
+        Ok(channels) => channels
+            .into_iter()
+            .filter(|c| c.bot_id == bot_id)
+            .map(|c| c.channel_id)
+            .collect(),
+        Err(err) => {
+            tracing::warn!(error = %err, "reading a chat bot's channels failed");
+            HashSet::new()
+        }
+    }
+}
+
+/// The last [`Seen::KEEP`] message keys a socket showed.
+#[derive(Default)]
+struct Seen {
+    order: VecDeque<String>,
+    keys: HashSet<String>,
+}
+
+impl Seen {
+    /// How many keys are remembered (copies arrive within moments).
+    const KEEP: usize = 512;
+
+    /// True the first time `key` is seen.
+    fn first(&mut self, key: &str) -> bool {
+        if !self.keys.insert(key.to_string()) {
+            return false;
+        }
+        self.order.push_back(key.to_string());
+        if self.order.len() > Self::KEEP {
+            if let Some(old) = self.order.pop_front() {
+                self.keys.remove(&old);
+            }
+        }
+        true
+    }
+}
+
 /// Tells the client why, then closes.
-async fn refuse(sink: &mut Sink, message: &str, code: u16) {
+pub(crate) async fn refuse(sink: &mut Sink, message: &str, code: u16) {
     tracing::info!(reason = %message, "chat socket refused");
     let body = json!({ "error": message }).to_string();
     let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
@@ -171,7 +228,7 @@ async fn refuse(sink: &mut Sink, message: &str, code: u16) {
     .await;
 }
 
-async fn first_text(stream: &mut SplitStream<WebSocket>) -> Option<String> {
+pub(crate) async fn first_text(stream: &mut SplitStream<WebSocket>) -> Option<String> {
     while let Some(Ok(message)) = stream.next().await {
         match message {
             Message::Text(text) => return Some(text.to_string()),
@@ -182,7 +239,7 @@ async fn first_text(stream: &mut SplitStream<WebSocket>) -> Option<String> {
     None
 }
 
-async fn close(sink: &mut Sink, code: u16, reason: &str) -> Result<(), axum::Error> {
+pub(crate) async fn close(sink: &mut Sink, code: u16, reason: &str) -> Result<(), axum::Error> {
     let mut reason = reason.to_string();
     // A close reason may carry at most 123 bytes.
     while reason.len() > 123 {
@@ -206,6 +263,7 @@ impl Session {
         lost: impl std::future::Future<Output = &'static str>,
     ) -> Option<(u16, String)> {
         tokio::pin!(lost);
+        let mut bot_changes = app.chat_bots.changes();
         let timeout = app.config.timings.client_write_timeout;
         let mut keepalive = tokio::time::interval(app.config.timings.chat_keepalive);
         keepalive.tick().await;
@@ -217,6 +275,30 @@ impl Session {
                 biased;
                 _ = app.shutdown.cancelled() => return Some((CLOSE_AWAY, "server shutting down".into())),
                 why = &mut lost => return Some((CLOSE_POLICY, why.into())),
+                change = bot_changes.recv() => {
+                    let change = match change {
+                        Ok(change) => change,
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            // Missed changes: read this bot's channels again.
+                            if let Some((id, rooms)) = &mut self.bot {
+                                *rooms = rooms_of(app, id).await;
+                            }
+                            continue;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => {
+                            return Some((CLOSE_AWAY, "server shutting down".into()))
+                        }
+                    };
+                    let Some((id, rooms)) = &mut self.bot else { continue };
+                    if change.chat_bot.id != *id {
+                        continue;
+                    }
+                    if change.event == "Deleted" {
+                        return Some((CLOSE_POLICY, "this chat bot was removed".into()));
+                    }
+                    *rooms = rooms_of(app, id).await;
+                    continue;
+                }
                 inbound = stream.next() => match inbound {
                     Some(Ok(Message::Text(text))) => {
                         heard_since_ping = true;
@@ -266,13 +348,22 @@ impl Session {
         }
     }
 
-    /// The frame for this socket, if the event is for it.
-    fn render(&self, frame: &super::feed::ChatFrame) -> Option<String> {
-        if !frame.broadcaster_chat {
+    /// The frame for this socket, if the event is for it (once).
+    fn render(&mut self, frame: &super::feed::ChatFrame) -> Option<String> {
+        let shown = match &self.bot {
+            Some((_, rooms)) => frame.test || rooms.contains(&frame.room_id),
+            None => frame.broadcaster_chat,
+        };
+        if !shown {
             return None;
         }
         if let Some(types) = &self.types {
             if !types.contains(&frame.event_type) {
+                return None;
+            }
+        }
+        if let Some(key) = &frame.dedup_key {
+            if !self.seen.first(key) {
                 return None;
             }
         }

@@ -6,6 +6,7 @@
 //! migrations differ per backend. Events reach the database through the
 //! batching [`writer::EventWriter`], so ingest never pays one commit per event.
 
+mod chat_bots;
 pub(crate) mod events;
 mod leases;
 mod revocations;
@@ -21,6 +22,7 @@ use sqlx::{
     AnyPool,
 };
 
+pub use chat_bots::{ChatBotChannel, ChatBotRow, NewChatBot};
 pub use events::{EventFilter, EventPage, PageCursor, StoredRow};
 pub use leases::Lease;
 pub use revocations::Revocation;

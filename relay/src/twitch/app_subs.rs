@@ -174,6 +174,7 @@ pub async fn reconcile(app: &AppState, target: &Target) -> Result<Report, Twitch
     let types = twitch.event_types.current().await;
     let (mut wanted, skipped) = desired(&types, &ids);
     app.streamers.add_wanted(&mut wanted).await?;
+    app.chat_bots.add_wanted(&mut wanted).await?;
     if let Target::Conduit { conduit_id } = target {
         // Hear about shards Twitch disabled.
         let mut condition = serde_json::Map::new();
@@ -233,6 +234,7 @@ pub async fn reconcile(app: &AppState, target: &Target) -> Result<Report, Twitch
     if report.created > 0 && matches!(target, Target::Webhook { .. }) {
         wait_for_verification(twitch, target).await;
     }
+    app.chat_bots.note_app_results(&wanted, &failures).await;
     publish_status(twitch, &wanted, &failures, target, skipped).await?;
     Ok(report)
 }

@@ -19,6 +19,8 @@ use sha2::{Digest, Sha256};
 
 /// Where "Back to the dashboard" leads: its setup view.
 pub const BACK: &str = "/#/setup";
+/// Where it leads after authorizing a chat bot: the dashboard's bots view.
+pub const BACK_TO_BOTS: &str = "/#/bots";
 
 /// The stylesheet: light by default, dark with `prefers-color-scheme`
 /// (TAU's palette: background #0e0e10, surface #18181b, accent #bf94ff).
@@ -82,6 +84,8 @@ pub struct Page {
     pub heading: &'static str,
     /// The message: paragraphs of HTML whose text is already escaped.
     pub message: String,
+    /// Where "Back to the dashboard" leads ([`BACK`] or [`BACK_TO_BOTS`]).
+    pub back: &'static str,
 }
 
 impl Page {
@@ -92,7 +96,14 @@ impl Page {
             tone,
             heading,
             message: format!("<p>{}</p>", html(text)),
+            back: BACK,
         }
+    }
+
+    /// The same page, its link leading to `back`.
+    pub fn back_to(mut self, back: &'static str) -> Page {
+        self.back = back;
+        self
     }
 
     /// The whole document.
@@ -108,9 +119,10 @@ impl Page {
              <meta name=\"color-scheme\" content=\"light dark\">\
              <title>{heading} · TAU</title><style>{STYLE}</style></head>\
              <body><main class=\"{tone}\"><p class=\"brand\">TAU</p><h1>{heading}</h1>{message}\
-             <a class=\"back\" href=\"{BACK}\">Back to the dashboard</a></main></body></html>",
+             <a class=\"back\" href=\"{back}\">Back to the dashboard</a></main></body></html>",
             heading = html(self.heading),
             message = self.message,
+            back = self.back,
         )
     }
 }
@@ -124,6 +136,54 @@ impl IntoResponse for Page {
         );
         response
     }
+}
+
+/// A chat bot was authorized (or authorized again: its tokens replaced).
+pub fn bot_authorized(name: &str, created: bool) -> Page {
+    Page {
+        status: StatusCode::OK,
+        tone: Tone::Ok,
+        heading: "Chat bot authorized",
+        message: format!(
+            "<p>The bot <b>{}</b> is now authorized{}. Add it to channels and send chat as \
+             it from the dashboard's Bots view.</p>",
+            html(name),
+            if created {
+                ""
+            } else {
+                " again: its new tokens replace the old ones"
+            },
+        ),
+        back: BACK_TO_BOTS,
+    }
+}
+
+/// Someone authorized a chat bot while logged into Twitch as the broadcaster.
+pub fn bot_is_broadcaster(login: &str) -> Page {
+    Page {
+        status: StatusCode::FORBIDDEN,
+        tone: Tone::Bad,
+        heading: "That is the broadcaster's account",
+        message: format!(
+            "<p>You authorized the chat bot as <b>{}</b>, the broadcaster TAU already serves. \
+             Nothing was stored, and that authorization was revoked.</p><p>A bot is another \
+             Twitch account: open a private browser window, log into Twitch there as the bot, \
+             and start Add bot again from that window.</p>",
+            html(login),
+        ),
+        back: BACK_TO_BOTS,
+    }
+}
+
+/// Twitch refused the code, or storing the bot failed.
+pub fn bot_failed(what: &str) -> Page {
+    Page::text(
+        StatusCode::BAD_GATEWAY,
+        Tone::Bad,
+        "The chat bot was not added",
+        &format!("{what} Nothing was stored. Start again with Add bot in the dashboard."),
+    )
+    .back_to(BACK_TO_BOTS)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use rand::RngCore;
 use serde::Deserialize;
 
 use super::{
-    outcome::{html, Page, Tone},
+    outcome::{html, Page, Tone, BACK},
     subscriptions::{missing_scopes, scopes_for},
     tokens::Authorization,
     TwitchError,
@@ -61,6 +61,22 @@ fn state_key(state: &str) -> String {
     format!("oauth_state:{state}")
 }
 
+/// Marks a stored state as a chat bot's authorization (see
+/// [`crate::chat_bots::authorize`]); a broadcaster's holds only its time.
+const BOT_STATE: &str = "bot:";
+
+/// A fresh one-time `state`, stored with its time and purpose.
+pub(crate) async fn new_state(app: &AppState, for_bot: bool) -> Result<String, ApiError> {
+    let mut bytes = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let state = hex::encode(bytes);
+    let purpose = if for_bot { BOT_STATE } else { "" };
+    app.store
+        .set_setting(&state_key(&state), &format!("{purpose}{}", now_us()))
+        .await?;
+    Ok(state)
+}
+
 /// The URL to send the broadcaster to, and its `state`.
 async fn authorize_url(app: &AppState) -> Result<(String, String), ApiError> {
     let client_id = app
@@ -69,12 +85,7 @@ async fn authorize_url(app: &AppState) -> Result<(String, String), ApiError> {
         .client_id
         .as_deref()
         .ok_or(TwitchError::NotConfigured)?;
-    let mut bytes = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let state = hex::encode(bytes);
-    app.store
-        .set_setting(&state_key(&state), &now_us().to_string())
-        .await?;
+    let state = new_state(app, false).await?;
     let types = app.twitch.event_types.current().await;
     let mut url = url::Url::parse(&format!(
         "{}/authorize",
@@ -90,11 +101,13 @@ async fn authorize_url(app: &AppState) -> Result<(String, String), ApiError> {
     Ok((url.to_string(), state))
 }
 
-fn state_cookie(app: &AppState, state: &str) -> HeaderValue {
+/// The state cookie for the callback at `/twitch-callback/`; a chat bot's
+/// (`for_bot`) is also sent to the original's `/api/v1/chat-bots/twitch-callback/`.
+pub(crate) fn state_cookie(app: &AppState, state: &str, for_bot: bool) -> HeaderValue {
     let cookie = Cookie::build((STATE_COOKIE, state.to_string()))
         .http_only(true)
         .same_site(SameSite::Lax)
-        .path("/twitch-callback/")
+        .path(if for_bot { "/" } else { "/twitch-callback/" })
         .max_age(cookie::time::Duration::seconds(STATE_TTL.as_secs() as i64))
         .secure(app.config.public_url.scheme() == "https")
         .build();
@@ -110,7 +123,7 @@ pub async fn authorize(
     let mut response = Redirect::to(&url).into_response();
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, state_cookie(&app, &state));
+        .insert(header::SET_COOKIE, state_cookie(&app, &state, false));
     Ok(response)
 }
 
@@ -142,7 +155,7 @@ pub async fn authorize_json(
     let mut response = Json(AuthorizeUrl { url }).into_response();
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, state_cookie(&app, &state));
+        .insert(header::SET_COOKIE, state_cookie(&app, &state, false));
     Ok(response)
 }
 
@@ -155,15 +168,17 @@ pub struct Callback {
     error_description: Option<String>,
 }
 
-/// The state cookie, parsed by the `cookie` crate from every `Cookie` header.
-fn cookie_state(headers: &HeaderMap) -> Option<String> {
+/// Every state cookie (a bot's and a broadcaster's may both be set, on
+/// different paths), parsed by the `cookie` crate from every `Cookie` header.
+fn cookie_states(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| Cookie::split_parse(v.to_string()).filter_map(Result::ok))
-        .find(|c| c.name() == STATE_COOKIE)
+        .filter(|c| c.name() == STATE_COOKIE)
         .map(|c| c.value().to_string())
+        .collect()
 }
 
 /// The event types of `configured` that need one of `missing`.
@@ -257,10 +272,14 @@ async fn complete(app: &AppState, headers: &HeaderMap, query: Callback) -> Resul
             tone: Tone::Bad,
             heading: "Twitch authorization was not granted",
             message,
+            back: BACK,
         });
     }
     let state = query.state.ok_or_else(|| incomplete("one-time state"))?;
-    let cookie = cookie_state(headers).ok_or_else(expired)?;
+    let cookies = cookie_states(headers);
+    if cookies.is_empty() {
+        return Err(expired());
+    }
     // One use only, atomically: of two callbacks racing with one state
     // (a replay), only one finds it, on any replica.
     let created_us = app
@@ -268,19 +287,23 @@ async fn complete(app: &AppState, headers: &HeaderMap, query: Callback) -> Resul
         .take_setting(&state_key(&state))
         .await
         .map_err(|err| failed(&err))?;
+    let for_bot = created_us
+        .as_deref()
+        .is_some_and(|v| v.starts_with(BOT_STATE));
     let known = created_us
-        .and_then(|us| us.parse::<i64>().ok())
+        .and_then(|us| us.trim_start_matches(BOT_STATE).parse::<i64>().ok())
         .is_some_and(|us| now_us() - us < STATE_TTL.as_micros() as i64);
-    if !known
-        || !bool::from(subtle::ConstantTimeEq::ct_eq(
-            cookie.as_bytes(),
-            state.as_bytes(),
-        ))
-    {
+    let matches = cookies.iter().fold(subtle::Choice::from(0), |any, cookie| {
+        any | subtle::ConstantTimeEq::ct_eq(cookie.as_bytes(), state.as_bytes())
+    });
+    if !known || !bool::from(matches) {
         tracing::warn!("OAuth callback with an unknown, used or mismatched state rejected");
         return Err(expired());
     }
     let code = query.code.ok_or_else(|| incomplete("code"))?;
+    if for_bot {
+        return Ok(crate::chat_bots::authorize::complete(app, &code).await);
+    }
     let expected = app.config.twitch.broadcaster.as_deref();
     let outcome = app
         .twitch
@@ -328,6 +351,7 @@ async fn complete(app: &AppState, headers: &HeaderMap, query: Callback) -> Resul
                 },
                 heading: "Connected to Twitch",
                 message,
+                back: BACK,
             })
         }
         Authorization::WrongAccount { login } => Ok(Page {
@@ -343,6 +367,7 @@ async fn complete(app: &AppState, headers: &HeaderMap, query: Callback) -> Resul
                 html(expected.unwrap_or_default()),
                 html(expected.unwrap_or_default()),
             ),
+            back: BACK,
         }),
     }
 }

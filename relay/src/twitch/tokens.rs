@@ -29,7 +29,7 @@ use crate::{config::TwitchConfig, secret::SecretKey, store::Store};
 /// Settings key of the sealed user token.
 const USER_TOKEN_SETTING: &str = "twitch_user_token";
 /// Refresh a user token this long before it expires.
-const REFRESH_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
+pub(crate) const REFRESH_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
 /// After a refused refresh, how long to look for a token a peer replica
 /// refreshed at the same moment (its save may still be in flight).
 const PEER_REFRESH_WAIT: Duration = Duration::from_secs(2);
@@ -47,6 +47,13 @@ pub struct UserToken {
     pub user_id: Option<String>,
     /// The authorizing user's login.
     pub login: Option<String>,
+}
+
+impl UserToken {
+    /// The access token (for a Helix request; never log it).
+    pub(crate) fn access_token(&self) -> &str {
+        &self.access_token
+    }
 }
 
 impl std::fmt::Debug for UserToken {
@@ -151,6 +158,11 @@ impl TokenManager {
         }
     }
 
+    /// The shared Twitch client (Helix with another account's token).
+    pub(crate) fn client(&self) -> &tau_twitch::Client {
+        &self.client
+    }
+
     /// The application's client id.
     pub fn client_id(&self) -> Result<&str> {
         self.config
@@ -208,6 +220,22 @@ impl TokenManager {
         }
     }
 
+    /// `token` sealed with the relay's key, as it is stored (the
+    /// broadcaster's in the settings, a chat bot's in its row).
+    pub(crate) fn seal(&self, token: &UserToken) -> String {
+        self.key
+            .seal(&serde_json::to_string(token).expect("token serializes"))
+    }
+
+    /// A stored token, opened.
+    pub(crate) fn open(&self, sealed: &str) -> Result<UserToken> {
+        let json = self
+            .key
+            .open(sealed)
+            .map_err(|e| TwitchError::Socket(e.to_string()))?;
+        serde_json::from_str(&json).map_err(|e| TwitchError::Socket(e.to_string()))
+    }
+
     /// Reads the user token from the shared store (not a local cache:
     /// another replica may have refreshed and rotated it).
     async fn load_user(&self) -> Result<Option<UserToken>> {
@@ -219,12 +247,7 @@ impl TokenManager {
         let Some(sealed) = self.store.setting(USER_TOKEN_SETTING).await? else {
             return Ok(None);
         };
-        let json = self
-            .key
-            .open(&sealed)
-            .map_err(|e| TwitchError::Socket(e.to_string()))?;
-        let token: UserToken =
-            serde_json::from_str(&json).map_err(|e| TwitchError::Socket(e.to_string()))?;
+        let token = self.open(&sealed)?;
         let mut state = self.state.lock().expect("token state lock");
         let refused = self.refused.lock().expect("token state lock");
         // A token other than the refused one means someone authorized again.
@@ -241,8 +264,7 @@ impl TokenManager {
     /// (`expected = None`), else only over the stored text `expected`.
     /// False if another writer replaced it first.
     async fn save_user(&self, token: &UserToken, expected: Option<&str>) -> Result<bool> {
-        let json = serde_json::to_string(token).expect("token serializes");
-        let sealed = self.key.seal(&json);
+        let sealed = self.seal(token);
         let saved = match expected {
             None => {
                 self.store.set_setting(USER_TOKEN_SETTING, &sealed).await?;
@@ -298,7 +320,7 @@ impl TokenManager {
 
     /// Refreshes the user token unless another task already replaced `stale`.
     pub async fn refresh_user(&self, stale: &str) -> Result<String> {
-        let creds = self.credentials()?;
+        self.credentials()?;
         // Single flight: whoever waited here finds the token already new.
         let _flight = self.refreshing.lock().await;
         let (current, current_sealed) = self
@@ -308,13 +330,8 @@ impl TokenManager {
         if current.access_token != stale {
             return Ok(current.access_token);
         }
-        let response: Result<TokenResponse> = self
-            .client
-            .refresh(&creds, &current.refresh_token)
-            .await
-            .map_err(TwitchError::from);
-        let response = match response {
-            Ok(r) => r,
+        let token = match self.refreshed(&current).await {
+            Ok(token) => token,
             Err(TwitchError::Status { status, message }) if status == 400 || status == 401 => {
                 // A peer replica may have refreshed (and rotated) it first;
                 // its save may still be on the way.
@@ -333,18 +350,6 @@ impl TokenManager {
             }
             Err(err) => return Err(err),
         };
-        let token = UserToken {
-            access_token: response.access_token,
-            refresh_token: response.refresh_token.unwrap_or(current.refresh_token),
-            expires_at: Utc::now() + chrono::Duration::seconds(response.expires_in.unwrap_or(3600)),
-            scopes: if response.scope.is_empty() {
-                current.scopes
-            } else {
-                response.scope
-            },
-            user_id: current.user_id,
-            login: current.login,
-        };
         let mut expected = current_sealed;
         loop {
             if self.save_user(&token, Some(&expected)).await? {
@@ -362,15 +367,36 @@ impl TokenManager {
         }
     }
 
-    /// Exchanges an authorization code for tokens and stores them, unless
-    /// they belong to another account than `expected` (the configured
-    /// broadcaster): those are revoked at Twitch and nothing is stored.
-    pub async fn exchange_code(
-        &self,
-        code: &str,
-        redirect_uri: &str,
-        expected: Option<&str>,
-    ) -> Result<Authorization> {
+    /// Asks Twitch for a new pair in place of `current` (any user's: the
+    /// broadcaster's or a chat bot's). Twitch rotates refresh tokens: the
+    /// new one replaces the old, which stops working. A 400/401 means the
+    /// authorization is gone (revoked, or the refresh token was used).
+    pub(crate) async fn refreshed(&self, current: &UserToken) -> Result<UserToken> {
+        let creds = self.credentials()?;
+        let response: TokenResponse = self
+            .client
+            .refresh(&creds, &current.refresh_token)
+            .await
+            .map_err(TwitchError::from)?;
+        Ok(UserToken {
+            access_token: response.access_token,
+            refresh_token: response
+                .refresh_token
+                .unwrap_or_else(|| current.refresh_token.clone()),
+            expires_at: Utc::now() + chrono::Duration::seconds(response.expires_in.unwrap_or(3600)),
+            scopes: if response.scope.is_empty() {
+                current.scopes.clone()
+            } else {
+                response.scope
+            },
+            user_id: current.user_id.clone(),
+            login: current.login.clone(),
+        })
+    }
+
+    /// Exchanges an authorization code for a token pair and validates it
+    /// (filling in its user); stores nothing.
+    pub(crate) async fn exchange(&self, code: &str, redirect_uri: &str) -> Result<UserToken> {
         let creds = self.credentials()?;
         let response = self
             .client
@@ -387,6 +413,19 @@ impl TokenManager {
         let validated = self.validate_access(&token.access_token).await?;
         token.user_id = validated.user_id;
         token.login = validated.login;
+        Ok(token)
+    }
+
+    /// Exchanges an authorization code for tokens and stores them, unless
+    /// they belong to another account than `expected` (the configured
+    /// broadcaster): those are revoked at Twitch and nothing is stored.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        expected: Option<&str>,
+    ) -> Result<Authorization> {
+        let token = self.exchange(code, redirect_uri).await?;
         let login = token.login.clone().unwrap_or_default();
         if let Some(expected) = expected {
             if !login.eq_ignore_ascii_case(expected) {
@@ -401,7 +440,7 @@ impl TokenManager {
     }
 
     /// Revokes an access token at Twitch (best effort: it expires anyway).
-    async fn revoke(&self, access: &str) {
+    pub(crate) async fn revoke(&self, access: &str) {
         let Ok(id) = self.client_id() else {
             return;
         };
@@ -410,7 +449,10 @@ impl TokenManager {
         }
     }
 
-    async fn validate_access(&self, access: &str) -> Result<tau_twitch::oauth::Validation> {
+    pub(crate) async fn validate_access(
+        &self,
+        access: &str,
+    ) -> Result<tau_twitch::oauth::Validation> {
         Ok(self.client.validate(access).await?)
     }
 

@@ -56,6 +56,19 @@ impl FakeTwitch {
         self.state().chat.drop_next = Some((code.into(), message.into()));
     }
 
+    /// While `refuse`, only `channel_id`'s broadcaster may chat there:
+    /// other senders (bots) get 403 when sending and when subscribing to
+    /// its `channel.chat.*` events with their own token, as when a bot is
+    /// banned there.
+    pub fn refuse_bot_chat(&self, channel_id: &str, refuse: bool) {
+        let mut st = self.state();
+        if refuse {
+            st.bot_chat_refused.insert(channel_id.to_string());
+        } else {
+            st.bot_chat_refused.remove(channel_id);
+        }
+    }
+
     /// Every chat message sent through `POST /chat/messages`, oldest first.
     pub fn sent_chat(&self) -> Vec<SentChat> {
         self.state().chat.sent.clone()
@@ -129,7 +142,12 @@ pub(crate) async fn send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, HelixError> {
-    let Caller::User { user_id, scopes } = fake.authenticate(&headers)? else {
+    let Caller::User {
+        user_id,
+        login,
+        scopes,
+    } = fake.authenticate(&headers)?
+    else {
         return Err(HelixError::unauthorized(
             "The Authorization header is required and must contain a user access token",
         ));
@@ -154,6 +172,12 @@ pub(crate) async fn send(
     if sender_id != user_id {
         return Err(HelixError::unauthorized(
             "The ID in sender_id must match the user ID in the access token",
+        ));
+    }
+    if sender_id != broadcaster_id && fake.state().bot_chat_refused.contains(&broadcaster_id) {
+        return Err(HelixError::new(
+            StatusCode::FORBIDDEN,
+            "The sender is not permitted to send chat messages to the broadcaster's chat room.",
         ));
     }
     if message.chars().count() > MAX_MESSAGE_CHARS {
@@ -184,7 +208,13 @@ pub(crate) async fn send(
             "drop_reason": {"code": code, "message": reason}
         }]})));
     }
-    let echo = echo_event(&broadcaster_id, &sender_id, &message, &message_id, reply);
+    let echo = echo_event(
+        &broadcaster_id,
+        (&sender_id, &login),
+        &message,
+        &message_id,
+        reply,
+    );
     // Twitch answers first, then notifies the channel's chat readers.
     tokio::spawn(async move {
         let _ = fake.send_chat_event("channel.chat.message", echo).await;
@@ -194,19 +224,21 @@ pub(crate) async fn send(
     }]})))
 }
 
-/// The `channel.chat.message` event of a message the broadcaster sent.
+/// The `channel.chat.message` event of a message `(sender id, login)` sent.
 fn echo_event(
     broadcaster_id: &str,
-    sender_id: &str,
+    (sender_id, sender_login): (&str, &str),
     text: &str,
     message_id: &str,
     reply: Option<String>,
 ) -> Value {
-    let mut event = FakeTwitch::chat_message_event(sender_id, FakeTwitch::BROADCASTER_LOGIN, text);
+    let mut event = FakeTwitch::chat_message_event(sender_id, sender_login, text);
     event["broadcaster_user_id"] = json!(broadcaster_id);
-    event["chatter_user_name"] = json!(FakeTwitch::BROADCASTER_NAME);
     event["message_id"] = json!(message_id);
-    event["badges"] = json!([{"set_id": "broadcaster", "id": "1", "info": ""}]);
+    if sender_id == FakeTwitch::BROADCASTER_ID {
+        event["chatter_user_name"] = json!(FakeTwitch::BROADCASTER_NAME);
+        event["badges"] = json!([{"set_id": "broadcaster", "id": "1", "info": ""}]);
+    }
     if let Some(parent) = reply {
         event["reply"] = json!({
             "parent_message_id": parent, "parent_message_body": "",

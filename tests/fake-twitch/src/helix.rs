@@ -56,9 +56,11 @@ pub(crate) fn router(fake: FakeTwitch) -> Router<FakeTwitch> {
 pub(crate) enum Caller {
     /// App access token.
     App,
-    /// The broadcaster's user access token with these scopes.
+    /// A user access token (the broadcaster's unless authorized as
+    /// another user) with these scopes.
     User {
         user_id: String,
+        login: String,
         scopes: Vec<String>,
     },
 }
@@ -92,10 +94,19 @@ impl FakeTwitch {
             ));
         }
         Ok(match token.kind {
-            AuthKind::User => Caller::User {
-                user_id: FakeTwitch::BROADCASTER_ID.to_string(),
-                scopes: token.scopes.clone(),
-            },
+            AuthKind::User => {
+                let (user_id, login) = token.user.clone().unwrap_or_else(|| {
+                    (
+                        FakeTwitch::BROADCASTER_ID.to_string(),
+                        FakeTwitch::BROADCASTER_LOGIN.to_string(),
+                    )
+                });
+                Caller::User {
+                    user_id,
+                    login,
+                    scopes: token.scopes.clone(),
+                }
+            }
             _ => Caller::App,
         })
     }
@@ -177,7 +188,24 @@ async fn users(
             || (k == "login" && v.eq_ignore_ascii_case(FakeTwitch::BROADCASTER_LOGIN))
     };
     let data = match (wanted.is_empty(), caller) {
-        (true, Caller::User { .. }) => vec![broadcaster()],
+        (true, Caller::User { user_id, login, .. }) => {
+            if user_id == FakeTwitch::BROADCASTER_ID {
+                vec![broadcaster()]
+            } else {
+                let pair = ("id".to_string(), user_id.clone());
+                let known = fake.state().channels.users(&[&pair]);
+                if known.is_empty() {
+                    vec![json!({
+                        "id": user_id, "login": login, "display_name": login,
+                        "type": "", "broadcaster_type": "", "description": "",
+                        "profile_image_url": "", "offline_image_url": "", "view_count": 0,
+                        "created_at": "2020-01-01T00:00:00Z",
+                    })]
+                } else {
+                    known
+                }
+            }
+        }
         (true, Caller::App) => {
             return Err(HelixError::bad_request(
                 "The id or login query parameter is required unless the request uses a user access token",

@@ -68,8 +68,7 @@ async fn token(
     }
     let user_ttl = fake.options().user_token_expires_in;
     let mut st = fake.state();
-    let mut user = None;
-    let scopes = match get("grant_type") {
+    let (scopes, user) = match get("grant_type") {
         "client_credentials" => {
             let ttl = fake.options().app_token_expires_in;
             let access = st.mint_access(AuthKind::App, Vec::new(), ttl);
@@ -87,20 +86,25 @@ async fn token(
                     "Parameter redirect_uri does not match registered URI",
                 ));
             }
-            user = code.user;
-            code.scopes
+            (code.scopes, code.user)
         }
-        "refresh_token" => st
-            .refresh_tokens
-            .remove(get("refresh_token"))
-            .ok_or_else(|| bad_request("Invalid refresh token"))?,
+        "refresh_token" => {
+            let (scopes, owner) = st
+                .refresh_tokens
+                .remove(get("refresh_token"))
+                .ok_or_else(|| bad_request("Invalid refresh token"))?;
+            (scopes, owner)
+        }
         _ => return Err(bad_request("unsupported grant_type")),
     };
     let access = st.mint_access(AuthKind::User, scopes.clone(), user_ttl);
     if let Some(token) = st.tokens.get_mut(&access) {
-        token.user = user;
+        token.user = user.clone();
     }
     let refresh = st.mint_refresh(scopes.clone());
+    if let Some(entry) = st.refresh_tokens.get_mut(&refresh) {
+        entry.1 = user;
+    }
     Ok(Json(json!({
         "access_token": access,
         "refresh_token": refresh,
@@ -223,7 +227,7 @@ impl crate::state::State {
     /// Stores and returns a new refresh token.
     pub(crate) fn mint_refresh(&mut self, scopes: Vec<String>) -> String {
         let token = random_token(50);
-        self.refresh_tokens.insert(token.clone(), scopes);
+        self.refresh_tokens.insert(token.clone(), (scopes, None));
         token
     }
 }
@@ -272,6 +276,23 @@ impl FakeTwitch {
     /// 400 `{"status":400,"message":"Invalid refresh token"}`.
     pub fn revoke_refresh_tokens(&self) {
         self.state().refresh_tokens.clear();
+    }
+
+    /// Withdraws user `user_id`'s authorization, as when they disconnect
+    /// the app at twitch.tv: its access tokens answer 401 and its refresh
+    /// tokens are refused (400 "Invalid refresh token").
+    pub fn revoke_user(&self, user_id: &str) {
+        let mut st = self.state();
+        let owned_by = |user: &Option<(String, String)>| match user {
+            Some((id, _)) => id == user_id,
+            None => user_id == FakeTwitch::BROADCASTER_ID,
+        };
+        for token in st.tokens.values_mut() {
+            if token.kind == AuthKind::User && owned_by(&token.user) {
+                token.expired = true;
+            }
+        }
+        st.refresh_tokens.retain(|_, (_, user)| !owned_by(user));
     }
 
     /// Whether the broadcaster has authorized the client id. When `false`,

@@ -36,12 +36,16 @@ pub(crate) struct Shared {
     pub http: reqwest::Client,
 }
 
+/// `(user id, login)` of a user who is not the broadcaster.
+pub(crate) type UserRef = (String, String);
+
 /// The mutable world.
 pub(crate) struct State {
     /// Access tokens, app and user.
     pub tokens: HashMap<String, Token>,
-    /// Refresh token → the scopes it grants.
-    pub refresh_tokens: HashMap<String, Vec<String>>,
+    /// Refresh token → the scopes it grants and `(user id, login)` of its
+    /// user when that is not the broadcaster.
+    pub refresh_tokens: HashMap<String, (Vec<String>, Option<UserRef>)>,
     /// Authorization codes handed out by `/oauth2/authorize`, single use.
     pub auth_codes: HashMap<String, AuthCode>,
     /// Whether the broadcaster authorized our client id (app-token subscriptions).
@@ -79,6 +83,10 @@ pub(crate) struct State {
     pub chat: crate::chat::ChatState,
     /// Users besides the broadcaster, and live broadcasts.
     pub channels: crate::streams::Channels,
+    /// Channels (user ids) where only their broadcaster may chat: other
+    /// senders get 403, as a bot that is neither a moderator nor allowed
+    /// by `channel:bot` does.
+    pub bot_chat_refused: std::collections::HashSet<String>,
 }
 
 impl State {
@@ -103,6 +111,7 @@ impl State {
             webhook_routes: HashMap::new(),
             chat: Default::default(),
             channels: Default::default(),
+            bot_chat_refused: Default::default(),
         }
     }
 
@@ -142,7 +151,7 @@ impl State {
 
 /// A stored access token.
 pub(crate) struct Token {
-    /// [`AuthKind::App`] or [`AuthKind::User`] (always the broadcaster).
+    /// [`AuthKind::App`] or [`AuthKind::User`] (the broadcaster unless `user` says otherwise).
     pub kind: AuthKind,
     /// Granted scopes (empty for app tokens).
     pub scopes: Vec<String>,

@@ -160,6 +160,19 @@ fn authorize(
         Caller::App => st.authorized.then_some(FakeTwitch::BROADCASTER_ID),
     };
     let covered = authorized_user.is_some_and(|u| mentions(condition, u));
+    // A channel that refuses bots refuses their chat subscriptions too.
+    let channel = condition["broadcaster_user_id"]
+        .as_str()
+        .unwrap_or_default();
+    if sub_type.starts_with("channel.chat.")
+        && st.bot_chat_refused.contains(channel)
+        && caller.user_id().is_some_and(|u| u != channel)
+    {
+        return Err(HelixError::new(
+            StatusCode::FORBIDDEN,
+            "subscription missing proper authorization",
+        ));
+    }
     if let Some(needed) = catalog::required_scopes(sub_type) {
         let has_scope = match caller {
             Caller::User { scopes, .. } => scopes.iter().any(|s| needed.contains(&s.as_str())),

@@ -52,6 +52,14 @@
 //!   `"live": false`, offline; answers `{"message_ids"}`.
 //! - `POST /drop-next-chat` `{"code", "message"}`: the next
 //!   `POST /helix/chat/messages` answers `is_sent: false` with that reason; 204.
+//! - `POST /authorize-as` `{"login", "id"}`: `/oauth2/authorize` approves as
+//!   that Twitch account (a chat bot, or a wrong account) instead of the
+//!   broadcaster; `{"reset": true}` restores the broadcaster; 204.
+//! - `POST /refuse-bot-chat` `{"channel_id", "refuse"}`: while true, only
+//!   that channel's broadcaster may chat there or subscribe to its chat
+//!   with a user token (bots get 403); 204.
+//! - `POST /revoke-user` `{"id"}`: that user disconnects the app at
+//!   twitch.tv: its access tokens answer 401, its refresh tokens are refused; 204.
 
 use std::net::SocketAddr;
 
@@ -363,6 +371,40 @@ async fn drop_next_chat(State(fake): State<FakeTwitch>, Json(body): Json<Value>)
     }
 }
 
+async fn authorize_as(State(fake): State<FakeTwitch>, Json(body): Json<Value>) -> StatusCode {
+    if body["reset"].as_bool() == Some(true) {
+        fake.set_authorize_as(None);
+        return StatusCode::NO_CONTENT;
+    }
+    match (body["id"].as_str(), body["login"].as_str()) {
+        (Some(id), Some(login)) if !id.is_empty() && !login.is_empty() => {
+            fake.set_authorize_as(Some((id, login)));
+            StatusCode::NO_CONTENT
+        }
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+async fn refuse_bot_chat(State(fake): State<FakeTwitch>, Json(body): Json<Value>) -> StatusCode {
+    match (body["channel_id"].as_str(), body["refuse"].as_bool()) {
+        (Some(channel), Some(refuse)) if !channel.is_empty() => {
+            fake.refuse_bot_chat(channel, refuse);
+            StatusCode::NO_CONTENT
+        }
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+async fn revoke_user(State(fake): State<FakeTwitch>, Json(body): Json<Value>) -> StatusCode {
+    match body["id"].as_str() {
+        Some(id) if !id.is_empty() => {
+            fake.revoke_user(id);
+            StatusCode::NO_CONTENT
+        }
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let listen: SocketAddr = arg("--listen")
@@ -396,6 +438,9 @@ async fn main() {
         .route("/users", post(add_user))
         .route("/streams", post(stream))
         .route("/drop-next-chat", post(drop_next_chat))
+        .route("/authorize-as", post(authorize_as))
+        .route("/refuse-bot-chat", post(refuse_bot_chat))
+        .route("/revoke-user", post(revoke_user))
         .with_state(fake);
     axum::serve(control_listener, app)
         .await
