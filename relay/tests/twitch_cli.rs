@@ -20,9 +20,9 @@ use serde_json::{json, Value};
 use tau_relay::store::StreamerSource;
 
 /// The two suites take turns: the webhook suite starts a CLI process per
-/// event type, and that load beside the websocket suite's 10 s windows
-/// was beside a CI run where the CLI's mock server sent no welcome for
-/// 30 s (its cause is inside the CLI; taking turns removes the load).
+/// event type, and once, with that load beside it on a busy CI machine,
+/// the CLI's mock server sent the websocket suite no welcome for 30 s (the
+/// cause is inside the CLI; taking turns removes the load).
 static ONE_SUITE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn cli() -> Option<PathBuf> {
