@@ -182,16 +182,29 @@ impl FakeTwitch {
             body,
             overrides,
         };
-        let Ok((_, response)) = self.deliver(d).await else {
-            return false;
+        // A failed challenge says why on stderr: a post-mortem of a tier
+        // that waited for a verification needs to know what the callback did.
+        let response = match self.deliver(d).await {
+            Ok((_, response)) => response,
+            Err(err) => {
+                eprintln!("fake-twitch: challenge to {callback} not delivered: {err}");
+                return false;
+            }
         };
+        let status = response.status();
         let text_plain = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/plain"));
-        let ok_status = response.status() == StatusCode::OK;
-        ok_status && text_plain && response.text().await.is_ok_and(|t| t == challenge)
+        let answered = response.text().await.is_ok_and(|t| t == challenge);
+        let ok = status == StatusCode::OK && text_plain && answered;
+        if !ok {
+            eprintln!(
+                "fake-twitch: challenge to {callback} failed: HTTP {status}, text/plain {text_plain}, challenge echoed {answered}"
+            );
+        }
+        ok
     }
 
     /// POSTs a signed `webhook_callback_verification` to the subscription's
