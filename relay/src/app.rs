@@ -183,9 +183,8 @@ fn assemble(
     ));
     // A resubscribe asked on another replica (e.g. a standby): the same.
     twitch.spawn_fleet_resubscribe(shutdown.clone());
-    // Another replica changed the watched streamers: the same.
+    // A change of the watched streamers is a fleet-wide resubscribe.
     let streamers = Streamers::new(&config, store.clone(), twitch.clone());
-    streamers.spawn_poll(shutdown.clone());
     AppState {
         chat,
         chat_bots,

@@ -138,12 +138,12 @@ impl Ingest {
         source: &'static str,
     ) -> Result<WriteOutcome, StoreError> {
         let index = EventIndex::from_event_data(&body.event);
-        let kind = body.subscription.kind.clone();
+        // Copied only for the few types an observer wants (not per event).
         let after = self
             .after_store
             .as_ref()
-            .filter(|after| after.wants(&kind))
-            .map(|after| (after, body.event.clone()));
+            .filter(|after| after.wants(&body.subscription.kind))
+            .map(|after| (after, body.subscription.kind.clone(), body.event.clone()));
         let event = TauEvent {
             id: Some(Uuid::new_v4()),
             event_id: message_id.to_string(),
@@ -164,7 +164,7 @@ impl Ingest {
                     .inc();
                 self.status.event_received();
                 tracing::debug!(message_id, event_type, source, "event stored");
-                if let Some((after, event)) = after {
+                if let Some((after, kind, event)) = after {
                     after.stored(&kind, &event);
                 }
             }

@@ -13,10 +13,9 @@
 //!   reconciles then delete what a removed or disabled streamer left at
 //!   Twitch (ours, no longer wanted); the WebSocket transport makes a new
 //!   session with exactly the wanted set.
-//! - A change takes effect without a restart on every replica: the
-//!   replica that made it asks its transport to resubscribe at once and
-//!   bumps the `streamers_revision` setting; the others notice within
-//!   [`POLL`] ([`crate::poll`]) and resubscribe too.
+//! - A change takes effect without a restart on every replica: it is a
+//!   fleet-wide resubscribe ([`crate::twitch::Twitch::request_fleet_resubscribe`]):
+//!   this replica's transport at once, the others within seconds.
 //! - Their events are ordinary events (stored, replayable, fanned out on
 //!   `/ws/twitch-events/` as `stream-online` / `stream-offline`); once one
 //!   is durably stored, the [`tracker`] (on the replica that ingested it)
@@ -38,15 +37,13 @@
 pub mod tracker;
 pub mod watch;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use serde_json::Map;
 use tau_eventsub::subscriptions::Desired;
-use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::{Config, Transport},
-    poll::Revision,
     store::{Store, StoreError},
     twitch::{helix::TokenKind, Twitch},
 };
@@ -60,10 +57,6 @@ pub const WEBSOCKET_CAP: usize = 5;
 /// the application's `max_total_cost` of 10,000, leaving the rest for the
 /// channel's own subscriptions and anything else the app runs.
 pub const APP_CAP: usize = 1_000;
-/// The setting every change of the list rewrites (see [`crate::poll::Revision`]).
-pub const REVISION: &str = "streamers_revision";
-/// How often each replica checks [`REVISION`] ("within seconds").
-pub const POLL: Duration = Duration::from_secs(2);
 /// The EventSub types a watched streamer adds, at their versions.
 pub const TYPES: [(&str, &str); 2] = [("stream.online", "1"), ("stream.offline", "1")];
 
@@ -127,8 +120,6 @@ pub struct Streamers {
     manage_subscriptions: bool,
     /// Which token looks users and streams up.
     token: TokenKind,
-    /// The list's revision, as this replica last saw it.
-    revision: Arc<Revision>,
     /// Follows their broadcasts (see [`tracker`]).
     tracker: tracker::Tracker,
 }
@@ -144,7 +135,6 @@ impl Streamers {
         };
         Streamers {
             tracker: tracker::Tracker::spawn(store.clone(), twitch.clone(), token),
-            revision: Arc::new(Revision::new(store.clone(), REVISION)),
             store,
             twitch,
             spec: Arc::new(config.streamers.clone()),
@@ -185,31 +175,9 @@ impl Streamers {
     }
 
     /// Makes a change of the list effective: this replica's transport
-    /// subscribes anew now, the others within [`POLL`].
+    /// subscribes anew now, every other replica's within seconds.
     async fn changed(&self) -> Result<(), StoreError> {
-        self.twitch.request_resubscribe();
-        self.revision.bump().await
-    }
-
-    /// Checks [`REVISION`] every [`POLL`] until `shutdown`; when another
-    /// replica changed the list, this one's transport subscribes anew.
-    pub fn spawn_poll(&self, shutdown: CancellationToken) {
-        let this = self.clone();
-        crate::poll::spawn_every(POLL, shutdown, move || {
-            let this = this.clone();
-            async move {
-                match this.revision.moved().await {
-                    Ok(true) => {
-                        tracing::info!("the watched streamers changed; resubscribing");
-                        this.twitch.request_resubscribe();
-                    }
-                    Ok(false) => {}
-                    Err(err) => {
-                        tracing::debug!(error = %err, "reading the streamers revision failed")
-                    }
-                }
-            }
-        });
+        self.twitch.request_fleet_resubscribe().await
     }
 }
 
