@@ -390,6 +390,10 @@ export function twitchWords(s: StatusDoc | null, sock: SocketState): [Level, str
   switch (tw.eventsub.state) {
     case "connected":
       return missing ? ["warn", "Twitch: connected, scopes missing" + stale] : ["ok", "Twitch: connected" + stale];
+    case "subscribed":
+      return missing ? ["warn", "Twitch: subscribed, scopes missing" + stale] : ["ok", "Twitch: subscribed" + stale];
+    case "error":
+      return ["bad", "Twitch: failing" + stale];
     case "connecting":
       return ["warn", "Twitch: connecting" + stale];
     case "reconnecting":

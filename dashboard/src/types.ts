@@ -58,6 +58,13 @@ export interface Revocation {
   [k: string]: Json;
 }
 
+export interface ReplicaStatus {
+  id: string;
+  this_replica: boolean;
+  /** Singleton jobs it holds: `eventsub-websocket`, `conduit-manager`, `conduit-shard:N`, … */
+  holds: string[];
+}
+
 export interface StatusDoc {
   version: string;
   started_at: string;
@@ -66,6 +73,8 @@ export interface StatusDoc {
   events_stored: number;
   last_event_at: string | null;
   revocations: Revocation[];
+  /** The fleet's live replicas, the answering one first. */
+  replicas?: ReplicaStatus[];
   twitch: {
     client_id_configured: boolean;
     webhook_secret_configured: boolean;

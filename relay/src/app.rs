@@ -161,6 +161,12 @@ fn assemble(
 ) -> AppState {
     let writer = EventWriter::spawn(store.clone(), bus.clone());
     let twitch = Arc::new(Twitch::new(&config, store.clone(), secret_key.clone()));
+    crate::replicas::spawn_presence(
+        store.clone(),
+        config.replica_id.clone(),
+        &config.timings,
+        shutdown.clone(),
+    );
     let token_watch = TokenWatch::new(store.clone());
     token_watch.spawn(shutdown.clone());
     // Another replica changed the event types: subscribe anew here too.
@@ -336,7 +342,8 @@ pub fn spawn_twitch(state: &AppState) -> Option<CancellationToken> {
             Some(twitch::websocket::spawn(state.clone()))
         }
         crate::config::Transport::Webhook if !state.config.manage_subscriptions => {
-            tracing::info!("webhook subscriptions are managed elsewhere (TAU_MANAGE_SUBSCRIPTIONS=false); only receiving");
+            tracing::info!("webhook subscriptions are managed elsewhere (TAU_MANAGE_SUBSCRIPTIONS=false); only receiving, and showing what Twitch lists for this relay");
+            twitch::observe::spawn(state.clone());
             None
         }
         crate::config::Transport::Webhook => {

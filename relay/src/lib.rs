@@ -66,6 +66,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod ops;
 pub mod poll;
+pub mod replicas;
 pub mod secret;
 pub mod startup;
 pub mod status;

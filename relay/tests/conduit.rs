@@ -208,3 +208,89 @@ async fn replicas_are_shards_and_subscriptions_survive_a_restart() {
     drop(replacement);
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `POST /api/v1/twitch/resubscribe` on a replica that is not the conduit
+/// manager reaches the manager through the database (the manager is found
+/// in the status's `replicas`, the same list an operator reads), which then
+/// reconciles at once; the conduit's subscriptions stay enabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resubscribe_on_any_replica_reaches_the_conduit_manager() {
+    let fake = FakeTwitch::start().await;
+    let dir = std::env::temp_dir().join(format!("tau-conduit-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}", dir.join("tau.db").display());
+    let replicas = [
+        replica(&fake, &db, "m0").await,
+        replica(&fake, &db, "m1").await,
+    ];
+    wait_shards(&fake, 2).await;
+
+    // Both replicas are listed; exactly one holds the manager lease.
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        let status: Value = replicas[0]
+            .get("/api/v1/status")
+            .await
+            .json()
+            .await
+            .unwrap();
+        listed = status["replicas"].clone();
+        let managers = listed
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter(|r| r["holds"].to_string().contains("conduit-manager"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if listed.as_array().is_some_and(|l| l.len() == 2) && managers == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let list = listed.as_array().expect("replicas listed");
+    assert_eq!(list.len(), 2, "{listed}");
+    assert_eq!(list[0]["id"], "m0", "the answering replica first: {listed}");
+    assert_eq!(list[0]["this_replica"], true);
+    let manager_id = list
+        .iter()
+        .find(|r| r["holds"].to_string().contains("conduit-manager"))
+        .unwrap_or_else(|| panic!("no manager listed: {listed}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for r in list {
+        let holds = r["holds"].to_string();
+        assert!(
+            holds.contains("conduit-shard:"),
+            "every replica is a shard: {listed}"
+        );
+    }
+    let (manager, other) = if manager_id == "m0" {
+        (&replicas[0], &replicas[1])
+    } else {
+        (&replicas[1], &replicas[0])
+    };
+
+    let mut requests = manager.state.twitch.resubscribe_requests();
+    requests.borrow_and_update();
+    let response = other.post("/api/v1/twitch/resubscribe", "").await;
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("conduit"),
+        "{body}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), requests.changed())
+        .await
+        .expect("the manager heard the other replica's request")
+        .unwrap();
+    let status = conduit_status(manager, |s| {
+        s["conduit"]["subscriptions"]
+            .as_array()
+            .is_some_and(|subs| subs.len() == 2 && subs.iter().all(|s| s["status"] == "enabled"))
+    })
+    .await;
+    assert_eq!(status["conduit"]["last_error"], Value::Null, "{status}");
+    std::fs::remove_dir_all(dir).ok();
+}

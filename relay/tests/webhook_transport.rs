@@ -167,7 +167,8 @@ async fn an_unauthorized_broadcaster_is_reported_not_fatal() {
     );
 }
 
-/// With the operator owning subscriptions the relay only receives.
+/// With the operator owning subscriptions the relay only receives (and
+/// lists, to show them).
 #[tokio::test]
 async fn an_externally_managed_relay_creates_no_subscriptions() {
     let fake = FakeTwitch::start().await;
@@ -178,12 +179,16 @@ async fn an_externally_managed_relay_creates_no_subscriptions() {
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(fake.subscriptions().is_empty());
-    let posts = fake
+    let calls: Vec<_> = fake
         .requests()
-        .iter()
+        .into_iter()
         .filter(|r| r.path.contains("eventsub"))
-        .count();
-    assert_eq!(posts, 0, "no Helix subscription calls at all");
+        .collect();
+    assert!(
+        calls.iter().all(|r| r.method == "GET"),
+        "no subscription made or deleted: {calls:?}"
+    );
+    assert!(!calls.is_empty(), "Twitch's list was read for the status");
     // It still accepts signed webhooks.
     assert_eq!(
         relay
@@ -219,4 +224,119 @@ async fn resubscribe_reconciles_at_once() {
         .subscriptions()
         .iter()
         .any(|s| s.sub_type == "channel.follow" && s.status == "enabled"));
+}
+
+/// A relay whose subscriptions the operator makes
+/// (`TAU_MANAGE_SUBSCRIPTIONS=false`) creates none, and shows what Twitch
+/// lists for its own callback — with Twitch's status for each — and those
+/// types as its event types (not its defaults).
+#[tokio::test]
+async fn an_operator_managed_relay_shows_the_subscriptions_made_for_it() {
+    let fake = FakeTwitch::start().await;
+    fake.set_authorized(true);
+    let relay = TestRelay::start_twitch(&fake, |c| {
+        webhook(c);
+        c.manage_subscriptions = false;
+    })
+    .await;
+    let status = wait_status(&relay, "waiting_for_subscriptions").await;
+    assert_eq!(status["twitch"]["event_types"], json!([]), "{status}");
+    assert!(fake.subscriptions().is_empty(), "the relay made none");
+
+    // What the operator makes: two for this relay, one for another.
+    let app_token = fake.issue_app_token();
+    let http = reqwest::Client::new();
+    let callback = format!("{}/twitch/eventsub", relay.base);
+    for (kind, version, condition, callback, secret) in [
+        (
+            "channel.follow",
+            "2",
+            json!({"broadcaster_user_id": "1337", "moderator_user_id": "1337"}),
+            callback.as_str(),
+            SECRET,
+        ),
+        (
+            "stream.online",
+            "1",
+            json!({"broadcaster_user_id": "1337"}),
+            callback.as_str(),
+            SECRET,
+        ),
+        (
+            "channel.raid",
+            "1",
+            json!({"to_broadcaster_user_id": "1337"}),
+            "http://127.0.0.1:9/other/twitch/eventsub",
+            "other-secret-000",
+        ),
+    ] {
+        let r = http
+            .post(format!("{}/eventsub/subscriptions", fake.api_url()))
+            .header("Client-Id", FakeTwitch::CLIENT_ID)
+            .bearer_auth(&app_token)
+            .json(
+                &json!({"type": kind, "version": version, "condition": condition,
+                "transport": {"method": "webhook", "callback": callback, "secret": secret}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{kind}");
+    }
+    // A resubscribe request is refused (nothing to make here) and the
+    // relay reads Twitch's list again within its minute; ask through the
+    // observer directly instead of waiting.
+    assert_eq!(
+        relay.post("/api/v1/twitch/resubscribe", "").await.status(),
+        409
+    );
+    tau_relay::twitch::observe::observe_once(&relay.state)
+        .await
+        .unwrap();
+    let status = wait_status(&relay, "subscribed").await;
+    let subs = status["twitch"]["eventsub"]["subscriptions"]
+        .as_array()
+        .unwrap();
+    let mut kinds: Vec<&str> = subs.iter().map(|s| s["type"].as_str().unwrap()).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["channel.follow", "stream.online"], "{status}");
+    assert!(
+        subs.iter()
+            .all(|s| s["status"] == "enabled" && s["id"] != ""),
+        "{subs:?}"
+    );
+    assert_eq!(
+        status["twitch"]["event_types"],
+        json!(["channel-follow", "stream-online"])
+    );
+    let types: Value = relay
+        .get("/api/v1/twitch/event-types")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(types["source"], "operator", "{types}");
+    assert_eq!(
+        types["event_types"],
+        json!(["channel-follow", "stream-online"])
+    );
+    assert_eq!(fake.subscriptions().len(), 3, "the relay deleted nothing");
+
+    // Twitch revokes one: the relay shows it.
+    let follow = subs.iter().find(|s| s["type"] == "channel.follow").unwrap();
+    fake.revoke(follow["id"].as_str().unwrap(), "authorization_revoked")
+        .await
+        .unwrap();
+    tau_relay::twitch::observe::observe_once(&relay.state)
+        .await
+        .unwrap();
+    let status = wait_status(&relay, "partially_subscribed").await;
+    assert!(
+        status["twitch"]["eventsub"]["subscriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["type"] == "channel.follow" && s["status"] == "authorization_revoked"),
+        "{status}"
+    );
 }

@@ -1,7 +1,7 @@
 import type { SocketState } from "../api";
 import { Dot, type Level } from "../components";
 import { ago, relative, when } from "../render";
-import type { StatusDoc, SubscriptionStatus } from "../types";
+import type { ReplicaStatus, StatusDoc, SubscriptionStatus } from "../types";
 
 export function subscriptionsOf(s: StatusDoc): SubscriptionStatus[] {
   const conduit = s.twitch.conduit as { subscriptions?: SubscriptionStatus[] } | null;
@@ -69,8 +69,7 @@ export function Status({ status, statusState }: { status: StatusDoc | null; stat
   const subs = subscriptionsOf(status);
   const expires = ut.expires_at ? new Date(ut.expires_at).getTime() : NaN;
   const utLevel: Level = ut.state === "valid" ? (missing.length ? "warn" : "ok") : "bad";
-  const esLevel: Level =
-    es.state === "connected" ? "ok" : es.state === "disabled" ? "off" : es.state === "backoff" || es.state === "waiting_for_authorization" ? "bad" : "warn";
+  const esLevel = eventsubLevel(es.state);
 
   return (
     <section aria-labelledby="status-h">
@@ -140,7 +139,10 @@ export function Status({ status, statusState }: { status: StatusDoc | null; stat
               {uptime(status.started_at)} (since {when(status.started_at)})
             </Row>
             <Row k="Database">{status.database}</Row>
-            <Row k="Clients connected">{status.clients_connected}</Row>
+            <Row k="Clients connected">{status.clients_connected} (on this replica)</Row>
+            <Row k="Replicas">
+              <Replicas list={status.replicas ?? []} />
+            </Row>
             <Row k="Events stored">{status.events_stored.toLocaleString()}</Row>
             <Row k="Last event">{status.last_event_at ? `${when(status.last_event_at)} (${ago(status.last_event_at)})` : "none yet"}</Row>
           </dl>
@@ -253,4 +255,43 @@ export function SubscriptionTable({ subs, skipped }: { subs: SubscriptionStatus[
       </table>
     </div>
   );
+}
+
+const JOB_NAMES: Record<string, string> = {
+  "eventsub-websocket": "EventSub socket",
+  "conduit-manager": "conduit manager",
+};
+
+/** What a lease name means to a reader (`conduit-shard:0` → "conduit shard 0"). */
+function jobName(lease: string): string {
+  if (JOB_NAMES[lease]) return JOB_NAMES[lease];
+  if (lease.startsWith("conduit-shard:")) return `conduit shard ${lease.slice("conduit-shard:".length)}`;
+  if (lease.startsWith("eventsub-websocket-bot:")) return `bot session ${lease.slice("eventsub-websocket-bot:".length)}`;
+  return lease;
+}
+
+function Replicas({ list }: { list: ReplicaStatus[] }) {
+  if (list.length === 0) return <>—</>;
+  return (
+    <>
+      {list.length}
+      <ul class="replicas">
+        {list.map((r) => (
+          <li key={r.id}>
+            <code>{r.id}</code>
+            {r.this_replica && " (this one)"}
+            {r.holds.length > 0 && `: ${r.holds.map(jobName).join(", ")}`}
+          </li>
+        ))}
+      </ul>
+    </>
+  );
+}
+
+/** The light for an EventSub state (`connected` for sockets, `subscribed` for webhooks). */
+export function eventsubLevel(state: string): Level {
+  if (state === "connected" || state === "subscribed") return "ok";
+  if (state === "disabled") return "off";
+  if (state === "backoff" || state === "error" || state === "waiting_for_authorization") return "bad";
+  return "warn";
 }

@@ -22,6 +22,7 @@ use crate::{
     config::Transport,
     error::ApiError,
     event::{format_created, tau_event_type},
+    replicas::ReplicaStatus,
     store::Revocation,
     twitch::{
         conduit::ConduitReport,
@@ -60,6 +61,8 @@ pub struct StatusDocument {
     revocations: Vec<Revocation>,
     /// Watched streamers (`/api/v1/streamers`).
     streamers: StreamersStatus,
+    /// The fleet's live replicas (this one first) and what each holds.
+    replicas: Vec<ReplicaStatus>,
 }
 
 /// Watched streamers, counted.
@@ -197,6 +200,7 @@ pub async fn document(app: &AppState) -> Result<StatusDocument, ApiError> {
             live,
             cap: app.streamers.cap(),
         },
+        replicas: crate::replicas::live(&app.store, &app.config.replica_id).await?,
     })
 }
 

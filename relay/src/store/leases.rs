@@ -101,6 +101,36 @@ impl Store {
         Ok(query.fetch_all(&self.pool).await?)
     }
 
+    /// Every unexpired lease as `(name, holder)`, by name.
+    pub async fn live_lease_holders(&self) -> Result<Vec<(String, String)>> {
+        let sql = format!(
+            "SELECT name, holder FROM leases WHERE expires_us >= {} ORDER BY name",
+            self.lease_now(1)
+        );
+        let mut query = sqlx::query_as(&sql);
+        if self.kind == DatabaseKind::Sqlite {
+            query = query.bind(now_us());
+        }
+        Ok(query.fetch_all(&self.pool).await?)
+    }
+
+    /// Deletes the leases named `prefix…` that expired more than
+    /// `expired_us` ago (released leases count as long expired).
+    pub async fn forget_expired_leases(&self, prefix: &str, expired_us: i64) -> Result<()> {
+        let sql = format!(
+            "DELETE FROM leases WHERE name LIKE $1 AND expires_us < {} - $2",
+            self.lease_now(3)
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(format!("{prefix}%"))
+            .bind(expired_us);
+        if self.kind == DatabaseKind::Sqlite {
+            query = query.bind(now_us());
+        }
+        query.execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Gives the lease up (on clean shutdown) so a successor need not wait.
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
         sqlx::query("UPDATE leases SET expires_us = 0 WHERE name = $1 AND holder = $2")

@@ -226,6 +226,23 @@ impl EventTypes {
         changed
     }
 
+    /// Shows the types of the subscriptions the operator made for this
+    /// relay (webhook relays it manages: their environment carries no list,
+    /// so the defaults would show). Ignored unless managed elsewhere; true
+    /// if the list changed.
+    pub fn observed(&self, mut types: Vec<(String, String)>) -> bool {
+        if !self.inner.managed_elsewhere {
+            return false;
+        }
+        types.sort();
+        types.dedup();
+        let _ = self.inner.loaded.set(());
+        self.publish(Choice {
+            types: Arc::new(types),
+            source: Source::Operator,
+        })
+    }
+
     /// Stores `names` (resolved like `TAU_EVENTSUB_TYPES`) as the choice of
     /// every replica; `Ok(true)` if the effective list changed.
     pub async fn set<S: AsRef<str>>(&self, names: &[S]) -> Result<bool, ChoiceError> {

@@ -21,6 +21,8 @@
 //! - [`app_subs`]: app-token subscriptions (webhook and conduit transports).
 //! - [`event_types`]: which EventSub types to subscribe to, now (the
 //!   dashboard's stored choice, else `TAU_EVENTSUB_TYPES`).
+//! - [`observe`]: webhook relays whose subscriptions the operator makes
+//!   show Twitch's list for their callback.
 //! - [`routes`]: the OAuth code flow and the Helix passthrough.
 //! - [`outcome`]: the styled pages the OAuth callback answers with.
 //!
@@ -31,6 +33,7 @@ pub mod conduit;
 pub mod event_types;
 pub mod helix;
 pub mod lease;
+pub mod observe;
 pub mod outcome;
 pub mod routes;
 pub mod shard;
