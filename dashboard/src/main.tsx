@@ -136,7 +136,10 @@ function App() {
   }, [token, logout]);
 
   const session: Session = useMemo(
-    () => ({ me: me ?? null, can: (min: Role) => !me || ROLE_RANK[me.role] >= ROLE_RANK[min] }),
+    // While the token is being checked (undefined) nothing is allowed, so
+    // no view flashes up that the role then takes away; a relay without
+    // whoami (null) is assumed to allow everything, as before.
+    () => ({ me: me ?? null, can: (min: Role) => me === null || (me !== undefined && ROLE_RANK[me.role] >= ROLE_RANK[min]) }),
     [me],
   );
 
