@@ -33,7 +33,8 @@
 //! - `POST /webhook-routes` `{"host", "to"}`: deliver webhooks whose
 //!   callback host is `host` to the base URL `to` (e.g. a Service's
 //!   ClusterIP), as DNS and an ingress would; 204.
-//! - `GET /requests`: `[{"method", "path"}]` of every request served.
+//! - `GET /requests`: `[{"method", "path", "status", "auth"}]` of every request served
+//!   (`auth`: `none`, `app`, `user` or `invalid`).
 //! - `POST /client-secret` `{"secret"}`: the token endpoint accepts only this
 //!   client secret from now on (Twitch's "New Secret").
 //! - `POST /expire-user-tokens`: every user access token answers 401 from
@@ -112,7 +113,10 @@ async fn requests(State(fake): State<FakeTwitch>) -> Json<Value> {
     let list: Vec<Value> = fake
         .requests()
         .iter()
-        .map(|r| json!({"method": r.method, "path": r.path}))
+        .map(|r| {
+            let auth = format!("{:?}", r.auth).to_ascii_lowercase();
+            json!({"method": r.method, "path": r.path, "status": r.status, "auth": auth})
+        })
         .collect();
     Json(Value::Array(list))
 }
