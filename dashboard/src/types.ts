@@ -173,6 +173,8 @@ export interface ChatSendResult {
   drop_reason: { code: string; message: string } | null;
   irc_channel: string;
   irc_username: string;
+  /** Sent with the app token: Twitch shows the Chat Bot badge (older relays omit it). */
+  badge?: boolean;
 }
 
 /** `GET /api/v1/chat-bots`: a separate Twitch account TAU reads and sends chat as (never its token). */
@@ -190,6 +192,18 @@ export interface ChatBot {
   channels: string[];
   created: string;
   updated: string;
+  /** Its own EventSub WebSocket session reading chat (null: none; older relays omit it). */
+  session?: BotSession | null;
+}
+
+/** A chat bot's EventSub WebSocket session, as the relay replica answering sees it. */
+export interface BotSession {
+  /** `standby`, `connecting`, `connected`, `reconnecting`, `backoff`. */
+  state: string;
+  session_id: string | null;
+  connected_at: string | null;
+  subscriptions: { id: string; type: string; version: string; condition: Record<string, unknown>; status: string }[];
+  last_error: string | null;
 }
 
 /** `GET /api/v1/chat-bots/channels`: a channel a bot joins. */

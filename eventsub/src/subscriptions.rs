@@ -157,9 +157,18 @@ pub fn resolve<S: AsRef<str>>(names: &[S]) -> (Vec<(String, String)>, Vec<String
 /// The scope TAU's chat sending needs (Helix `POST /chat/messages`).
 pub const CHAT_WRITE_SCOPE: &str = "user:write:chat";
 
+/// The broadcaster's consent to chat bots in its channel: with it, a bot
+/// sending with the app token gets Twitch's Chat Bot badge there, and a
+/// bot's app-token chat subscriptions (webhook, conduit) need no
+/// moderator status.
+pub const CHAT_BOT_SCOPE: &str = "channel:bot";
+
 /// Scopes to request for `types` (sorted, unique). Choosing any
-/// `channel.chat.*` type also asks for [`CHAT_WRITE_SCOPE`]: whoever reads
-/// chat through TAU can send through it after the same one authorization.
+/// `channel.chat.*` type also asks for [`CHAT_WRITE_SCOPE`] (whoever reads
+/// chat through TAU can send through it after the same one authorization)
+/// and [`CHAT_BOT_SCOPE`] (TAU's chat bots then work in the broadcaster's
+/// channel with the badge, without a second authorization when the first
+/// bot is added).
 pub fn scopes_for(types: &[(String, String)]) -> Vec<String> {
     let catalog = Catalog::get();
     let mut scopes: Vec<String> = types
@@ -169,6 +178,7 @@ pub fn scopes_for(types: &[(String, String)]) -> Vec<String> {
         .collect();
     if types.iter().any(|(k, _)| k.starts_with("channel.chat.")) {
         scopes.push(CHAT_WRITE_SCOPE.into());
+        scopes.push(CHAT_BOT_SCOPE.into());
     }
     scopes.sort();
     scopes.dedup();
@@ -240,12 +250,16 @@ mod tests {
     #[test]
     fn chat_types_also_ask_to_send_chat() {
         let chat = vec![("channel.chat.message".to_string(), "1".to_string())];
-        assert_eq!(scopes_for(&chat), ["user:read:chat", CHAT_WRITE_SCOPE]);
+        assert_eq!(
+            scopes_for(&chat),
+            [CHAT_BOT_SCOPE, "user:read:chat", CHAT_WRITE_SCOPE]
+        );
         let defaults: Vec<_> = Catalog::get()
             .defaults()
             .map(|e| (e.kind.clone(), e.version.clone()))
             .collect();
         assert!(!scopes_for(&defaults).contains(&CHAT_WRITE_SCOPE.to_string()));
+        assert!(!scopes_for(&defaults).contains(&CHAT_BOT_SCOPE.to_string()));
         let settings = vec![("channel.chat_settings.update".to_string(), "1".to_string())];
         assert!(!scopes_for(&settings).contains(&CHAT_WRITE_SCOPE.to_string()));
     }

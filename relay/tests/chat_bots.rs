@@ -466,6 +466,8 @@ async fn tokens_refresh_and_a_revoked_bot_turns_invalid_while_the_broadcaster_se
     let relay = relay(&fake).await;
     add_helper_bot(&relay, &fake).await;
 
+    // The bot's own token, not the app token (the badge path needs none).
+    fake.set_channel_bot(FakeTwitch::BROADCASTER_ID, Some(false));
     // Twitch stops accepting the access token: one refresh, a new pair stored.
     let (access, refresh) = bot_tokens(&relay).await;
     fake.expire_access_token(&access);
@@ -623,7 +625,13 @@ async fn removing_a_bot_revokes_it_closes_its_socket_and_every_replica_sees_it()
     assert_eq!(status, 204);
     assert_eq!(fake.token_scopes(&access), None, "revoked at Twitch");
     for status in [&mut here, &mut there, &mut late] {
-        let deleted = frame(status).await;
+        // Its chat session's progress may come first, as updates.
+        let deleted = loop {
+            let got = frame(status).await;
+            if got["event"] != "Updated" {
+                break got;
+            }
+        };
         assert_eq!(deleted["event"], "Deleted", "{deleted}");
         assert_eq!(deleted["chatBot"]["user_login"], BOT_LOGIN);
     }
@@ -887,4 +895,295 @@ async fn store_is_empty(relay: &TestRelay) -> bool {
             .await
             .unwrap()
             .is_empty()
+}
+
+/// The five chat types a bot reads.
+const CHAT_TYPES: [&str; 5] = [
+    "channel.chat.message",
+    "channel.chat.notification",
+    "channel.chat.message_delete",
+    "channel.chat.clear",
+    "channel.chat.clear_user_messages",
+];
+
+/// A relay reading every chat type, the broadcaster authorized, the
+/// helper bot in the broadcaster's own channel with its subscriptions
+/// enabled at Twitch.
+async fn bot_in_own_channel(fake: &FakeTwitch) -> TestRelay {
+    let relay = TestRelay::start_twitch(fake, |c| {
+        c.eventsub_types = CHAT_TYPES
+            .iter()
+            .map(|t| (t.to_string(), "1".to_string()))
+            .collect()
+    })
+    .await;
+    assert_eq!(authorize(&relay).await.status(), 200);
+    add_helper_bot(&relay, fake).await;
+    let (status, _) = call(
+        &relay,
+        "POST",
+        "/api/v1/chat-bots/channels",
+        Some(json!({"channel": "#cooler_user", "chat_bot": BOT_LOGIN})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while fake
+        .subscriptions()
+        .iter()
+        .filter(|s| s.is_enabled() && s.condition["user_id"] == BOT_ID)
+        .count()
+        < CHAT_TYPES.len()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bot subscriptions made"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    relay
+}
+
+/// A clear carries no message id: Twitch's two deliveries (the
+/// broadcaster's subscription and the bot's) must still show once.
+#[tokio::test]
+async fn a_clear_delivered_to_the_broadcaster_and_a_bot_shows_once_per_socket() {
+    let fake = FakeTwitch::start().await;
+    let relay = bot_in_own_channel(&fake).await;
+    let mut bot = socket(&relay, &format!("/ws/chat-bots/{BOT_LOGIN}/"), &relay.token).await;
+    let mut irc = socket(&relay, "/ws/irc-messages/", &relay.token).await;
+    relay.wait_clients(2).await;
+
+    let channel = json!({
+        "broadcaster_user_id": FakeTwitch::BROADCASTER_ID,
+        "broadcaster_user_login": FakeTwitch::BROADCASTER_LOGIN,
+        "broadcaster_user_name": FakeTwitch::BROADCASTER_NAME,
+    });
+    let mut user_clear = channel.clone();
+    user_clear["target_user_id"] = json!("7734");
+    user_clear["target_user_login"] = json!("viewer");
+    user_clear["target_user_name"] = json!("Viewer");
+    for (kind, event, tau_type) in [
+        ("channel.chat.clear", channel.clone(), "channel-chat-clear"),
+        (
+            "channel.chat.clear_user_messages",
+            user_clear,
+            "channel-chat-clear_user_messages",
+        ),
+    ] {
+        let sent = fake.send_chat_event(kind, event).await.unwrap();
+        assert_eq!(sent.len(), 2, "{kind}: the broadcaster's and the bot's");
+        for (socket, name) in [
+            (&mut bot, BOT_LOGIN),
+            (&mut irc, FakeTwitch::BROADCASTER_LOGIN),
+        ] {
+            let got = frame(socket).await;
+            assert_eq!(got["irc_username"], name);
+            assert_eq!(got["event_type"], tau_type);
+            assert_eq!(got["data"]["command"], "CLEARCHAT", "{kind}");
+            assert!(socket.quiet_for(700).await, "{kind} shown once to {name}");
+        }
+    }
+    // Both deliveries are stored, as every event is.
+    let (_, history) = call(
+        &relay,
+        "GET",
+        "/api/v1/twitch-events?event_type=channel-chat-clear",
+        None,
+    )
+    .await;
+    assert_eq!(history["results"].as_array().unwrap().len(), 2);
+}
+
+/// `(auth kind, status)` of every `POST /helix/chat/messages` so far.
+fn chat_posts(fake: &FakeTwitch) -> Vec<(tau_fake_twitch::AuthKind, u16)> {
+    fake.requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/helix/chat/messages")
+        .map(|r| (r.auth, r.status))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_bot_sends_with_the_badge_where_the_channel_allows_it_and_falls_back_where_not() {
+    use tau_fake_twitch::AuthKind::{App, User};
+    let fake = FakeTwitch::start().await;
+    let relay = relay(&fake).await;
+    let (_, status) = call(&relay, "GET", "/api/v1/status", None).await;
+    assert!(
+        status["twitch"]["user_token"]["scopes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("channel:bot")),
+        "choosing chat asks the broadcaster for channel:bot: {status}"
+    );
+    add_helper_bot(&relay, &fake).await;
+
+    // The broadcaster granted channel:bot (its authorization has it): the
+    // bot's message goes out with the app token, badge and all.
+    let (status, sent) = send_as_bot(&relay, "#cooler_user", "with the badge").await;
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(
+        (sent["is_sent"].clone(), sent["badge"].clone()),
+        (json!(true), json!(true))
+    );
+    let last = fake.sent_chat().pop().unwrap();
+    assert_eq!((last.sender_id.as_str(), last.app_token), (BOT_ID, true));
+    assert_eq!(chat_posts(&fake), [(App, 200)]);
+
+    // Over the bot's socket too, the answer says so.
+    let mut ws = socket(&relay, &format!("/ws/chat-bots/{BOT_LOGIN}/"), &relay.token).await;
+    relay.wait_clients(1).await;
+    ws.ws
+        .send(Message::Text(
+            json!({"irc_channel": "#cooler_user", "message": "badge over the socket"})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let answer = loop {
+        let value = frame(&mut ws).await;
+        if value.get("event") == Some(&json!("chat_message_sent")) || value.get("error").is_some() {
+            break value;
+        }
+    };
+    assert_eq!(answer["badge"], true, "{answer}");
+    assert_eq!(answer["is_sent"], true, "{answer}");
+
+    // The broadcaster withdraws channel:bot: Twitch refuses the app token,
+    // the message still goes out with the bot's own token, without badge.
+    fake.set_channel_bot(FakeTwitch::BROADCASTER_ID, Some(false));
+    let (status, sent) = send_as_bot(&relay, "#cooler_user", "no badge now").await;
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(
+        (sent["is_sent"].clone(), sent["badge"].clone()),
+        (json!(true), json!(false))
+    );
+    let last = fake.sent_chat().pop().unwrap();
+    assert_eq!(
+        (
+            last.sender_id.as_str(),
+            last.message.as_str(),
+            last.app_token
+        ),
+        (BOT_ID, "no badge now", false)
+    );
+    assert_eq!(
+        chat_posts(&fake)[2..],
+        [(App, 403), (User, 200)],
+        "one refused app-token attempt, then the user token"
+    );
+    // The refusal is remembered: the next message costs one request.
+    fake.set_channel_bot(FakeTwitch::BROADCASTER_ID, None);
+    let (_, sent) = send_as_bot(&relay, "#cooler_user", "still remembered").await;
+    assert_eq!(sent["badge"], false, "{sent}");
+    assert_eq!(chat_posts(&fake)[4..], [(User, 200)]);
+
+    // The broadcaster in its own channel always sends with its user token.
+    let (status, sent) = call(
+        &relay,
+        "POST",
+        "/api/v1/irc",
+        Some(json!({"irc_channel": "#cooler_user", "message": "from the broadcaster"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(sent["badge"], false);
+    let last = fake.sent_chat().pop().unwrap();
+    assert_eq!(
+        (last.sender_id.as_str(), last.app_token),
+        (FakeTwitch::BROADCASTER_ID, false)
+    );
+    assert_eq!(chat_posts(&fake)[5..], [(User, 200)]);
+}
+
+/// The helper bot's `session` from `GET /api/v1/chat-bots`, once `ready` holds.
+async fn bot_session_until(relay: &TestRelay, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (_, list) = call(relay, "GET", "/api/v1/chat-bots", None).await;
+        let session = list["results"][0]["session"].clone();
+        if ready(&session) {
+            return session;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {session}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn each_bots_session_state_is_shown_and_follows_a_reconnect() {
+    let fake = FakeTwitch::start().await;
+    let relay = bot_in_own_channel(&fake).await;
+    let mut status = socket(&relay, "/ws/chat-bots/status/", &relay.token).await;
+
+    let enabled = |s: &Value| {
+        s["state"] == "connected"
+            && s["subscriptions"].as_array().is_some_and(|subs| {
+                subs.len() == CHAT_TYPES.len() && subs.iter().all(|x| x["status"] == "enabled")
+            })
+    };
+    let first = bot_session_until(&relay, "connected", enabled).await;
+    let session_id = first["session_id"].as_str().unwrap().to_string();
+    let at_twitch = fake
+        .subscriptions()
+        .into_iter()
+        .filter(|s| s.is_enabled() && s.condition["user_id"] == BOT_ID)
+        .map(|s| s.id)
+        .collect::<std::collections::BTreeSet<_>>();
+    let shown = first["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(shown, at_twitch, "Twitch's subscriptions, by id");
+    let kinds: Vec<_> = first["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, CHAT_TYPES);
+    assert_eq!(first["subscriptions"][0]["condition"]["user_id"], BOT_ID);
+    assert!(first["connected_at"].is_string());
+    // The status socket shows it too.
+    loop {
+        let got = frame(&mut status).await;
+        if got["chatBot"]["session"]["state"] == "connected" {
+            assert_eq!(got["event"], "Updated");
+            assert_eq!(got["chatBot"]["session"]["session_id"], session_id.as_str());
+            break;
+        }
+    }
+
+    // Twitch drops the bot's socket: the state says so, then reconnects
+    // with a new session and its subscriptions made again.
+    fake.close_session(&session_id, 4003).await.unwrap();
+    let down = bot_session_until(&relay, "backoff", |s| s["state"] == "backoff").await;
+    assert!(
+        down["last_error"].as_str().unwrap().contains("4003"),
+        "{down}"
+    );
+    assert!(down["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["status"] == "websocket_disconnected"));
+    let again = bot_session_until(&relay, "reconnected", |s| {
+        enabled(s) && s["session_id"] != session_id.as_str()
+    })
+    .await;
+    assert!(
+        again["last_error"].as_str().unwrap().contains("4003"),
+        "the last problem stays readable: {again}"
+    );
+    loop {
+        let got = frame(&mut status).await;
+        let session = &got["chatBot"]["session"];
+        if session["state"] == "connected" && session["session_id"] == again["session_id"] {
+            break;
+        }
+    }
 }

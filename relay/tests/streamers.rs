@@ -540,6 +540,17 @@ async fn a_watched_streamer_is_subscribed_delivered_and_recorded_on_the_websocke
     assert_eq!(latest["type"], "live");
     assert_eq!(latest["started_at"], "2030-01-02T03:04:05+00:00");
     assert_eq!(latest["user_name"], "Watched");
+    // Twitch's list catches up: the re-fetch fills the same record.
+    assert!(fake.list_stream("7001"));
+    let filled = until(&relay, &format!("{path}/streams/latest"), |s| {
+        s["title"] == "not listed yet"
+    })
+    .await;
+    assert_eq!(filled["stream_id"], "9002");
+    assert_eq!(filled["id"], latest["id"], "the same record, filled");
+    assert_eq!(filled["game_name"], "Just Chatting");
+    assert_eq!(filled["viewer_count"], 42);
+    assert_eq!(filled["ended_at"], Value::Null);
 
     // Two streams, one per page, linked.
     let (_, page) = send(&relay, "GET", &format!("{path}/streams?limit=1"), None).await;

@@ -5,7 +5,8 @@
 // as it from the Chat page (its channels offered there) and the message
 // reaches the fake's Helix, then takes the channel away and removes the
 // bot (asked twice). A bot token reads without edit controls; an overlay
-// token has no Bots view; a bot in trouble is described in words; an
+// token has no Bots view; a bot in trouble is described in words; each
+// bot's own chat session (EventSub WebSocket) shows its state in words; an
 // older relay (404) is named.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -52,9 +53,10 @@ async function relayChannels() {
   return body;
 }
 
+/** `auth:status` of every Helix chat send the fake answered. */
 async function helixChatSends() {
   const { body } = await ctx.fake.get("/requests");
-  return body.filter((r) => r.method === "POST" && r.path.startsWith("/helix/chat/messages")).length;
+  return body.filter((r) => r.method === "POST" && r.path.startsWith("/helix/chat/messages")).map((r) => `${r.auth}:${r.status}`);
 }
 
 test("admin: add a bot through Twitch's consent (live), give it a channel, send as it from Chat, remove channel and bot", async () => {
@@ -105,6 +107,14 @@ test("admin: add a bot through Twitch's consent (live), give it a channel, send 
     await item(page).getByText(`joins #${CHANNEL.login}.`).waitFor();
     const channelRow = channelsOf(page).getByRole("listitem").filter({ hasText: `#${CHANNEL.login}` });
     await channelRow.getByText("Joined", { exact: true }).waitFor({ timeout: 15_000 });
+    // The bot's own chat session: connected, its five chat subscriptions enabled (pushed by the status socket).
+    const sessionBox = item(page).getByRole("group", { name: /^Chat session of / });
+    await sessionBox.getByText("Chat session connected; 5 subscription(s) enabled").waitFor({ timeout: 15_000 });
+    await sessionBox.getByText("Session details").click();
+    await sessionBox.getByText("channel.chat.clear_user_messages", { exact: true }).waitFor();
+    const relaySession = (await relayBots()).find((b) => b.user_login === BOT.login).session;
+    assert.equal(relaySession.state, "connected");
+    await sessionBox.getByText(`Session ${relaySession.session_id}`).waitFor();
     await login.fill(CHANNEL.login);
     await add.click();
     await item(page).getByRole("alert").filter({ hasText: /\(HTTP 409\)/ }).waitFor();
@@ -130,7 +140,8 @@ test("admin: add a bot through Twitch's consent (live), give it a channel, send 
     assert.equal(body.irc_username, BOT.login);
     assert.equal(body.irc_channel, CHANNEL.login);
     await main.getByText(`Sent to #${CHANNEL.login} as ${BOT.login}.`).waitFor({ timeout: 10_000 });
-    assert.equal(await helixChatSends(), before + 1, "the fake saw no Helix chat send for the bot's message");
+    // The channel never granted channel:bot: the badge path (app token) is refused, the bot's own token sends.
+    assert.deepEqual((await helixChatSends()).slice(before.length), ["app:403", "user:200"], "the Helix chat sends for the bot's message");
 
     // Back on Bots: take the channel away, then remove the bot (asked twice).
     await openView(page, "Bots");
@@ -179,14 +190,18 @@ test("a bot token reads bots and channels without edit controls (phone width); a
 
 test("a bot in trouble is described in words (token invalid, scope missing, a failed channel)", async () => {
   const now = new Date().toISOString();
-  const mk = (id, login, status, reason, channels) => ({
+  const mk = (id, login, status, reason, channels, session = null) => ({
     id, user_name: login, user_id: id, user_login: login, connected: false, status, reason,
-    scopes: ["user:read:chat"], channels, created: now, updated: now,
+    scopes: ["user:read:chat"], channels, created: now, updated: now, session,
   });
+  const down = {
+    state: "backoff", session_id: null, connected_at: null, last_error: "Twitch closed the session: 4003 connection unused",
+    subscriptions: [{ id: "s1", type: "channel.chat.message", version: "1", condition: { broadcaster_user_id: "4242" }, status: "websocket_disconnected" }],
+  };
   await withPage(ctx, "bots-trouble", async (page) => {
     // The relay's answers for two bots in trouble (the states Twitch causes: not reproducible on demand).
     await page.route("**/api/v1/chat-bots", (route) => route.fulfill({ json: { next: null, previous: null, results: [
-      mk("b1", "e2e_bad_token_bot", "token_invalid", "Twitch refused the token (revoked?)", ["somewhere"]),
+      mk("b1", "e2e_bad_token_bot", "token_invalid", "Twitch refused the token (revoked?)", ["somewhere"], down),
       mk("b2", "e2e_scope_bot", "scope_missing", "user:write:chat is not granted", []),
     ] } }));
     await page.route("**/api/v1/chat-bots/channels", (route) => route.fulfill({ json: [
@@ -198,7 +213,10 @@ test("a bot in trouble is described in words (token invalid, scope missing, a fa
     await item(page, "e2e_bad_token_bot").getByText("Twitch refused the token (revoked?)").waitFor();
     await channelsOf(page, "e2e_bad_token_bot").getByText("Failed", { exact: true }).waitFor();
     await channelsOf(page, "e2e_bad_token_bot").getByText("the channel is banned").waitFor();
+    await item(page, "e2e_bad_token_bot").getByText("Chat session down; retrying shortly").waitFor();
+    await item(page, "e2e_bad_token_bot").getByText("Why: Twitch closed the session: 4003 connection unused").waitFor();
     await item(page, "e2e_scope_bot").getByText(/^Scope missing/).waitFor();
+    assert.equal(await item(page, "e2e_scope_bot").getByRole("group", { name: /^Chat session of / }).count(), 0, "a bot without a session shows one");
     await item(page, "e2e_scope_bot").getByText("user:write:chat is not granted").waitFor();
     await screenshot(page, "bots-trouble-desktop");
     // Accessible and narrow-safe with every state shown (07 sees only the real, ready ones).

@@ -1,11 +1,13 @@
 // One chat bot in the Bots view: its state in words and a light (a colour
-// is never the only sign), its channels with their join state, and for
-// admins: give it a channel, take one away, remove the bot (asked twice).
+// is never the only sign), the state of its own chat session (EventSub
+// WebSocket: connected, retrying and why, its subscriptions), its channels
+// with their join state, and for admins: give it a channel, take one away,
+// remove the bot (asked twice).
 import { useState } from "preact/hooks";
 import { api, errorText } from "../api";
 import { Dot, Notice, type Level } from "../components";
 import { when } from "../render";
-import type { ChatBot, ChatBotChannel } from "../types";
+import type { BotSession, ChatBot, ChatBotChannel } from "../types";
 
 /** The bot's state as a light and words (what to do about it included). */
 export function botStatusWords(b: ChatBot): [Level, string] {
@@ -19,6 +21,61 @@ export function botStatusWords(b: ChatBot): [Level, string] {
     default:
       return ["warn", b.status.replace(/_/g, " ")];
   }
+}
+
+/** The bot's chat session as a light and words. */
+export function sessionWords(s: BotSession): [Level, string] {
+  const subs = s.subscriptions.length;
+  const off = s.subscriptions.filter((x) => x.status !== "enabled").length;
+  switch (s.state) {
+    case "connected":
+      return off
+        ? ["warn", `Chat session connected; ${off} of ${subs} subscription(s) not enabled`]
+        : ["ok", `Chat session connected; ${subs} subscription(s) enabled`];
+    case "connecting":
+      return ["warn", "Chat session connecting…"];
+    case "reconnecting":
+      return ["warn", "Chat session moving to a new Twitch server…"];
+    case "backoff":
+      return ["bad", "Chat session down; retrying shortly"];
+    case "standby":
+      return ["off", "Chat session held by another relay replica"];
+    default:
+      return ["warn", `Chat session ${s.state.replace(/_/g, " ")}`];
+  }
+}
+
+function SessionState({ session: s, name }: { session: BotSession; name: string }) {
+  const [level, words] = sessionWords(s);
+  const channelOf = (c: Record<string, unknown>) => String(c.broadcaster_user_id ?? "");
+  return (
+    <div class="bot-session" aria-label={`Chat session of ${name}`} role="group">
+      <Dot level={level}>{words}</Dot>
+      {s.last_error && (
+        <p class={level === "bad" ? "err-text" : "muted small-text"}>
+          {level === "bad" ? "Why: " : "Last problem: "}
+          {s.last_error}
+        </p>
+      )}
+      {(s.session_id || s.subscriptions.length > 0) && (
+        <details>
+          <summary>Session details</summary>
+          <p class="muted small-text">
+            {s.session_id ? `Session ${s.session_id}` : "No session now"}
+            {s.connected_at ? ` · since ${when(s.connected_at)}` : ""}
+          </p>
+          <ul class="bot-subs">
+            {s.subscriptions.map((x, i) => (
+              <li key={x.id || `${x.type}-${i}`}>
+                <code>{x.type}</code> (channel {channelOf(x.condition)}):{" "}
+                <span class={x.status === "enabled" ? "" : "err-text"}>{x.status.replace(/_/g, " ")}</span>
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
+    </div>
+  );
 }
 
 const CHANNEL_WORDS: Record<string, [Level, string]> = {
@@ -73,6 +130,7 @@ export function BotItem({
         Login {b.user_login} · Twitch ID {b.user_id} · added {when(b.created)}
         {b.scopes.length ? ` · scopes: ${b.scopes.join(", ")}` : ""}
       </p>
+      {b.session && <SessionState session={b.session} name={name} />}
       <h3 class="bot-channels-h">Channels</h3>
       {channels.length === 0 ? (
         <p class="empty">No channels yet.{admin ? " Add one below." : ""}</p>

@@ -2,14 +2,14 @@
 // (`/api/v1/chat-bots`). Bot tokens read the list; admins add a bot (the
 // bot account's own consent on Twitch), give it channels and remove it.
 // The list stays live from `/ws/chat-bots/status/` (one frame per bot and
-// per change); channels are re-read when a bot changes, and every few
-// seconds while one is still being joined.
+// per change, its chat session's state included); channels are re-read
+// when a bot changes, and every few seconds while one is still being joined.
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { api, ApiError, errorText, LiveSocket, type SocketState } from "../api";
 import { CopyButton, Dot, LiveRegion, Notice, type Level } from "../components";
 import type { Session } from "../main";
 import type { ChatBot, ChatBotChannel, ChatBotFrame, Page } from "../types";
-import { BotItem, botStatusWords } from "./BotItem";
+import { BotItem, botStatusWords, sessionWords } from "./BotItem";
 
 const byName = (a: ChatBot, b: ChatBot) => a.user_login.localeCompare(b.user_login);
 
@@ -80,6 +80,8 @@ export function Bots({ session }: { session: Session }) {
         if (!old) setAnnouncement(`Chat bot ${bot.user_name || bot.user_login} added: ${botStatusWords(bot)[1]}.`);
         else if (old.status !== bot.status || old.connected !== bot.connected)
           setAnnouncement(`Chat bot ${bot.user_name || bot.user_login}: ${botStatusWords(bot)[1]}.`);
+        else if (bot.session && old.session?.state !== bot.session.state)
+          setAnnouncement(`Chat bot ${bot.user_name || bot.user_login}: ${sessionWords(bot.session)[1]}.`);
         return [...(list ?? []).filter((b) => b.id !== bot.id), bot].sort(byName);
       });
       if (f.event === "Deleted") setChannels((cs) => cs.filter((c) => c.chat_bot !== bot.id));

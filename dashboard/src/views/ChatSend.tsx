@@ -18,7 +18,10 @@ const str = (v: unknown): string => (typeof v === "string" ? v : "");
 type Outcome = { kind: "ok" | "error"; text: string };
 
 function outcomeOf(r: ChatSendResult): Outcome {
-  if (r.is_sent) return { kind: "ok", text: `Sent to #${r.irc_channel.replace(/^#/, "")} as ${r.irc_username}.` };
+  if (r.is_sent) {
+    const badge = r.badge ? " Twitch shows the Chat Bot badge on it." : "";
+    return { kind: "ok", text: `Sent to #${r.irc_channel.replace(/^#/, "")} as ${r.irc_username}.${badge}` };
+  }
   const why = r.drop_reason ? `${r.drop_reason.message} (${r.drop_reason.code})` : "no reason given";
   return { kind: "error", text: `Twitch dropped the message: ${why}` };
 }

@@ -106,7 +106,7 @@ fn request_of(body: &[u8]) -> Result<SendRequest, SendError> {
     tag = "chat",
     request_body = IrcSend,
     responses(
-        (status = 200, description = "Twitch judged the message: `is_sent`, or `drop_reason`", body = SentMessage),
+        (status = 200, description = "Twitch judged the message: `is_sent`, or `drop_reason`; `badge` says whether it went out with the app token (Twitch's Chat Bot badge) or the sender's own token", body = SentMessage),
         (status = 400, description = "Empty, over 500 characters, not JSON, a channel that is no login, or the original's worker callback shape", body = ErrorBody),
         (status = 404, description = "No sender (`no chat bot named \"x\"`) or no Twitch channel by that login", body = ErrorBody),
         (status = 429, description = "The sender's queue for Twitch's chat rate limit is full, or Twitch's rate limit answered", body = ErrorBody),

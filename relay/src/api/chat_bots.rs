@@ -109,7 +109,7 @@ pub struct AuthLink {
     tag = "chat bots",
     security(("token" = [])),
     responses(
-        (status = 200, description = "Every chat bot, oldest first. Its access and refresh tokens are deliberately not returned (the original TAU returned them).", body = ChatBotPage),
+        (status = 200, description = "Every chat bot, oldest first. Its access and refresh tokens are deliberately not returned (the original TAU returned them). `session` is each bot's own EventSub WebSocket session as this replica sees it (`null` without one).", body = ChatBotPage),
         AuthErrors,
     )
 )]
@@ -129,7 +129,7 @@ pub async fn list(State(app): State<AppState>) -> Result<Json<ChatBotPage>, ApiE
     security(("token" = [])),
     params(("id" = String, Path, description = "The bot's TAU id or login")),
     responses(
-        (status = 200, description = "The bot (never its tokens)", body = ChatBot),
+        (status = 200, description = "The bot (never its tokens), with its chat session's state on this replica", body = ChatBot),
         (status = 404, description = "No such bot", body = ErrorBody),
         AuthErrors,
     )

@@ -25,6 +25,11 @@ use crate::{event::EncodedEvent, hub::Hub, twitch::Twitch};
 /// How long the broadcaster's id is trusted before it is read again
 /// (the broadcaster changes only by a new authorization).
 const BROADCASTER_TTL: Duration = Duration::from_secs(5);
+/// How long a chat socket treats a clear of the same chat (and user) as a
+/// copy: Twitch delivers each clear once per subscription, moments apart,
+/// and a clear carries no id to tell copies from a second clear. Merging
+/// two real clears this close loses nothing: clearing is idempotent.
+pub const CLEAR_COPY_WINDOW: Duration = Duration::from_secs(10);
 
 /// One chat event, ready to send to any chat socket.
 #[derive(Debug)]
@@ -40,13 +45,50 @@ pub struct ChatFrame {
     pub room_id: String,
     /// A test event (shown on every chat socket, to try clients with).
     pub test: bool,
-    /// `<type>:<message id>` when the event names a message: the same
-    /// message reaches TAU once per subscription (the broadcaster's and
-    /// each bot's in that channel), and a socket shows it once.
-    pub dedup_key: Option<String>,
+    /// What makes copies of this event the same: the same event reaches
+    /// TAU once per subscription (the broadcaster's and each bot's in that
+    /// channel), and a socket shows it once. See [`Dedup`].
+    pub dedup: Option<Dedup>,
     /// `"data":…,"event_type":…,"event_data":…`: the frame after its
     /// first field, serialized once.
     rest: String,
+}
+
+/// How a chat socket recognizes copies of one chat event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dedup {
+    /// `<type>:<message id>` for events that name a message; for clears
+    /// (no id) `<type>:<room id>[:<target user id>]`.
+    pub key: String,
+    /// `None`: a copy whenever seen before (ids are unique); `Some`: only
+    /// within this window ([`CLEAR_COPY_WINDOW`]).
+    pub window: Option<Duration>,
+}
+
+impl Dedup {
+    /// The copy key of a chat event from Twitch of TAU type `tau_type`.
+    /// Test and replayed clears are deliberate: never merged.
+    fn of(tau_type: &str, event: &serde_json::Value, origin: &str) -> Option<Dedup> {
+        if let Some(id) = event["message_id"].as_str() {
+            return Some(Dedup {
+                key: format!("{tau_type}:{id}"),
+                window: None,
+            });
+        }
+        let clear = matches!(
+            tau_type,
+            "channel-chat-clear" | "channel-chat-clear_user_messages"
+        );
+        if !clear || origin != "twitch" {
+            return None;
+        }
+        let room = event["broadcaster_user_id"].as_str().unwrap_or_default();
+        let target = event["target_user_id"].as_str().unwrap_or_default();
+        Some(Dedup {
+            key: format!("{tau_type}:{room}:{target}"),
+            window: Some(CLEAR_COPY_WINDOW),
+        })
+    }
 }
 
 impl ChatFrame {
@@ -87,9 +129,7 @@ impl ChatFrame {
             broadcaster_chat: wire.origin == "test" || broadcaster_id.is_none_or(|id| id == room),
             room_id: room.to_string(),
             test: wire.origin == "test",
-            dedup_key: event["message_id"]
-                .as_str()
-                .map(|id| format!("{}:{id}", wire.event_type)),
+            dedup: Dedup::of(&wire.event_type, &event, &wire.origin),
             channel_login: event["broadcaster_user_login"]
                 .as_str()
                 .unwrap_or_default()
@@ -190,5 +230,18 @@ mod tests {
         assert!(!elsewhere.broadcaster_chat);
         let follow = payload.replace("channel-chat-clear", "channel-follow");
         assert!(ChatFrame::from_payload(&follow, None).is_none());
+    }
+
+    #[test]
+    fn a_clear_from_twitch_has_a_copy_key_by_chat_and_user_a_test_clear_none() {
+        let clear = r#"{"event_type":"channel-chat-clear_user_messages","event_data":{"broadcaster_user_id":"1337","broadcaster_user_login":"cooler_user","target_user_id":"7734","target_user_login":"viewer"},"created":"2023-11-14T22:13:20+00:00","origin":"twitch"}"#;
+        let dedup = ChatFrame::from_payload(clear, Some("1337"))
+            .unwrap()
+            .dedup
+            .unwrap();
+        assert_eq!(dedup.key, "channel-chat-clear_user_messages:1337:7734");
+        assert_eq!(dedup.window, Some(CLEAR_COPY_WINDOW));
+        let test = clear.replace("\"twitch\"", "\"test\"");
+        assert_eq!(ChatFrame::from_payload(&test, None).unwrap().dedup, None);
     }
 }

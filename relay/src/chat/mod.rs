@@ -21,8 +21,9 @@
 //! - [`irc_frame`]: EventSub chat events → IRC lines (the mapping table).
 //! - [`feed`]: hub → frames, built once for every chat socket.
 //! - [`socket`]: the two sockets.
-//! - [`send`]: checks, the sender registry, Helix; [`queue`]: Twitch's
-//!   chat rate limit per sender.
+//! - [`send`]: checks, the sender registry, Helix (with the app token for
+//!   the Chat Bot badge where Twitch allows it); [`queue`]: Twitch's chat
+//!   rate limit per sender.
 
 pub mod feed;
 pub mod irc;
@@ -94,6 +95,9 @@ pub struct Chat {
     display_names: Mutex<HashMap<String, String>>,
     /// Twitch's limits (tests shrink them).
     limits: Mutex<Limits>,
+    /// (sender id, channel id) → when Twitch last refused the app token
+    /// (the badge path) for it; see [`send::BADGE_RETRY`].
+    badge_refused: Mutex<HashMap<(String, String), tokio::time::Instant>>,
 }
 
 impl std::fmt::Debug for Chat {
@@ -124,6 +128,7 @@ impl Chat {
             channel_ids: Mutex::default(),
             display_names: Mutex::default(),
             limits: Mutex::new(Limits::default()),
+            badge_refused: Mutex::default(),
         }
     }
 

@@ -5,9 +5,21 @@
 //! in the registry of senders (the broadcaster: the account that
 //! authorized TAU, and the chat bots, keyed by login), it
 //! waits its turn in the sender's [`SendQueue`], then goes to Helix
-//! `POST /chat/messages` with the sender's token. Twitch's verdict comes
-//! back as [`SentMessage`] (`is_sent`, `drop_reason`); every refusal is a
-//! [`SendError`] whose text says what to do.
+//! `POST /chat/messages`. Twitch's verdict comes back as [`SentMessage`]
+//! (`is_sent`, `drop_reason`, `badge`); every refusal is a [`SendError`]
+//! whose text says what to do.
+//!
+//! Which token: Twitch shows the Chat Bot badge on a message sent with the
+//! app token, which it accepts when the sender granted `user:bot` and the
+//! channel's broadcaster granted `channel:bot` (or made the sender a
+//! moderator). TAU cannot see the channel's grants, so a sender with
+//! `user:bot` in someone else's channel tries the app token first, and on
+//! Twitch's 401/403 sends the same message with its own user token; that
+//! refusal is remembered for [`BADGE_RETRY`] per (sender, channel), so a
+//! refused pair costs one request per message, not two. The broadcaster in
+//! its own channel always sends with its user token (the badge is for bots).
+
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -18,6 +30,11 @@ use crate::twitch::{helix::TokenKind, TwitchError};
 pub const MAX_MESSAGE_CHARS: usize = 500;
 /// The scope sending needs.
 pub const WRITE_SCOPE: &str = "user:write:chat";
+/// The sender's scope the app token (the badge path) needs.
+pub const BOT_SCOPE: &str = "user:bot";
+/// How long a (sender, channel) pair Twitch refused the app token for
+/// sends with the user token only (a grant given meanwhile is used after).
+pub const BADGE_RETRY: Duration = Duration::from_secs(600);
 
 /// One message to send.
 #[derive(Debug, Clone, Default)]
@@ -56,6 +73,9 @@ pub struct SentMessage {
     /// The sender's login.
     #[schema(example = "cooler_user")]
     pub irc_username: String,
+    /// Whether it went out with the app token, the way Twitch shows the
+    /// Chat Bot badge (false: with the sender's own token).
+    pub badge: bool,
 }
 
 /// Why a message was not sent; the text is what the caller is told.
@@ -289,14 +309,25 @@ impl Chat {
             .reply_parent_message_id
             .as_deref()
             .filter(|r| !r.is_empty());
-        let sent = match &sender.bot {
-            None => self
+        let badged = self
+            .send_with_badge(&sender, &channel_id, &request.message, reply)
+            .await?;
+        let badge = badged.is_some();
+        let sent = match (badged, &sender.bot) {
+            (Some(sent), Some(bot_id)) => {
+                self.bots
+                    .set_channel_status(bot_id, &channel_id, None)
+                    .await;
+                sent
+            }
+            (Some(sent), None) => sent,
+            (None, None) => self
                 .twitch
                 .helix
                 .send_chat_message(&channel_id, &sender.user_id, &request.message, reply)
                 .await
                 .map_err(|err| twitch_failure(err, &sender.login))?,
-            Some(bot_id) => {
+            (None, Some(bot_id)) => {
                 self.send_as_bot(
                     bot_id,
                     &sender,
@@ -316,7 +347,70 @@ impl Chat {
             }),
             irc_channel: channel,
             irc_username: sender.login,
+            badge,
         })
+    }
+
+    /// Whether `sender` should try the app token in `channel_id` now.
+    fn badge_possible(&self, sender: &Sender, channel_id: &str) -> bool {
+        use crate::twitch::tokens::AppTokenState;
+        if channel_id == sender.user_id || !sender.scopes.iter().any(|s| s == BOT_SCOPE) {
+            return false;
+        }
+        if matches!(
+            self.twitch.tokens.app_state().0,
+            AppTokenState::Missing | AppTokenState::Rejected
+        ) {
+            return false;
+        }
+        let mut refused = self.badge_refused.lock().expect("badge lock");
+        refused.retain(|_, at| at.elapsed() < BADGE_RETRY);
+        !refused.contains_key(&(sender.user_id.clone(), channel_id.to_string()))
+    }
+
+    /// Sends with the app token when that may work: `Some` with Twitch's
+    /// verdict, `None` when the caller must send with the user token
+    /// (not possible, or Twitch refused the app token: remembered).
+    async fn send_with_badge(
+        &self,
+        sender: &Sender,
+        channel_id: &str,
+        message: &str,
+        reply: Option<&str>,
+    ) -> Result<Option<tau_twitch::ChatSent>, SendError> {
+        if !self.badge_possible(sender, channel_id) {
+            return Ok(None);
+        }
+        let sent = self
+            .twitch
+            .helix
+            .send_chat_message_with_badge(channel_id, &sender.user_id, message, reply)
+            .await;
+        match sent {
+            Ok(sent) => Ok(Some(sent)),
+            // 429 is the rate limit: sending again would only add to it.
+            Err(err @ TwitchError::Status { status: 429, .. }) => {
+                Err(twitch_failure(err, &sender.login))
+            }
+            Err(err) => {
+                let refused = matches!(
+                    err,
+                    TwitchError::Status {
+                        status: 401 | 403,
+                        ..
+                    }
+                );
+                if refused {
+                    self.badge_refused.lock().expect("badge lock").insert(
+                        (sender.user_id.clone(), channel_id.to_string()),
+                        tokio::time::Instant::now(),
+                    );
+                }
+                tracing::info!(sender = %sender.login, channel_id, error = %err,
+                    "sending with the app token (Chat Bot badge) failed; sending with the user token");
+                Ok(None)
+            }
+        }
     }
 }
 

@@ -19,9 +19,11 @@
 //! 1008 (1013 while Twitch is not connected, as that may change).
 
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     sync::Arc,
 };
+
+use tokio::time::Instant;
 
 use axum::{
     extract::{
@@ -40,6 +42,7 @@ use serde_json::json;
 use tokio::sync::broadcast;
 
 use super::{
+    feed::Dedup,
     send::{SendError, SendRequest},
     Chat,
 };
@@ -109,7 +112,7 @@ struct Session {
     /// A chat bot's TAU id and the user ids of its channels (whose chat
     /// the socket shows); `None`: the broadcaster's chat.
     bot: Option<(String, HashSet<String>)>,
-    /// Messages already shown (see [`super::feed::ChatFrame::dedup_key`]).
+    /// Events already shown (see [`super::feed::ChatFrame::dedup`]).
     seen: Seen,
     /// Sends waiting for Twitch, answered in order.
     pending: FuturesOrdered<BoxFuture<'static, String>>,
@@ -191,23 +194,32 @@ async fn rooms_of(app: &AppState, bot_id: &str) -> HashSet<String> {
     }
 }
 
-/// The last [`Seen::KEEP`] message keys a socket showed.
+/// The last [`Seen::KEEP`] copy keys a socket showed, and when.
 #[derive(Default)]
 struct Seen {
     order: VecDeque<String>,
-    keys: HashSet<String>,
+    keys: HashMap<String, Instant>,
 }
 
 impl Seen {
     /// How many keys are remembered (copies arrive within moments).
     const KEEP: usize = 512;
 
-    /// True the first time `key` is seen.
-    fn first(&mut self, key: &str) -> bool {
-        if !self.keys.insert(key.to_string()) {
-            return false;
+    /// True unless `dedup` names a copy of an event already shown (within
+    /// its window, if it has one).
+    fn first(&mut self, dedup: &Dedup) -> bool {
+        let now = Instant::now();
+        if let Some(at) = self.keys.get_mut(&dedup.key) {
+            match dedup.window {
+                Some(window) if now.duration_since(*at) >= window => {
+                    *at = now;
+                    return true;
+                }
+                _ => return false,
+            }
         }
-        self.order.push_back(key.to_string());
+        self.keys.insert(dedup.key.clone(), now);
+        self.order.push_back(dedup.key.clone());
         if self.order.len() > Self::KEEP {
             if let Some(old) = self.order.pop_front() {
                 self.keys.remove(&old);
@@ -362,8 +374,8 @@ impl Session {
                 return None;
             }
         }
-        if let Some(key) = &frame.dedup_key {
-            if !self.seen.first(key) {
+        if let Some(dedup) = &frame.dedup {
+            if !self.seen.first(dedup) {
                 return None;
             }
         }

@@ -19,7 +19,11 @@
 //! - Its chat is read through its own EventSub WebSocket session, or
 //!   app-token subscriptions with the webhook and conduit transports
 //!   ([`reading`]), and delivered on `/ws/chat-bots/<login>/` for the
-//!   bot's channels.
+//!   bot's channels. That session's state ([`BotSession`]: connecting,
+//!   connected, backoff, its subscriptions as Twitch answered, the last
+//!   problem) is part of the bot as the API and the status socket show it;
+//!   it is this replica's view, so a replica that does not hold the bot's
+//!   session says `standby`. Session changes are published within [`POLL`].
 
 pub mod authorize;
 pub mod manage;
@@ -27,7 +31,11 @@ pub mod reading;
 pub mod status;
 pub mod tokens;
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
 use serde::Serialize;
 use tokio::sync::{broadcast, Mutex};
@@ -38,7 +46,7 @@ use crate::{
     event::format_created,
     poll::Revision,
     store::{ChatBotChannel, ChatBotRow, Store, StoreError},
-    twitch::tokens::TokenManager,
+    twitch::{tokens::TokenManager, ConnectionStatus, SubscriptionStatus, Twitch},
 };
 
 /// The setting every change of the bots rewrites (see [`Revision`]).
@@ -79,9 +87,43 @@ impl BotStatus {
     }
 }
 
+/// A bot's own EventSub WebSocket session (WebSocket transport), as this
+/// replica sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct BotSession {
+    /// `standby` (another replica holds the session), `connecting`,
+    /// `connected`, `reconnecting` (Twitch moved it), `backoff` (it ended;
+    /// waiting before the next try).
+    #[schema(example = "connected")]
+    pub state: String,
+    /// Twitch's session id while connected.
+    pub session_id: Option<String>,
+    /// When the current session was welcomed.
+    #[schema(format = DateTime)]
+    pub connected_at: Option<String>,
+    /// Its chat subscriptions, one per channel and type, with Twitch's
+    /// status (`enabled`, a revocation reason, `websocket_disconnected`,
+    /// or why creating it failed).
+    pub subscriptions: Vec<SubscriptionStatus>,
+    /// The last problem, in words (kept after a reconnect, as history).
+    pub last_error: Option<String>,
+}
+
+impl BotSession {
+    fn of(connection: ConnectionStatus) -> BotSession {
+        BotSession {
+            state: connection.state,
+            session_id: connection.session_id,
+            connected_at: connection.connected_at,
+            subscriptions: connection.subscriptions,
+            last_error: connection.last_error,
+        }
+    }
+}
+
 /// A chat bot as the API shows it. Its tokens are deliberately never
 /// shown (the original TAU returned them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ChatBot {
     /// TAU's id.
     #[schema(format = Uuid)]
@@ -111,6 +153,10 @@ pub struct ChatBot {
     /// When it last changed.
     #[schema(format = DateTime)]
     pub updated: String,
+    /// Its own EventSub WebSocket session reading its channels' chat;
+    /// `null` when it has none (no channels, not ready, or the webhook or
+    /// conduit transport, which read with the app token).
+    pub session: Option<BotSession>,
 }
 
 fn time(us: i64) -> String {
@@ -136,6 +182,7 @@ impl ChatBot {
             scopes: row.scopes,
             created: time(row.created_us),
             updated: time(row.updated_us),
+            session: None,
         }
     }
 }
@@ -176,6 +223,10 @@ pub struct ChatBots {
     revision: Revision,
     /// Held while refreshing a bot's token: one refresh at a time here.
     refreshing: Mutex<()>,
+    /// Bot id → the status board of its session on this replica.
+    sessions: std::sync::Mutex<HashMap<String, Arc<Twitch>>>,
+    /// The sessions as last compared (see [`ChatBots::sessions_moved`]).
+    seen_sessions: std::sync::Mutex<HashMap<String, BotSession>>,
 }
 
 impl std::fmt::Debug for ChatBots {
@@ -195,18 +246,59 @@ impl ChatBots {
             changes,
             published: Mutex::new(None),
             refreshing: Mutex::new(()),
+            sessions: std::sync::Mutex::default(),
+            seen_sessions: std::sync::Mutex::default(),
         }
+    }
+
+    /// Shows `board` as bot `bot_id`'s session from now on.
+    pub fn track_session(&self, bot_id: &str, board: Arc<Twitch>) {
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .insert(bot_id.to_string(), board);
+    }
+
+    /// Bot `bot_id` has no session here any more.
+    pub fn untrack_session(&self, bot_id: &str) {
+        self.sessions.lock().expect("sessions lock").remove(bot_id);
+    }
+
+    /// Every tracked session's state now.
+    fn session_states(&self) -> HashMap<String, BotSession> {
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .iter()
+            .map(|(id, board)| (id.clone(), BotSession::of(board.connection())))
+            .collect()
+    }
+
+    /// Whether any session changed since the last call.
+    fn sessions_moved(&self) -> bool {
+        let now = self.session_states();
+        let mut seen = self.seen_sessions.lock().expect("sessions lock");
+        let moved = *seen != now;
+        *seen = now;
+        moved
     }
 
     /// Every bot, oldest first.
     pub async fn list(&self) -> Result<Vec<ChatBot>, StoreError> {
         let channels = self.store.chat_bot_channels().await?;
+        let mut sessions = self.session_states();
         Ok(self
             .store
             .chat_bots()
             .await?
             .into_iter()
-            .map(|row| ChatBot::of(row, &channels))
+            .map(|row| {
+                let session = sessions.remove(&row.id);
+                ChatBot {
+                    session,
+                    ..ChatBot::of(row, &channels)
+                }
+            })
             .collect())
     }
 
@@ -216,7 +308,11 @@ impl ChatBots {
             return Ok(None);
         };
         let channels = self.store.chat_bot_channels().await?;
-        Ok(Some(ChatBot::of(row, &channels)))
+        let session = self.session_states().remove(&row.id);
+        Ok(Some(ChatBot {
+            session,
+            ..ChatBot::of(row, &channels)
+        }))
     }
 
     /// The stored row of the bot `key` (id or login).
@@ -304,15 +400,16 @@ impl ChatBots {
         *published = Some(now);
     }
 
-    /// Publishes what other replicas change, and validates every bot's
-    /// token hourly, until `shutdown`.
+    /// Publishes what other replicas change and what this replica's bot
+    /// sessions do, until `shutdown`.
     pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) {
         let bots = self.clone();
         crate::poll::spawn_every(POLL, shutdown.clone(), move || {
             let bots = bots.clone();
             async move {
+                let sessions = bots.sessions_moved();
                 match bots.revision.moved().await {
-                    Ok(moved) if moved || bots.published.lock().await.is_none() => {
+                    Ok(moved) if moved || sessions || bots.published.lock().await.is_none() => {
                         bots.publish(true).await
                     }
                     Ok(_) => {}

@@ -14,6 +14,9 @@
 //! channels, makes its subscriptions anew when its channels change, and
 //! stops when it has none, turns invalid or is removed. A subscription
 //! Twitch refuses marks that channel `failed` with the reason in words.
+//! Each session has its own status board (state, session id, each
+//! subscription's Twitch status, the last problem), registered with
+//! [`super::ChatBots::track_session`] so the API shows it per bot.
 //!
 //! With the webhook and conduit transports the same subscriptions are
 //! made with the app token instead ([`ChatBots::add_wanted`], in the
@@ -35,7 +38,7 @@ use super::{tokens::BotAuth, BotStatus};
 use crate::{
     app::AppState,
     ingest::socket::{self, Binding, Pipeline, SocketIngest, Welcome},
-    twitch::{lease::HeldLease, Twitch, TwitchError},
+    twitch::{lease::HeldLease, SubscriptionStatus, Twitch, TwitchError},
 };
 
 /// The chat types a bot reads, each at version 1.
@@ -198,6 +201,7 @@ async fn reconcile(app: &AppState, running: &mut HashMap<String, Running>) {
         let keep = wanted.contains_key(id);
         if !keep {
             run.stop.cancel();
+            app.chat_bots.untrack_session(id);
         }
         keep
     });
@@ -221,16 +225,19 @@ fn start(app: &AppState, bot_id: &str, channels: Vec<String>) -> Running {
     let stop = app.shutdown.child_token();
     let (resubscribe, _) = watch::channel(0);
     let timings = app.config.timings.clone();
+    // The bot session's own status board: the broadcaster's stays its own.
+    let board = Arc::new(Twitch::new(
+        &app.config,
+        app.store.clone(),
+        app.secret_key.clone(),
+    ));
+    board.update(|s| s.state = "connecting".into());
+    app.chat_bots.track_session(bot_id, board.clone());
     let ctx = SocketIngest {
         url: app.config.twitch.eventsub_ws_url.to_string(),
         pipeline: Pipeline::spawn(app.ingest(), &timings, stop.clone(), "websocket-bot"),
         timings,
-        // The bot session's own status board: the broadcaster's stays its own.
-        connection: Arc::new(Twitch::new(
-            &app.config,
-            app.store.clone(),
-            app.secret_key.clone(),
-        )),
+        connection: board.clone(),
         shutdown: stop.clone(),
     };
     let binding = BotSocket {
@@ -239,6 +246,7 @@ fn start(app: &AppState, bot_id: &str, channels: Vec<String>) -> Running {
         lease: None,
         stop: stop.clone(),
         resubscribe: resubscribe.subscribe(),
+        board,
     };
     tokio::spawn(socket::run(ctx, binding));
     Running {
@@ -255,6 +263,8 @@ struct BotSocket {
     lease: Option<HeldLease>,
     stop: CancellationToken,
     resubscribe: watch::Receiver<u64>,
+    /// The session's status board (shown per bot).
+    board: Arc<Twitch>,
 }
 
 impl BotSocket {
@@ -268,6 +278,11 @@ impl BotSocket {
                 self.lease = Some(lease);
                 return true;
             }
+            self.board.update(|s| {
+                s.state = "standby".into();
+                s.session_id = None;
+                s.subscriptions.clear();
+            });
             tokio::select! {
                 _ = self.stop.cancelled() => return false,
                 _ = tokio::time::sleep(leases.renew_every()) => {}
@@ -275,8 +290,10 @@ impl BotSocket {
         }
     }
 
-    /// Creates the chat subscriptions of every channel of the bot.
-    async fn subscribe(&self, session_id: &str) -> Result<(), TwitchError> {
+    /// Creates the chat subscriptions of every channel of the bot, and
+    /// shows them on the session's board.
+    async fn subscribe(&self, welcome: &Welcome) -> Result<(), TwitchError> {
+        let session_id = welcome.session_id.as_str();
         let bots = &self.app.chat_bots;
         let Some(bot) = bots.row(&self.bot_id).await? else {
             return Ok(());
@@ -291,25 +308,48 @@ impl BotSocket {
             bots,
             bot_id: &bot.id,
         };
+        let mut shown = Vec::new();
         for channel in channels {
             let mut refused = None;
             for kind in CHAT_TYPES {
+                let condition =
+                    json!({"broadcaster_user_id": channel.channel_id, "user_id": bot.user_id});
                 let body = json!({
                     "type": kind,
                     "version": "1",
-                    "condition": {"broadcaster_user_id": channel.channel_id, "user_id": bot.user_id},
+                    "condition": condition,
                     "transport": {"method": "websocket", "session_id": session_id},
                 });
-                match bots.tokens_client().create_subscription(&auth, &body).await {
-                    Ok(Created::Created(_) | Created::Exists) => {}
-                    Ok(Created::Forbidden(message)) => refused = Some(message),
+                let (id, status) = match bots
+                    .tokens_client()
+                    .create_subscription(&auth, &body)
+                    .await
+                {
+                    Ok(Created::Created(created)) => (
+                        created["id"].as_str().unwrap_or_default().to_string(),
+                        created["status"].as_str().unwrap_or("enabled").to_string(),
+                    ),
+                    Ok(Created::Exists) => (String::new(), "already_exists".into()),
+                    Ok(Created::Forbidden(message)) => {
+                        let status = format!("forbidden: {message}");
+                        refused = Some(message);
+                        (String::new(), status)
+                    }
                     Err(err) => {
                         tracing::warn!(bot = %bot.user_login, kind, error = %err, "bot chat subscription not created");
                         if matches!(err, TwitchError::AuthorizationNeeded) {
                             return Err(err);
                         }
+                        (String::new(), format!("failed: {err}"))
                     }
-                }
+                };
+                shown.push(SubscriptionStatus {
+                    id,
+                    kind: kind.into(),
+                    version: "1".into(),
+                    condition: condition.as_object().cloned().unwrap_or_default(),
+                    status,
+                });
             }
             let reason = refused.map(|twitch| {
                 format!(
@@ -321,6 +361,13 @@ impl BotSocket {
             bots.set_channel_status(&bot.id, &channel.channel_id, reason.as_deref())
                 .await;
         }
+        self.board.update(|s| {
+            s.state = "connected".into();
+            s.session_id = Some(session_id.to_string());
+            s.keepalive_seconds = Some(welcome.keepalive.as_secs());
+            s.connected_at = Some(crate::event::format_created(chrono::Utc::now()));
+            s.subscriptions = shown;
+        });
         Ok(())
     }
 }
@@ -341,11 +388,13 @@ impl Binding for BotSocket {
                 .as_ref()
                 .ok_or_else(|| TwitchError::Socket("no bot socket lease held".into()))?;
             lease.verify().await?;
-            self.subscribe(&welcome.session_id).await
+            self.subscribe(welcome).await
         })
     }
 
     fn rebind<'a>(&'a mut self, _welcome: &'a Welcome) -> BoxFuture<'a, Result<(), TwitchError>> {
+        // Subscriptions carry over to the reconnect URL's session (the
+        // handover shows the new session id on the board).
         Box::pin(async { Ok(()) })
     }
 
@@ -368,6 +417,11 @@ impl Binding for BotSocket {
             if let Some(lease) = self.lease.take() {
                 lease.release(expire || self.stop.is_cancelled()).await;
             }
+            self.board.update(|s| {
+                for sub in &mut s.subscriptions {
+                    sub.status = "websocket_disconnected".into();
+                }
+            });
         })
     }
 }

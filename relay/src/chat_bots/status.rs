@@ -7,7 +7,10 @@
 //! Then one `{"event": "Updated", "chatBot": ChatBot}` per bot, then
 //! `{"event": "Created" | "Updated" | "Deleted", "chatBot": …}` on every
 //! change made on any replica, and `{"event": "keep_alive"}` every 30 s.
-//! Nothing the client sends after the token is read.
+//! Nothing the client sends after the token is read. The original's
+//! `chatBot` fields are all kept; TAU adds `session`, the bot's own
+//! EventSub session as this replica sees it, whose changes are sent as
+//! `Updated` within [`super::POLL`].
 
 use axum::{
     extract::{ws::Message, ws::WebSocket, Extension, State, WebSocketUpgrade},

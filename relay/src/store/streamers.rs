@@ -358,6 +358,17 @@ impl Store {
         Ok(())
     }
 
+    /// The broadcast Twitch calls `stream_id`, if recorded.
+    pub async fn stream(&self, stream_id: &str) -> Result<Option<Stream>> {
+        let row = sqlx::query(&format!(
+            "SELECT {STREAM_COLUMNS} FROM streams WHERE stream_id = $1"
+        ))
+        .bind(stream_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(decode_stream).transpose()
+    }
+
     /// Ends the streamer's open streams at `at_us`; how many.
     pub async fn end_streams(&self, twitch_id: &str, at_us: i64) -> Result<u64> {
         let done = sqlx::query(

@@ -12,8 +12,13 @@
 //! - `stream.online` of a watched (not disabled) streamer: `streaming` is
 //!   set, and the broadcast is recorded from `GET /helix/streams` (title,
 //!   category, viewers, tags, ...); if Helix fails or does not list that
-//!   stream yet (Twitch's list lags), from what the event carries (stream
-//!   id, `started_at`, `type`, login and name).
+//!   stream yet (Twitch's list often lags the notification by seconds),
+//!   from what the event carries (stream id, `started_at`, `type`, login
+//!   and name), and Helix is asked again after each of [`REFETCH_DELAYS`]
+//!   until it lists the stream. The re-fetch stops early when the stream
+//!   ended or its record already has details (another replica filled it);
+//!   at most one waits per streamer (a newer online replaces it, an
+//!   offline cancels it), so a flood of events cannot pile tasks up.
 //! - `stream.offline`: `streaming` cleared, the open stream ended now.
 //! - Anyone else's stream events (the channel's own, unless it watches
 //!   itself) are ordinary events and nothing more.
@@ -22,11 +27,15 @@
 //! by two replicas; if the offline is handled first, the stream stays open
 //! until the streamer's next broadcast ends it.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use serde::Deserialize;
 use serde_json::{value::RawValue, Value};
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, task::AbortHandle};
 use uuid::Uuid;
 
 use crate::{
@@ -39,6 +48,17 @@ use crate::{
 /// with a warning rather than slowing ingest (a burst this large means
 /// the worker is stuck on Twitch).
 const QUEUE: usize = 256;
+
+/// The waits before each new `GET /helix/streams` for a stream it did not
+/// list at `stream.online` (about 77 s in all: Twitch's list usually
+/// catches up within seconds, rarely after a minute).
+pub const REFETCH_DELAYS: [Duration; 5] = [
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+    Duration::from_secs(20),
+    Duration::from_secs(40),
+];
 
 /// What a stream event said.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +166,12 @@ fn from_event(online: &Online) -> Stream {
     }
 }
 
+/// Whether a record holds Helix's details (Helix always gives a language
+/// and a thumbnail; the event alone gives neither).
+fn has_details(stream: &Stream) -> bool {
+    !stream.language.is_empty() || !stream.thumbnail_url.is_empty()
+}
+
 /// Hands stored stream events to the worker; cheap to clone.
 #[derive(Clone)]
 pub struct Tracker {
@@ -177,33 +203,40 @@ struct Worker {
     store: Store,
     twitch: Arc<Twitch>,
     token: TokenKind,
+    /// Streamer id → the stream id a re-fetch waits for, and its task.
+    pending: Mutex<HashMap<String, (String, AbortHandle)>>,
 }
 
 impl Tracker {
     /// Starts the worker; it ends when every [`Tracker`] clone is gone.
     pub fn spawn(store: Store, twitch: Arc<Twitch>, token: TokenKind) -> Tracker {
         let (tx, mut rx) = mpsc::channel(QUEUE);
-        let worker = Worker {
+        let worker = Arc::new(Worker {
             store,
             twitch,
             token,
-        };
+            pending: Mutex::default(),
+        });
         tokio::spawn(async move {
             while let Some(change) = rx.recv().await {
                 if let Err(err) = worker.apply(&change).await {
                     tracing::warn!(?change, error = %err, "tracking a stream event failed");
                 }
             }
+            worker.cancel_all();
         });
         Tracker { tx }
     }
 }
 
 impl Worker {
-    async fn apply(&self, change: &Change) -> Result<(), StoreError> {
+    async fn apply(self: &Arc<Self>, change: &Change) -> Result<(), StoreError> {
         match change {
             Change::Online(online) => self.online(online).await,
-            Change::Offline(id) => self.offline(id).await,
+            Change::Offline(id) => {
+                self.cancel_refetch(id);
+                self.offline(id).await
+            }
         }
     }
 
@@ -213,30 +246,113 @@ impl Worker {
         Ok(streamer.is_some_and(|s| !s.disabled))
     }
 
-    async fn online(&self, online: &Online) -> Result<(), StoreError> {
+    /// Helix's entry for `online`'s stream, if it lists that one (not the
+    /// previous broadcast); `None` when it fails or does not list it yet.
+    async fn listed(&self, online: &Online) -> Option<Stream> {
+        let id = &online.broadcaster_user_id;
+        match self.helix_stream(id).await {
+            Ok(listed) => listed.filter(|s| online.id.is_empty() || s.stream_id == online.id),
+            Err(err) => {
+                tracing::warn!(twitch_id = %id, error = %err, "GET /helix/streams failed");
+                None
+            }
+        }
+    }
+
+    async fn online(self: &Arc<Self>, online: &Online) -> Result<(), StoreError> {
         let id = &online.broadcaster_user_id;
         if !self.watched(id).await? {
             return Ok(());
         }
         self.store.set_streaming(id, true).await?;
-        let listed = match self.helix_stream(id).await {
-            Ok(listed) => listed,
-            Err(err) => {
-                tracing::warn!(twitch_id = %id, error = %err, "GET /helix/streams failed; recording the stream from the event");
-                None
-            }
-        };
-        // Helix may still list nothing, or the previous broadcast.
-        let stream = match listed {
-            Some(stream) if online.id.is_empty() || stream.stream_id == online.id => stream,
-            _ => from_event(online),
-        };
+        self.cancel_refetch(id);
+        if let Some(stream) = self.listed(online).await {
+            tracing::info!(twitch_id = %id, stream_id = %stream.stream_id, title = %stream.title, "watched streamer went live");
+            return self.store.record_stream(&stream).await;
+        }
+        let stream = from_event(online);
         if stream.stream_id.is_empty() {
             tracing::warn!(twitch_id = %id, "stream.online without a stream id; no stream recorded");
             return Ok(());
         }
-        tracing::info!(twitch_id = %id, stream_id = %stream.stream_id, title = %stream.title, "watched streamer went live");
-        self.store.record_stream(&stream).await
+        // Another delivery (another replica) may have recorded the details.
+        let known = self.store.stream(&stream.stream_id).await?;
+        if known.as_ref().is_some_and(has_details) {
+            return Ok(());
+        }
+        tracing::info!(twitch_id = %id, stream_id = %stream.stream_id, "watched streamer went live; Helix does not list the stream yet");
+        self.store.record_stream(&stream).await?;
+        self.schedule_refetch(online.clone());
+        Ok(())
+    }
+
+    /// Asks Helix again for `online`'s stream later (replacing any
+    /// re-fetch waiting for this streamer).
+    fn schedule_refetch(self: &Arc<Self>, online: Online) {
+        let streamer = online.broadcaster_user_id.clone();
+        let stream_id = online.id.clone();
+        let worker = self.clone();
+        let task = tokio::spawn(async move {
+            for delay in REFETCH_DELAYS {
+                tokio::time::sleep(delay).await;
+                match worker.refetch(&online).await {
+                    Ok(true) => break,
+                    Ok(false) => {}
+                    Err(err) => {
+                        tracing::warn!(stream_id = %online.id, error = %err, "re-fetching a stream failed")
+                    }
+                }
+            }
+            let mut pending = worker.pending.lock().expect("pending lock");
+            if pending
+                .get(&online.broadcaster_user_id)
+                .is_some_and(|(waiting, _)| *waiting == online.id)
+            {
+                pending.remove(&online.broadcaster_user_id);
+            }
+        });
+        let replaced = self
+            .pending
+            .lock()
+            .expect("pending lock")
+            .insert(streamer, (stream_id, task.abort_handle()));
+        if let Some((_, old)) = replaced {
+            old.abort();
+        }
+    }
+
+    /// One re-fetch: `true` when done (details recorded, already there,
+    /// or no longer wanted).
+    async fn refetch(&self, online: &Online) -> Result<bool, StoreError> {
+        let Some(known) = self.store.stream(&online.id).await? else {
+            return Ok(true); // the streamer was removed with its streams
+        };
+        if known.ended_us.is_some() || has_details(&known) {
+            return Ok(true);
+        }
+        if !self.watched(&online.broadcaster_user_id).await? {
+            return Ok(true);
+        }
+        let Some(stream) = self.listed(online).await else {
+            return Ok(false);
+        };
+        tracing::info!(twitch_id = %online.broadcaster_user_id, stream_id = %stream.stream_id, title = %stream.title, "Helix lists the watched stream now");
+        self.store.record_stream(&stream).await?;
+        Ok(true)
+    }
+
+    /// Stops the re-fetch waiting for `streamer`, if any.
+    fn cancel_refetch(&self, streamer: &str) {
+        if let Some((_, task)) = self.pending.lock().expect("pending lock").remove(streamer) {
+            task.abort();
+        }
+    }
+
+    /// Stops every waiting re-fetch (the tracker is gone).
+    fn cancel_all(&self) {
+        for (_, (_, task)) in self.pending.lock().expect("pending lock").drain() {
+            task.abort();
+        }
     }
 
     async fn offline(&self, twitch_id: &str) -> Result<(), StoreError> {

@@ -58,6 +58,34 @@ impl tau_twitch::Auth for Token<'_> {
     }
 }
 
+/// The app token for one chat message sent for the Chat Bot badge: a 401
+/// is Twitch's verdict on the sender's or the channel's grants (the app
+/// token is renewed ahead of its expiry), so it is not fetched anew; the
+/// caller falls back to the sender's user token.
+struct BadgeToken<'a> {
+    /// Where the app token comes from.
+    tokens: &'a TokenManager,
+}
+
+impl tau_twitch::Auth for BadgeToken<'_> {
+    type Error = TwitchError;
+
+    fn client_id(&self) -> Result<String> {
+        self.tokens.client_id().map(str::to_string)
+    }
+
+    async fn token(&self, _: &tau_twitch::Client) -> Result<String> {
+        self.tokens.app_token().await
+    }
+
+    async fn renew(&self, _: &tau_twitch::Client, _rejected: &str) -> Result<String> {
+        Err(TwitchError::Status {
+            status: 401,
+            message: "Twitch refused the app token for this chat message".into(),
+        })
+    }
+}
+
 /// Helix client; cheap to clone.
 #[derive(Clone)]
 pub struct Helix {
@@ -119,6 +147,29 @@ impl Helix {
         self.client
             .send_chat_message(
                 &self.auth(TokenKind::User),
+                broadcaster_id,
+                sender_id,
+                message,
+                reply_parent_message_id,
+            )
+            .await
+    }
+
+    /// Sends a chat message with the app token (Twitch then shows the Chat
+    /// Bot badge); a 401 is returned, not retried with a new app token.
+    pub async fn send_chat_message_with_badge(
+        &self,
+        broadcaster_id: &str,
+        sender_id: &str,
+        message: &str,
+        reply_parent_message_id: Option<&str>,
+    ) -> Result<tau_twitch::ChatSent> {
+        let auth = BadgeToken {
+            tokens: &self.tokens,
+        };
+        self.client
+            .send_chat_message(
+                &auth,
                 broadcaster_id,
                 sender_id,
                 message,

@@ -9,6 +9,14 @@
 //! ([`FakeTwitch::drop_next_chat`]), read what was sent
 //! ([`FakeTwitch::sent_chat`]) and push a viewer's message
 //! ([`FakeTwitch::chat_message_event`], [`FakeTwitch::send_chat_event`]).
+//!
+//! An app token sends too (Twitch's Chat Bot badge path) when the sender
+//! has a standing authorization (a refresh token the fake honours) with
+//! `user:write:chat` and `user:bot` (401 otherwise) and, outside its own channel, the channel's broadcaster
+//! granted `channel:bot` (403 otherwise): by default the fake's broadcaster
+//! has when its authorization includes `channel:bot`, and no other
+//! channel has; [`FakeTwitch::set_channel_bot`] decides per channel.
+//! [`SentChat::app_token`] records which kind of token sent.
 
 use axum::{
     body::Bytes,
@@ -18,7 +26,13 @@ use axum::{
 };
 use serde_json::{json, Value};
 
-use crate::{error::FakeError, error::HelixError, helix::Caller, state::new_id, FakeTwitch};
+use crate::{
+    error::FakeError,
+    error::HelixError,
+    helix::Caller,
+    state::{new_id, State as World},
+    FakeTwitch,
+};
 
 /// Twitch's limit on one chat message, in characters.
 const MAX_MESSAGE_CHARS: usize = 500;
@@ -38,6 +52,8 @@ pub struct SentChat {
     pub message_id: String,
     /// Whether it was delivered (false after [`FakeTwitch::drop_next_chat`]).
     pub is_sent: bool,
+    /// Sent with an app token (the Chat Bot badge path), not a user token.
+    pub app_token: bool,
 }
 
 /// Chat's share of the fake's world.
@@ -47,6 +63,9 @@ pub(crate) struct ChatState {
     pub sent: Vec<SentChat>,
     /// `(code, message)` the next send is dropped with.
     pub drop_next: Option<(String, String)>,
+    /// Channel id → whether its broadcaster granted `channel:bot`, where a
+    /// test decided (see [`FakeTwitch::set_channel_bot`]).
+    pub channel_bot: std::collections::HashMap<String, bool>,
 }
 
 impl FakeTwitch {
@@ -67,6 +86,17 @@ impl FakeTwitch {
         } else {
             st.bot_chat_refused.remove(channel_id);
         }
+    }
+
+    /// Whether `channel_id`'s broadcaster granted `channel:bot`: as set by
+    /// a test, else only the fake's broadcaster, when its authorization
+    /// includes the scope.
+    pub fn set_channel_bot(&self, channel_id: &str, granted: Option<bool>) {
+        let mut st = self.state();
+        match granted {
+            Some(granted) => st.chat.channel_bot.insert(channel_id.to_string(), granted),
+            None => st.chat.channel_bot.remove(channel_id),
+        };
     }
 
     /// Every chat message sent through `POST /chat/messages`, oldest first.
@@ -136,25 +166,64 @@ impl FakeTwitch {
     }
 }
 
+/// Whether `channel_id`'s broadcaster granted `channel:bot` (see
+/// [`FakeTwitch::set_channel_bot`]).
+fn channel_bot_granted(st: &World, channel_id: &str) -> bool {
+    if let Some(granted) = st.chat.channel_bot.get(channel_id) {
+        return *granted;
+    }
+    channel_id == FakeTwitch::BROADCASTER_ID && live_scope(st, None, "channel:bot")
+}
+
+/// Whether `user` (`None`: the broadcaster) has a standing authorization
+/// with `scope`: a refresh token Twitch still honours (an expired access
+/// token does not end an authorization; disconnecting the app does).
+fn live_scope(st: &World, user: Option<&str>, scope: &str) -> bool {
+    st.refresh_tokens.values().any(|(scopes, owner)| {
+        owner.as_ref().map(|(id, _)| id.as_str()) == user && scopes.iter().any(|s| s == scope)
+    })
+}
+
+/// The login of `user_id` among the users holding tokens (app-token sends).
+fn login_of(st: &World, user_id: &str) -> String {
+    if user_id == FakeTwitch::BROADCASTER_ID {
+        return FakeTwitch::BROADCASTER_LOGIN.into();
+    }
+    st.tokens
+        .values()
+        .find_map(|t| t.user.as_ref().filter(|(id, _)| id == user_id))
+        .map(|(_, login)| login.clone())
+        .unwrap_or_else(|| user_id.to_string())
+}
+
+/// Checks an app-token send of `sender_id` into `broadcaster_id`'s chat
+/// as Twitch does; the sender's login.
+fn app_sender(st: &World, sender_id: &str, broadcaster_id: &str) -> Result<String, HelixError> {
+    let user = (sender_id != FakeTwitch::BROADCASTER_ID).then_some(sender_id);
+    if !["user:write:chat", "user:bot"]
+        .iter()
+        .all(|scope| live_scope(st, user, scope))
+    {
+        return Err(HelixError::unauthorized(
+            "The sender must authorize the app with the user:write:chat and user:bot scopes",
+        ));
+    }
+    if sender_id != broadcaster_id && !channel_bot_granted(st, broadcaster_id) {
+        return Err(HelixError::new(
+            StatusCode::FORBIDDEN,
+            "The broadcaster must authorize the app with the channel:bot scope, or the sender must be a moderator",
+        ));
+    }
+    Ok(login_of(st, sender_id))
+}
+
 /// `POST /helix/chat/messages`.
 pub(crate) async fn send(
     State(fake): State<FakeTwitch>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, HelixError> {
-    let Caller::User {
-        user_id,
-        login,
-        scopes,
-    } = fake.authenticate(&headers)?
-    else {
-        return Err(HelixError::unauthorized(
-            "The Authorization header is required and must contain a user access token",
-        ));
-    };
-    if !scopes.iter().any(|s| s == "user:write:chat") {
-        return Err(HelixError::unauthorized("Missing scope: user:write:chat"));
-    }
+    let caller = fake.authenticate(&headers)?;
     let body: Value = serde_json::from_slice(&body)
         .map_err(|_| HelixError::bad_request("Malformed request body"))?;
     let field = |name: &str| {
@@ -169,11 +238,25 @@ pub(crate) async fn send(
         field("sender_id")?,
         field("message")?,
     );
-    if sender_id != user_id {
-        return Err(HelixError::unauthorized(
-            "The ID in sender_id must match the user ID in the access token",
-        ));
-    }
+    let app_token = matches!(caller, Caller::App);
+    let login = match caller {
+        Caller::App => app_sender(&fake.state(), &sender_id, &broadcaster_id)?,
+        Caller::User {
+            user_id,
+            login,
+            scopes,
+        } => {
+            if !scopes.iter().any(|s| s == "user:write:chat") {
+                return Err(HelixError::unauthorized("Missing scope: user:write:chat"));
+            }
+            if sender_id != user_id {
+                return Err(HelixError::unauthorized(
+                    "The ID in sender_id must match the user ID in the access token",
+                ));
+            }
+            login
+        }
+    };
     if sender_id != broadcaster_id && fake.state().bot_chat_refused.contains(&broadcaster_id) {
         return Err(HelixError::new(
             StatusCode::FORBIDDEN,
@@ -200,6 +283,7 @@ pub(crate) async fn send(
         reply_parent_message_id: reply.clone(),
         message_id: message_id.clone(),
         is_sent: dropped.is_none(),
+        app_token,
     });
     fake.notify();
     if let Some((code, reason)) = dropped {

@@ -1,6 +1,7 @@
 //! Other channels and their broadcasts: users besides the broadcaster
 //! (for `GET /users?login=`), `GET /helix/streams`, and the test controls
-//! [`FakeTwitch::add_user`], [`FakeTwitch::go_live`] and
+//! [`FakeTwitch::add_user`], [`FakeTwitch::go_live`] (optionally unlisted
+//! until [`FakeTwitch::list_stream`], as Twitch's list lags) and
 //! [`FakeTwitch::go_offline`]. Going live or offline also notifies every
 //! enabled `stream.online` / `stream.offline` subscription whose condition
 //! names that channel, on whatever transport it has, as Twitch does.
@@ -218,6 +219,21 @@ impl FakeTwitch {
             "broadcaster_user_name": name, "type": info.kind, "started_at": started_at,
         });
         self.notify_channel(user_id, "stream.online", event).await
+    }
+
+    /// `user_id`'s live broadcast, listed with `info.listed: false`,
+    /// appears in `GET /streams` (Twitch's list caught up). False if
+    /// `user_id` is not live.
+    pub fn list_stream(&self, user_id: &str) -> bool {
+        let listed = match self.state().channels.live.get_mut(user_id) {
+            Some((info, _)) => {
+                info.listed = true;
+                true
+            }
+            None => false,
+        };
+        self.notify();
+        listed
     }
 
     /// `user_id`'s broadcast ends: `GET /streams` no longer lists it and

@@ -33,7 +33,8 @@
 //! - `POST /webhook-routes` `{"host", "to"}`: deliver webhooks whose
 //!   callback host is `host` to the base URL `to` (e.g. a Service's
 //!   ClusterIP), as DNS and an ingress would; 204.
-//! - `GET /requests`: `[{"method", "path"}]` of every request served.
+//! - `GET /requests`: `[{"method", "path", "status", "auth"}]` of every request served
+//!   (`auth`: `none`, `app`, `user` or `invalid`).
 //! - `POST /client-secret` `{"secret"}`: the token endpoint accepts only this
 //!   client secret from now on (Twitch's "New Secret").
 //! - `POST /expire-user-tokens`: every user access token answers 401 from
@@ -47,9 +48,12 @@
 //! - `POST /users` `{"login", "id"}`: Twitch knows one more user (for
 //!   `GET /helix/users`, e.g. a streamer to watch); 204.
 //! - `POST /streams` `{"user_id", "live", "id"?, "title"?, "game_name"?,
-//!   "viewer_count"?, "started_at"?}`: that user goes live (`GET /helix/streams` lists
-//!   it and its `stream.online` subscriptions are notified) or, with
-//!   `"live": false`, offline; answers `{"message_ids"}`.
+//!   "viewer_count"?, "started_at"?, "listed"?}`: that user goes live (`GET
+//!   /helix/streams` lists it, unless `"listed": false`, and its
+//!   `stream.online` subscriptions are notified) or, with `"live": false`,
+//!   offline; answers `{"message_ids"}`.
+//! - `POST /list-stream` `{"user_id"}`: its unlisted live stream appears in
+//!   `GET /helix/streams` (Twitch's list catching up); 204, 404 if not live.
 //! - `POST /drop-next-chat` `{"code", "message"}`: the next
 //!   `POST /helix/chat/messages` answers `is_sent: false` with that reason; 204.
 //! - `POST /authorize-as` `{"login", "id"}`: `/oauth2/authorize` approves as
@@ -60,6 +64,9 @@
 //!   with a user token (bots get 403); 204.
 //! - `POST /revoke-user` `{"id"}`: that user disconnects the app at
 //!   twitch.tv: its access tokens answer 401, its refresh tokens are refused; 204.
+//! - `POST /channel-bot` `{"channel_id", "granted": bool | null}`: whether
+//!   that channel's broadcaster granted `channel:bot` (app-token chat, the
+//!   Chat Bot badge); `null` returns to the default; 204.
 
 use std::net::SocketAddr;
 
@@ -106,7 +113,10 @@ async fn requests(State(fake): State<FakeTwitch>) -> Json<Value> {
     let list: Vec<Value> = fake
         .requests()
         .iter()
-        .map(|r| json!({"method": r.method, "path": r.path}))
+        .map(|r| {
+            let auth = format!("{:?}", r.auth).to_ascii_lowercase();
+            json!({"method": r.method, "path": r.path, "status": r.status, "auth": auth})
+        })
         .collect();
     Json(Value::Array(list))
 }
@@ -348,6 +358,7 @@ async fn stream(
         info.game_name = text("game_name", &info.game_name);
         info.viewer_count = body["viewer_count"].as_u64().unwrap_or(info.viewer_count);
         info.started_at = body["started_at"].as_str().map(str::to_string);
+        info.listed = body["listed"].as_bool().unwrap_or(true);
         fake.go_live(user_id, info).await
     } else {
         fake.go_offline(user_id).await
@@ -389,6 +400,24 @@ async fn refuse_bot_chat(State(fake): State<FakeTwitch>, Json(body): Json<Value>
     match (body["channel_id"].as_str(), body["refuse"].as_bool()) {
         (Some(channel), Some(refuse)) if !channel.is_empty() => {
             fake.refuse_bot_chat(channel, refuse);
+            StatusCode::NO_CONTENT
+        }
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+async fn list_stream(State(fake): State<FakeTwitch>, Json(body): Json<Value>) -> StatusCode {
+    match body["user_id"].as_str() {
+        Some(id) if fake.list_stream(id) => StatusCode::NO_CONTENT,
+        _ => StatusCode::NOT_FOUND,
+    }
+}
+
+async fn channel_bot(State(fake): State<FakeTwitch>, Json(body): Json<Value>) -> StatusCode {
+    let granted = &body["granted"];
+    match body["channel_id"].as_str() {
+        Some(channel) if !channel.is_empty() && (granted.is_null() || granted.is_boolean()) => {
+            fake.set_channel_bot(channel, granted.as_bool());
             StatusCode::NO_CONTENT
         }
         _ => StatusCode::BAD_REQUEST,
@@ -441,6 +470,8 @@ async fn main() {
         .route("/authorize-as", post(authorize_as))
         .route("/refuse-bot-chat", post(refuse_bot_chat))
         .route("/revoke-user", post(revoke_user))
+        .route("/list-stream", post(list_stream))
+        .route("/channel-bot", post(channel_bot))
         .with_state(fake);
     axum::serve(control_listener, app)
         .await
