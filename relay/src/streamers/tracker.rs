@@ -32,7 +32,7 @@ use uuid::Uuid;
 use crate::{
     ingest::AfterStore,
     store::{now_us, Store, StoreError, Stream},
-    twitch::{helix::TokenKind, Twitch, TwitchError},
+    twitch::{Twitch, TwitchError},
 };
 
 /// Stream changes waiting for the worker; past it, changes are dropped
@@ -176,18 +176,13 @@ impl AfterStore for Tracker {
 struct Worker {
     store: Store,
     twitch: Arc<Twitch>,
-    token: TokenKind,
 }
 
 impl Tracker {
     /// Starts the worker; it ends when every [`Tracker`] clone is gone.
-    pub fn spawn(store: Store, twitch: Arc<Twitch>, token: TokenKind) -> Tracker {
+    pub fn spawn(store: Store, twitch: Arc<Twitch>) -> Tracker {
         let (tx, mut rx) = mpsc::channel(QUEUE);
-        let worker = Worker {
-            store,
-            twitch,
-            token,
-        };
+        let worker = Worker { store, twitch };
         tokio::spawn(async move {
             while let Some(change) = rx.recv().await {
                 if let Err(err) = worker.apply(&change).await {
@@ -262,7 +257,7 @@ impl Worker {
                 &["streams".to_string()],
                 Some(&query),
                 None,
-                self.token,
+                self.twitch.lookup_token(),
             )
             .await?;
         let status = response.status();

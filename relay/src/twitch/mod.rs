@@ -4,6 +4,8 @@
 //! live in [`crate::ingest`]; what a socket session is *for* is decided
 //! here, behind [`crate::ingest::socket::Binding`].
 //!
+//! - [`credentials`]: the application's client id and secret, now (the
+//!   environment's, else the ones entered in the dashboard).
 //! - [`tokens`]: app token (client credentials, fetched again on expiry or
 //!   401) and the broadcaster's user token (encrypted at rest, refreshed on
 //!   401 and before expiry, validated hourly as Twitch requires).
@@ -28,6 +30,7 @@
 
 pub mod app_subs;
 pub mod conduit;
+pub mod credentials;
 pub mod event_types;
 pub mod helix;
 pub mod lease;
@@ -41,8 +44,8 @@ pub mod websocket;
 /// Errors talking to Twitch.
 #[derive(Debug, thiserror::Error)]
 pub enum TwitchError {
-    /// TWITCH_CLIENT_ID / TWITCH_CLIENT_SECRET are not set.
-    #[error("Twitch is not configured: set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET")]
+    /// No client id and secret (neither the environment nor the dashboard).
+    #[error("Twitch is not configured: enter the Twitch application's client id and secret on the dashboard's Setup page (or set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET)")]
     NotConfigured,
     /// No broadcaster has authorized TAU yet, or the authorization was lost.
     #[error("authorization needed: open the dashboard and connect your Twitch account")]
@@ -122,7 +125,8 @@ pub struct SubscriptionStatus {
 pub struct ConnectionStatus {
     /// `websocket` or `webhook`.
     pub transport: String,
-    /// `disabled`, `waiting_for_authorization`, `connecting`, `connected`,
+    /// `disabled`, `waiting_for_credentials` (no client id and secret yet),
+    /// `waiting_for_authorization`, `connecting`, `connected`,
     /// `reconnecting`, `backoff`.
     pub state: String,
     /// Current EventSub WebSocket session id.
@@ -141,6 +145,9 @@ pub struct ConnectionStatus {
 
 /// The relay's Twitch side: tokens, Helix, connection status.
 pub struct Twitch {
+    /// The application's client id and secret, now (ask it, never the
+    /// configuration).
+    pub credentials: credentials::Credentials,
     /// OAuth tokens.
     pub tokens: Arc<tokens::TokenManager>,
     /// Helix client.
@@ -178,13 +185,15 @@ impl Twitch {
             config.twitch.api_url.clone(),
             config.twitch.auth_url.clone(),
         );
+        let credentials = credentials::Credentials::new(&config.twitch, store.clone(), key.clone());
         let tokens = Arc::new(tokens::TokenManager::new(
             client.clone(),
-            config.twitch.clone(),
+            credentials.clone(),
             store.clone(),
             key,
         ));
         Twitch {
+            credentials,
             helix: helix::Helix::new(client, tokens.clone()),
             tokens,
             authorized: Notify::new(),
@@ -251,6 +260,16 @@ impl Twitch {
     /// Wakes on every resubscribe request made after this call.
     pub fn resubscribe_requests(&self) -> watch::Receiver<u64> {
         self.resubscribe.subscribe()
+    }
+
+    /// Which token looks users and streams up: the app token when the
+    /// application is configured, else the broadcaster's.
+    pub fn lookup_token(&self) -> helix::TokenKind {
+        if self.credentials.current().is_some() {
+            helix::TokenKind::App
+        } else {
+            helix::TokenKind::User
+        }
     }
 
     /// A copy of the connection status.
