@@ -70,7 +70,7 @@ export function Status({ status, statusState }: { status: StatusDoc | null; stat
   const expires = ut.expires_at ? new Date(ut.expires_at).getTime() : NaN;
   const utLevel: Level = ut.state === "valid" ? (missing.length ? "warn" : "ok") : "bad";
   const esLevel: Level =
-    es.state === "connected" ? "ok" : es.state === "disabled" ? "off" : es.state === "backoff" || es.state === "waiting_for_authorization" ? "bad" : "warn";
+    es.state === "connected" ? "ok" : es.state === "disabled" ? "off" : es.state === "backoff" || es.state === "waiting_for_authorization" || es.state === "waiting_for_credentials" ? "bad" : "warn";
 
   return (
     <section aria-labelledby="status-h">
@@ -114,6 +114,9 @@ export function Status({ status, statusState }: { status: StatusDoc | null; stat
                       ? `Rejected by Twitch${tw.app_token.error ? `: ${tw.app_token.error}` : ""}`
                       : "Not checked yet"}
               </Dot>
+              {tw.credentials_source && (
+                <span class="muted small-text"> ({tw.credentials_source === "environment" ? "from the environment" : "entered in Setup"})</span>
+              )}
             </Row>
             <Row k="Broadcaster">{tw.broadcaster ?? "not set"}</Row>
           </dl>
