@@ -7,17 +7,27 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { suite, withPage } from "../lib/suite.js";
+import { join } from "node:path";
 import {
-  CLIENT_ID, CLIENT_SECRET, PHONE, api, axeSerious, overflow, screenshot, waitFor, waitForTwitchSession,
+  ARTIFACTS, CLIENT_ID, CLIENT_SECRET, PHONE, api, axeSerious, ensureDir, overflow, screenshot, waitFor, waitForTwitchSession,
 } from "../lib/harness.js";
 import { connectTwitchFromSetup, field, loginByLink, navLink, openView, saysConnected, twitchLight } from "../lib/dash.js";
 
 const ctx = suite("setup", { relayUnset: ["TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET", "TWITCH_BROADCASTER"] });
 
+/** A picture of one step alone (the full page is long on a phone). */
+async function stepShot(item, name) {
+  await item.screenshot({ path: join(ensureDir(ARTIFACTS), `${name}.png`) });
+}
+
 /** Setup's step whose heading starts with `title`: `{heading, item}`. */
 function step(page, title) {
-  const heading = page.getByRole("main").getByRole("heading", { name: new RegExp(`^\\d*\\s*${title}`) });
-  return { heading, item: page.getByRole("main").getByRole("listitem").filter({ has: heading }) };
+  const name = new RegExp(`^\\d*\\s*${title}`);
+  // (`has` is matched inside each list item: a locator from the page, not from main.)
+  return {
+    heading: page.getByRole("main").getByRole("heading", { name }),
+    item: page.getByRole("main").getByRole("listitem").filter({ has: page.getByRole("heading", { name }) }),
+  };
 }
 
 test("credentials entered on Setup start Twitch without a restart", async () => {
@@ -50,6 +60,7 @@ test("credentials entered on Setup start Twitch without a restart", async () => 
     const o = await overflow(page);
     assert.ok(o.scrollWidth <= o.innerWidth, `Setup overflows at 360 px: ${JSON.stringify(o)}`);
     await screenshot(page, "setup-credentials-form-phone");
+    await stepShot(creds.item, "setup-credentials-step-phone");
     await page.setViewportSize({ width: 1280, height: 900 });
 
     const id = await field(form, ["Client ID"]);
@@ -75,6 +86,7 @@ test("credentials entered on Setup start Twitch without a restart", async () => 
     await creds.item.getByRole("button", { name: "Replace" }).waitFor({ state: "visible" });
     await creds.item.getByRole("button", { name: "Forget" }).waitFor({ state: "visible" });
     await screenshot(page, "setup-credentials-stored-desktop");
+    await stepShot(creds.item, "setup-credentials-step-stored-desktop");
 
     // Connect Twitch through the fake's consent, no restart in between.
     const response = await connectTwitchFromSetup(page, ctx.relay);

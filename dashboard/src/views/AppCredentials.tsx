@@ -140,7 +140,7 @@ export function AppCredentials({ status, session, redirect }: { status: StatusDo
   const help = (
     <p>
       Create an application at <a href="https://dev.twitch.tv/console/apps" target="_blank" rel="noreferrer">dev.twitch.tv/console/apps</a> (category
-      “Application Integration”), register <code class="nowrap">{redirect}</code> as its OAuth Redirect URL (step 2), then copy its Client ID and
+      “Application Integration”), register <code>{redirect}</code> as its OAuth Redirect URL (step 2), then copy its Client ID and
       a new Client secret here.
     </p>
   );
