@@ -185,6 +185,8 @@ fn assemble(
     ));
     // A resubscribe asked on another replica (e.g. a standby): the same.
     twitch.spawn_fleet_resubscribe(shutdown.clone());
+    // A replaced Twitch application: the same.
+    twitch.spawn_follow_credentials(shutdown.clone());
     // A change of the watched streamers is a fleet-wide resubscribe.
     let streamers = Streamers::new(&config, store.clone(), twitch.clone());
     AppState {

@@ -247,6 +247,36 @@ impl Twitch {
         });
     }
 
+    /// Until `shutdown`: when the application changes from one pair to
+    /// another (replaced in the dashboard, here or on another replica), the
+    /// transport makes its subscriptions anew with the new app's tokens
+    /// (the app token was dropped with the old pair). A first pair needs no
+    /// resubscribe: the transport starts with it.
+    pub fn spawn_follow_credentials(
+        self: &Arc<Self>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let this = self.clone();
+        let mut rx = self.credentials.watch();
+        tokio::spawn(async move {
+            let mut before = rx.borrow_and_update().clone();
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    changed = rx.changed() => if changed.is_err() { return },
+                }
+                let now = rx.borrow_and_update().clone();
+                if let (Some(old), Some(new)) = (&before, &now) {
+                    if old.credentials != new.credentials {
+                        tracing::info!(client_id = %new.credentials.client_id, "the Twitch application changed; resubscribing");
+                        this.request_resubscribe();
+                    }
+                }
+                before = now;
+            }
+        });
+    }
+
     /// Updates the connection status.
     pub fn update(&self, change: impl FnOnce(&mut ConnectionStatus)) {
         change(&mut self.connection.lock().expect("connection status lock"));
@@ -291,4 +321,46 @@ pub(crate) async fn test_app(fake: &tau_fake_twitch::FakeTwitch) -> crate::app::
     config.twitch.auth_url = fake.auth_url().parse().expect("fake URL");
     config.twitch.eventsub_ws_url = fake.eventsub_ws_url().parse().expect("fake URL");
     crate::app::build_with_store(config, SecretKey::generate(), Store::in_memory().await)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn pair(id: &str) -> credentials::AppCredentials {
+        credentials::AppCredentials {
+            client_id: id.into(),
+            client_secret: "secret".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replaced_application_resubscribes_and_a_first_one_does_not() {
+        let config = Config::for_tests();
+        let twitch = Arc::new(Twitch::new(
+            &config,
+            Store::in_memory().await,
+            SecretKey::generate(),
+        ));
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        twitch.spawn_follow_credentials(shutdown.clone());
+        let requests = twitch.resubscribe_requests();
+        let settle = || tokio::time::sleep(Duration::from_millis(100));
+
+        twitch.credentials.store(pair("first")).await.unwrap();
+        settle().await;
+        assert!(
+            !requests.has_changed().unwrap(),
+            "the first pair starts the transport"
+        );
+        twitch.credentials.store(pair("first")).await.unwrap();
+        settle().await;
+        assert!(!requests.has_changed().unwrap(), "the same pair again");
+        twitch.credentials.store(pair("second")).await.unwrap();
+        settle().await;
+        assert!(requests.has_changed().unwrap(), "another app: resubscribe");
+        shutdown.cancel();
+    }
 }
