@@ -156,9 +156,10 @@ impl Credentials {
         }
     }
 
-    /// What this replica knows now (without waiting for the first read of
-    /// the store: for synchronous readers such as a Helix client-id header,
-    /// which only run after a token was fetched, hence after a load).
+    /// What this replica knows now, without waiting for the first read of
+    /// the store (for synchronous readers such as the Helix client-id
+    /// header). The store is read at startup by the poll's first tick and
+    /// by the first async reader ([`Credentials::load`]).
     pub fn current(&self) -> Option<AppCredentials> {
         self.inner
             .tx
