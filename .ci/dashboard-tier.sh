@@ -33,7 +33,10 @@
 #     live from /ws/chat-bots/status/ as ready, give it a channel (errors
 #     inline), send as it from Chat (its channels offered), remove channel
 #     and bot; a bot token reads only, an overlay has no Bots view; a bot in
-#     trouble is described in words; an older relay (404) is named.
+#     trouble is described in words; an older relay (404) is named;
+#  11 setup from the browser: a relay started without TWITCH_CLIENT_ID/
+#     SECRET takes them on Setup (a refused secret said in words), step 1
+#     turns done, Connect Twitch through the fake, light green, no restart.
 # Every test fails on a console error or an uncaught page error (requests
 # expected to fail are allowed by name in the test that causes them).
 #

@@ -405,6 +405,8 @@ export function twitchWords(s: StatusDoc | null, sock: SocketState): [Level, str
       return ["bad", "Twitch: connection failing, retrying" + stale];
     case "waiting_for_authorization":
       return ["bad", "Twitch: waiting for authorization" + stale];
+    case "waiting_for_credentials":
+      return ["bad", "Twitch: no app credentials yet (see Setup)" + stale];
     case "disabled":
       return ["off", "Twitch: disabled" + stale];
     default:

@@ -77,6 +77,8 @@ export interface StatusDoc {
   replicas?: ReplicaStatus[];
   twitch: {
     client_id_configured: boolean;
+    /** Where the client id and secret come from (older relays: absent). */
+    credentials_source?: "environment" | "dashboard" | null;
     webhook_secret_configured: boolean;
     broadcaster: string | null;
     redirect_uri?: string | null;

@@ -167,6 +167,8 @@ fn assemble(
         &config.timings,
         shutdown.clone(),
     );
+    // Credentials stored from the dashboard on another replica.
+    twitch.credentials.spawn_poll(shutdown.clone());
     let token_watch = TokenWatch::new(store.clone());
     token_watch.spawn(shutdown.clone());
     // Another replica changed the event types: subscribe anew here too.
@@ -189,6 +191,8 @@ fn assemble(
     ));
     // A resubscribe asked on another replica (e.g. a standby): the same.
     twitch.spawn_fleet_resubscribe(shutdown.clone());
+    // A replaced Twitch application: the same.
+    twitch.spawn_follow_credentials(shutdown.clone());
     // A change of the watched streamers is a fleet-wide resubscribe.
     let streamers = Streamers::new(&config, store.clone(), twitch.clone());
     AppState {
@@ -318,17 +322,59 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
 }
 
 /// Starts the Twitch side: hourly token validation and the transport's
-/// background work. Does nothing without credentials. For the socket
-/// transports, returns a token that fires once the socket pipeline has
-/// written (or accounted for) every event it held after shutdown: wait for
-/// it before closing the store.
+/// background work. Without credentials yet (none in the environment, none
+/// stored from the dashboard), it waits for them in the state
+/// `waiting_for_credentials` and starts when they arrive, without a
+/// restart; until then the relay serves test events, replay and history.
+/// For the socket transports, returns a token that fires once the socket
+/// pipeline has written (or accounted for) every event it held after
+/// shutdown: wait for it before closing the store.
 pub fn spawn_twitch(state: &AppState) -> Option<CancellationToken> {
-    if state.config.twitch.client_id.is_none() || state.config.twitch.client_secret.is_none() {
-        tracing::info!(
-            "no Twitch credentials (TWITCH_CLIENT_ID/SECRET): test events, replay and history only"
-        );
-        return None;
+    if state.twitch.credentials.current().is_some() {
+        return start_twitch(state);
     }
+    let socket = matches!(
+        state.config.transport,
+        crate::config::Transport::WebSocket | crate::config::Transport::Conduit
+    );
+    // Fires when the transport started later is drained (or never started).
+    let drained = CancellationToken::new();
+    let (state, outer) = (state.clone(), drained.clone());
+    tokio::spawn(async move {
+        let credentials = &state.twitch.credentials;
+        if credentials.load().await.is_none() {
+            tracing::info!("no Twitch application yet: enter its client id and secret on the dashboard's Setup page (or set TWITCH_CLIENT_ID/SECRET); test events, replay and history work meanwhile");
+            state.twitch.update(|s| {
+                s.state = "waiting_for_credentials".into();
+                s.last_error = Some(twitch::TwitchError::NotConfigured.to_string());
+            });
+        }
+        if credentials.wait(&state.shutdown).await.is_none() {
+            outer.cancel();
+            return;
+        }
+        tracing::info!("Twitch application configured: starting the Twitch side");
+        let receiving_only = state.config.transport == crate::config::Transport::Webhook
+            && !state.config.manage_subscriptions;
+        state.twitch.update(|s| {
+            s.state = if receiving_only {
+                "disabled"
+            } else {
+                "connecting"
+            }
+            .into();
+            s.last_error = None;
+        });
+        if let Some(inner) = start_twitch(&state) {
+            inner.cancelled().await;
+        }
+        outer.cancel();
+    });
+    socket.then_some(drained)
+}
+
+/// [`spawn_twitch`] once there are credentials.
+fn start_twitch(state: &AppState) -> Option<CancellationToken> {
     state
         .twitch
         .tokens

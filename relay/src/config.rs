@@ -177,9 +177,12 @@ pub enum LogFormat {
 /// Credentials and endpoints for talking to Twitch.
 #[derive(Clone)]
 pub struct TwitchConfig {
-    /// Application client id (absent: no Twitch connection, relay still useful).
+    /// Application client id from the environment. Never read directly:
+    /// ask [`crate::twitch::credentials::Credentials`], which falls back on
+    /// a pair entered in the dashboard (absent both: no Twitch connection,
+    /// the relay is still useful).
     pub client_id: Option<String>,
-    /// Application client secret.
+    /// Application client secret from the environment (same rule).
     pub client_secret: Option<String>,
     /// EventSub webhook signing secret.
     pub webhook_secret: Option<String>,

@@ -29,8 +29,8 @@ export const PHONE = { width: 360, height: 740 };
 
 /// The fake's only user (tau_fake_twitch::FakeTwitch::BROADCASTER_LOGIN) and app.
 export const BROADCASTER = "cooler_user";
-const CLIENT_ID = "faketauclientid000000000000000";
-const CLIENT_SECRET = "faketauclientsecret00000000000";
+export const CLIENT_ID = "faketauclientid000000000000000";
+export const CLIENT_SECRET = "faketauclientsecret00000000000";
 
 /** Everything started by this process, killed by stopAll (also on exit). */
 const children = new Set();
@@ -123,9 +123,11 @@ export async function startFake(name = "fake") {
 /**
  * A tau-relay wired to `fake` (websocket transport: OAuth + EventSub session
  * at the fake), SQLite in a temp dir, on a free loopback port.
- * `{base, port, adminToken, stop(), kill(), restart(), log()}`.
+ * `unset` names variables of the default environment to leave out (e.g.
+ * TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET: a relay set up from the
+ * dashboard). `{base, port, adminToken, stop(), kill(), restart(), log()}`.
  */
-export async function startRelay(fake, { name = "relay", env = {} } = {}) {
+export async function startRelay(fake, { name = "relay", env = {}, unset = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "tau-dash-relay."));
   const port = await freePort();
   const adminToken = randomToken();
@@ -149,6 +151,7 @@ export async function startRelay(fake, { name = "relay", env = {} } = {}) {
     TWITCH_EVENTSUB_WS_URL: `${fake.twitch.replace(/^http/, "ws")}/ws`,
     ...env,
   };
+  for (const variable of unset) delete fullEnv[variable];
   let child = null;
   const launch = async () => {
     const log = openSync(logPath, "a");

@@ -8,15 +8,17 @@ import {
 } from "./harness.js";
 
 /**
- * `ctx.fake`, `ctx.relay`, `ctx.browser` are set before the first test;
+ * `ctx.fake`, `ctx.relay`, `ctx.browser` are set before the first test
+ * (`relayEnv` adds to the relay's environment, `relayUnset` leaves
+ * variables out);
  * then `setup(ctx)` runs (in the same hook: root hooks may not run in
  * order). `teardown(ctx)` runs first after the tests.
  */
-export function suite(name, { relayEnv = {}, setup, teardown } = {}) {
+export function suite(name, { relayEnv = {}, relayUnset = [], setup, teardown } = {}) {
   const ctx = { name };
   before(async () => {
     ctx.fake = await startFake(name);
-    ctx.relay = await startRelay(ctx.fake, { name: `${name}-relay`, env: relayEnv });
+    ctx.relay = await startRelay(ctx.fake, { name: `${name}-relay`, env: relayEnv, unset: relayUnset });
     ctx.browser = await launchBrowser();
     if (setup) await setup(ctx);
   });

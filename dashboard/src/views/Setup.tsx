@@ -6,6 +6,7 @@ import type { Session } from "../main";
 import type { CatalogType, StatusDoc } from "../types";
 import { scopeInfo } from "./Status";
 import { EventTypes } from "./EventTypes";
+import { AppCredentials } from "./AppCredentials";
 
 function Step({ n, level, title, children }: { n: number; level: Level; title: string; children?: ComponentChildren }) {
   const word = level === "ok" ? "Done" : level === "off" ? "Optional" : level === "warn" ? "Check" : "To do";
@@ -67,7 +68,9 @@ export function Setup({ status, session, catalog }: { status: StatusDoc | null; 
   const auth: Level = authorized ? (missing.length ? "warn" : "ok") : "bad";
   const es = tw.eventsub;
   const types = tw.event_types ?? null;
-  const allDone = creds === "ok" && auth === "ok" && !!tw.broadcaster && es.state === "connected";
+  // On the websocket the connecting account is the broadcaster (TWITCH_BROADCASTER only restricts it).
+  const broadcasterOptional = es.transport === "websocket";
+  const allDone = creds === "ok" && auth === "ok" && (!!tw.broadcaster || broadcasterOptional) && es.state === "connected";
 
   return (
     <section aria-labelledby="setup-h">
@@ -79,28 +82,7 @@ export function Setup({ status, session, catalog }: { status: StatusDoc | null; 
       )}
       <ol class="steps">
         <Step n={1} level={creds} title="Twitch app credentials">
-          {!tw.client_id_configured ? (
-            <>
-              <p>
-                The relay has no Twitch application. Create one at <span class="nowrap">dev.twitch.tv/console/apps</span>, then set these
-                environment variables for the relay and restart it:
-              </p>
-              <ul>
-                <li>
-                  <code>TWITCH_CLIENT_ID</code>: the app's Client ID
-                </li>
-                <li>
-                  <code>TWITCH_CLIENT_SECRET</code>: a new secret of the app
-                </li>
-              </ul>
-            </>
-          ) : tw.app_token.state === "rejected" ? (
-            <p>Twitch refused the client ID and secret{tw.app_token.error ? `: ${tw.app_token.error}` : ""}. Check TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET.</p>
-          ) : tw.app_token.state === "valid" ? (
-            <p>Twitch accepts the app's credentials.</p>
-          ) : (
-            <p>Configured; Twitch has not been asked yet.</p>
-          )}
+          <AppCredentials status={status} session={session} redirect={redirect} />
         </Step>
         <Step n={2} level={tw.client_id_configured ? "ok" : "warn"} title="Redirect URL registered at Twitch">
           <p>Add this exact URL as an OAuth Redirect URL of your Twitch app:</p>
@@ -110,14 +92,25 @@ export function Setup({ status, session, catalog }: { status: StatusDoc | null; 
           </div>
           {!tw.redirect_uri && <p class="muted small-text">(Assumed from this page's address; set TAU_PUBLIC_URL if the relay is reached under another one.)</p>}
         </Step>
-        <Step n={3} level={tw.broadcaster ? "ok" : "bad"} title="Broadcaster">
+        <Step n={3} level={tw.broadcaster ? "ok" : broadcasterOptional ? "off" : "bad"} title="Broadcaster">
           {tw.broadcaster ? (
             <p>
               This relay serves the channel <b>{tw.broadcaster}</b>.
             </p>
+          ) : broadcasterOptional ? (
+            <p>
+              Optional on the EventSub WebSocket transport: the Twitch account that connects in step 4 becomes the broadcaster
+              {authorized && tw.user_token.login ? (
+                <>
+                  {" "}
+                  (now <b>{tw.user_token.login}</b>)
+                </>
+              ) : null}
+              . Set <code>TWITCH_BROADCASTER</code> to a login name only to refuse every other account.
+            </p>
           ) : (
             <p>
-              Set <code>TWITCH_BROADCASTER</code> to the channel's login name and restart the relay.
+              Set <code>TWITCH_BROADCASTER</code> to the channel's login name and restart the relay: the {es.transport} transport needs it.
             </p>
           )}
         </Step>

@@ -113,6 +113,9 @@ export function Status({ status, statusState }: { status: StatusDoc | null; stat
                       ? `Rejected by Twitch${tw.app_token.error ? `: ${tw.app_token.error}` : ""}`
                       : "Not checked yet"}
               </Dot>
+              {tw.credentials_source && (
+                <span class="muted small-text"> ({tw.credentials_source === "environment" ? "from the environment" : "entered in Setup"})</span>
+              )}
             </Row>
             <Row k="Broadcaster">{tw.broadcaster ?? "not set"}</Row>
           </dl>
@@ -292,6 +295,6 @@ function Replicas({ list }: { list: ReplicaStatus[] }) {
 export function eventsubLevel(state: string): Level {
   if (state === "connected" || state === "subscribed") return "ok";
   if (state === "disabled") return "off";
-  if (state === "backoff" || state === "error" || state === "waiting_for_authorization") return "bad";
+  if (state === "backoff" || state === "error" || state === "waiting_for_authorization" || state === "waiting_for_credentials") return "bad";
   return "warn";
 }

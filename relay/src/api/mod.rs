@@ -12,7 +12,7 @@
 //! |----------|--------|
 //! | overlay  | history (list, one event), `/ws/twitch-events/`, reading chat (`/ws/irc-messages/`, `/ws/chat-bots/<login>/`), `/ws/chat-bots/status/`, `whoami`, watched streamers and their streams |
 //! | bot      | replay, test events (and their samples), status (+ `/ws/tau-status/`), catalog, own token, sending chat (`/api/v1/irc`, chat senders), listing chat bots and their channels |
-//! | admin    | tokens, deleting events, connecting Twitch, resubscribing, choosing event types, changing the watched streamers, adding (authorization link) and removing chat bots, their channels |
+//! | admin    | tokens, deleting events, connecting Twitch, resubscribing, choosing event types, the Twitch application (`/api/v1/twitch/app`), changing the watched streamers, adding (authorization link) and removing chat bots, their channels |
 
 mod auth;
 mod catalog;
@@ -27,6 +27,7 @@ mod resubscribe;
 mod status;
 mod streamers;
 mod tokens;
+mod twitch_app;
 
 use axum::{
     http::Method,
@@ -124,6 +125,24 @@ pub fn routes(t: RouteTable) -> RouteTable {
         "/api/v1/twitch/event-types",
         ADMIN,
         delete(event_types::reset),
+    )
+    .add(
+        Method::GET,
+        "/api/v1/twitch/app",
+        ADMIN,
+        get(twitch_app::get),
+    )
+    .add(
+        Method::PUT,
+        "/api/v1/twitch/app",
+        ADMIN,
+        put(twitch_app::put),
+    )
+    .add(
+        Method::DELETE,
+        "/api/v1/twitch/app",
+        ADMIN,
+        delete(twitch_app::forget),
     )
     .add(
         Method::GET,

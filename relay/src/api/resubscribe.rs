@@ -63,10 +63,9 @@ pub async fn resubscribe(
 
 /// What a request does on this replica, or why it cannot do anything.
 fn what_happens(app: &AppState) -> Result<&'static str, ApiError> {
-    let twitch = &app.config.twitch;
-    if twitch.client_id.is_none() || twitch.client_secret.is_none() {
+    if app.twitch.credentials.current().is_none() {
         return Err(ApiError::Conflict(
-            "Twitch is not configured: set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET".into(),
+            crate::twitch::TwitchError::NotConfigured.to_string(),
         ));
     }
     match app.config.transport {

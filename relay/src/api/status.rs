@@ -26,6 +26,7 @@ use crate::{
     store::Revocation,
     twitch::{
         conduit::ConduitReport,
+        credentials::Source,
         routes::redirect_uri,
         subscriptions::{missing_scopes, scopes_for},
         tokens::{AppTokenState, UserTokenState},
@@ -79,8 +80,13 @@ pub struct StreamersStatus {
 /// The Twitch side of the status: what is configured and connected.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TwitchStatus {
-    /// `TWITCH_CLIENT_ID` is set.
+    /// The Twitch application's client id is known (from the environment
+    /// or entered in the dashboard).
     client_id_configured: bool,
+    /// Where the client id and secret come from: `environment`
+    /// (`TWITCH_CLIENT_ID` / `TWITCH_CLIENT_SECRET`, which win), `dashboard`
+    /// (entered on the Setup page), or `null` when not configured.
+    credentials_source: Option<Source>,
     /// `TWITCH_WEBHOOK_SECRET` is set.
     webhook_secret_configured: bool,
     /// The channel this relay serves (`TWITCH_BROADCASTER`).
@@ -152,6 +158,8 @@ pub async fn status(
 pub async fn document(app: &AppState) -> Result<StatusDocument, ApiError> {
     let revocations = app.store.recent_revocations(RECENT_REVOCATIONS).await?;
     let twitch = &app.config.twitch;
+    app.twitch.credentials.load().await;
+    let credentials_source = app.twitch.credentials.source();
     let user = app.twitch.tokens.user_info().await;
     let (app_token, app_token_error) = app.twitch.tokens.app_state();
     // The fleet's conduit (from the shared store), whichever replica answers.
@@ -174,7 +182,8 @@ pub async fn document(app: &AppState) -> Result<StatusDocument, ApiError> {
         events_stored: app.store.count_events().await?,
         last_event_at: app.status.last_event_at().map(format_created),
         twitch: TwitchStatus {
-            client_id_configured: twitch.client_id.is_some(),
+            client_id_configured: credentials_source.is_some(),
+            credentials_source,
             webhook_secret_configured: twitch.webhook_secret.is_some(),
             broadcaster: twitch.broadcaster.clone(),
             redirect_uri: redirect_uri(app),

@@ -25,11 +25,12 @@ use crate::{
 /// Twitch's consent page for a bot, and its one-time state.
 pub async fn link(app: &AppState) -> Result<(String, String), ApiError> {
     let client_id = app
-        .config
         .twitch
-        .client_id
-        .as_deref()
-        .ok_or(TwitchError::NotConfigured)?;
+        .credentials
+        .load()
+        .await
+        .ok_or(TwitchError::NotConfigured)?
+        .client_id;
     let state = new_state(app, true).await?;
     let mut url = url::Url::parse(&format!(
         "{}/authorize",
@@ -38,7 +39,7 @@ pub async fn link(app: &AppState) -> Result<(String, String), ApiError> {
     .map_err(|e| ApiError::Internal(e.into()))?;
     url.query_pairs_mut()
         .append_pair("response_type", "code")
-        .append_pair("client_id", client_id)
+        .append_pair("client_id", &client_id)
         .append_pair("redirect_uri", &redirect_uri(app))
         .append_pair("scope", &SCOPES.join(" "))
         .append_pair("force_verify", "true")

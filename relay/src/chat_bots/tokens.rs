@@ -37,7 +37,7 @@ impl tau_twitch::Auth for BotAuth<'_> {
     type Error = TwitchError;
 
     fn client_id(&self) -> Result<String, TwitchError> {
-        self.bots.tokens.client_id().map(str::to_string)
+        self.bots.tokens.client_id()
     }
 
     async fn token(&self, _: &tau_twitch::Client) -> Result<String, TwitchError> {
@@ -61,7 +61,7 @@ impl tau_twitch::Auth for FixedToken<'_> {
     type Error = TwitchError;
 
     fn client_id(&self) -> Result<String, TwitchError> {
-        self.bots.tokens.client_id().map(str::to_string)
+        self.bots.tokens.client_id()
     }
 
     async fn token(&self, _: &tau_twitch::Client) -> Result<String, TwitchError> {

@@ -45,7 +45,7 @@ use tau_eventsub::subscriptions::Desired;
 use crate::{
     config::{Config, Transport},
     store::{Store, StoreError},
-    twitch::{helix::TokenKind, Twitch},
+    twitch::Twitch,
 };
 
 pub use watch::WatchError;
@@ -118,8 +118,6 @@ pub struct Streamers {
     transport: Transport,
     /// False when the operator owns the webhook subscriptions.
     manage_subscriptions: bool,
-    /// Which token looks users and streams up.
-    token: TokenKind,
     /// Follows their broadcasts (see [`tracker`]).
     tracker: tracker::Tracker,
 }
@@ -127,20 +125,13 @@ pub struct Streamers {
 impl Streamers {
     /// The list for `config`, in `store`, subscribed through `twitch`.
     pub fn new(config: &Config, store: Store, twitch: Arc<Twitch>) -> Streamers {
-        let app_token = config.twitch.client_id.is_some() && config.twitch.client_secret.is_some();
-        let token = if app_token {
-            TokenKind::App
-        } else {
-            TokenKind::User
-        };
         Streamers {
-            tracker: tracker::Tracker::spawn(store.clone(), twitch.clone(), token),
+            tracker: tracker::Tracker::spawn(store.clone(), twitch.clone()),
             store,
             twitch,
             spec: Arc::new(config.streamers.clone()),
             transport: config.transport,
             manage_subscriptions: config.manage_subscriptions,
-            token,
         }
     }
 

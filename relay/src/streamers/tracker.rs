@@ -41,7 +41,7 @@ use uuid::Uuid;
 use crate::{
     ingest::AfterStore,
     store::{now_us, Store, StoreError, Stream},
-    twitch::{helix::TokenKind, Twitch, TwitchError},
+    twitch::{Twitch, TwitchError},
 };
 
 /// Stream changes waiting for the worker; past it, changes are dropped
@@ -202,19 +202,17 @@ impl AfterStore for Tracker {
 struct Worker {
     store: Store,
     twitch: Arc<Twitch>,
-    token: TokenKind,
     /// Streamer id → the stream id a re-fetch waits for, and its task.
     pending: Mutex<HashMap<String, (String, AbortHandle)>>,
 }
 
 impl Tracker {
     /// Starts the worker; it ends when every [`Tracker`] clone is gone.
-    pub fn spawn(store: Store, twitch: Arc<Twitch>, token: TokenKind) -> Tracker {
+    pub fn spawn(store: Store, twitch: Arc<Twitch>) -> Tracker {
         let (tx, mut rx) = mpsc::channel(QUEUE);
         let worker = Arc::new(Worker {
             store,
             twitch,
-            token,
             pending: Mutex::default(),
         });
         tokio::spawn(async move {
@@ -378,7 +376,7 @@ impl Worker {
                 &["streams".to_string()],
                 Some(&query),
                 None,
-                self.token,
+                self.twitch.lookup_token(),
             )
             .await?;
         let status = response.status();

@@ -158,7 +158,7 @@ impl Streamers {
     async fn resolve(&self, login: &str) -> Result<tau_twitch::User, WatchError> {
         self.twitch
             .helix
-            .user_by_login(login, self.token)
+            .user_by_login(login, self.twitch.lookup_token())
             .await
             .map_err(|source| WatchError::Twitch {
                 login: login.to_string(),

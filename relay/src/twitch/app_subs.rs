@@ -163,7 +163,7 @@ async fn ids(app: &AppState) -> Result<Ids, TwitchError> {
     Ok(Ids {
         broadcaster_id: broadcaster_id.clone(),
         user_id: broadcaster_id,
-        client_id: app.config.twitch.client_id.clone().unwrap_or_default(),
+        client_id: app.twitch.credentials.client_id().unwrap_or_default(),
     })
 }
 

@@ -37,7 +37,7 @@ impl tau_twitch::Auth for Token<'_> {
     type Error = TwitchError;
 
     fn client_id(&self) -> Result<String> {
-        self.tokens.client_id().map(str::to_string)
+        self.tokens.client_id()
     }
 
     async fn token(&self, _: &tau_twitch::Client) -> Result<String> {
@@ -71,7 +71,7 @@ impl tau_twitch::Auth for BadgeToken<'_> {
     type Error = TwitchError;
 
     fn client_id(&self) -> Result<String> {
-        self.tokens.client_id().map(str::to_string)
+        self.tokens.client_id()
     }
 
     async fn token(&self, _: &tau_twitch::Client) -> Result<String> {

@@ -4,6 +4,8 @@
 //! live in [`crate::ingest`]; what a socket session is *for* is decided
 //! here, behind [`crate::ingest::socket::Binding`].
 //!
+//! - [`credentials`]: the application's client id and secret, now (the
+//!   environment's, else the ones entered in the dashboard).
 //! - [`tokens`]: app token (client credentials, fetched again on expiry or
 //!   401) and the broadcaster's user token (encrypted at rest, refreshed on
 //!   401 and before expiry, validated hourly as Twitch requires).
@@ -30,6 +32,7 @@
 
 pub mod app_subs;
 pub mod conduit;
+pub mod credentials;
 pub mod event_types;
 pub mod helix;
 pub mod lease;
@@ -44,8 +47,8 @@ pub mod websocket;
 /// Errors talking to Twitch.
 #[derive(Debug, thiserror::Error)]
 pub enum TwitchError {
-    /// TWITCH_CLIENT_ID / TWITCH_CLIENT_SECRET are not set.
-    #[error("Twitch is not configured: set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET")]
+    /// No client id and secret (neither the environment nor the dashboard).
+    #[error("Twitch is not configured: enter the Twitch application's client id and secret on the dashboard's Setup page (or set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET)")]
     NotConfigured,
     /// No broadcaster has authorized TAU yet, or the authorization was lost.
     #[error("authorization needed: open the dashboard and connect your Twitch account")]
@@ -125,7 +128,8 @@ pub struct SubscriptionStatus {
 pub struct ConnectionStatus {
     /// `websocket` or `webhook`.
     pub transport: String,
-    /// `disabled`, `waiting_for_authorization`, `connecting`, `connected`,
+    /// `disabled`, `waiting_for_credentials` (no client id and secret yet),
+    /// `waiting_for_authorization`, `connecting`, `connected`,
     /// `reconnecting`, `backoff`.
     pub state: String,
     /// Current EventSub WebSocket session id.
@@ -144,6 +148,9 @@ pub struct ConnectionStatus {
 
 /// The relay's Twitch side: tokens, Helix, connection status.
 pub struct Twitch {
+    /// The application's client id and secret, now (ask it, never the
+    /// configuration).
+    pub credentials: credentials::Credentials,
     /// OAuth tokens.
     pub tokens: Arc<tokens::TokenManager>,
     /// Helix client.
@@ -181,13 +188,15 @@ impl Twitch {
             config.twitch.api_url.clone(),
             config.twitch.auth_url.clone(),
         );
+        let credentials = credentials::Credentials::new(&config.twitch, store.clone(), key.clone());
         let tokens = Arc::new(tokens::TokenManager::new(
             client.clone(),
-            config.twitch.clone(),
+            credentials.clone(),
             store.clone(),
             key,
         ));
         Twitch {
+            credentials,
             helix: helix::Helix::new(client, tokens.clone()),
             tokens,
             authorized: Notify::new(),
@@ -241,6 +250,36 @@ impl Twitch {
         });
     }
 
+    /// Until `shutdown`: when the application changes from one pair to
+    /// another (replaced in the dashboard, here or on another replica), the
+    /// transport makes its subscriptions anew with the new app's tokens
+    /// (the app token was dropped with the old pair). A first pair needs no
+    /// resubscribe: the transport starts with it.
+    pub fn spawn_follow_credentials(
+        self: &Arc<Self>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let this = self.clone();
+        let mut rx = self.credentials.watch();
+        tokio::spawn(async move {
+            let mut before = rx.borrow_and_update().clone();
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    changed = rx.changed() => if changed.is_err() { return },
+                }
+                let now = rx.borrow_and_update().clone();
+                if let (Some(old), Some(new)) = (&before, &now) {
+                    if old.credentials != new.credentials {
+                        tracing::info!(client_id = %new.credentials.client_id, "the Twitch application changed; resubscribing");
+                        this.request_resubscribe();
+                    }
+                }
+                before = now;
+            }
+        });
+    }
+
     /// Updates the connection status.
     pub fn update(&self, change: impl FnOnce(&mut ConnectionStatus)) {
         change(&mut self.connection.lock().expect("connection status lock"));
@@ -254,6 +293,16 @@ impl Twitch {
     /// Wakes on every resubscribe request made after this call.
     pub fn resubscribe_requests(&self) -> watch::Receiver<u64> {
         self.resubscribe.subscribe()
+    }
+
+    /// Which token looks users and streams up: the app token when the
+    /// application is configured, else the broadcaster's.
+    pub fn lookup_token(&self) -> helix::TokenKind {
+        if self.credentials.current().is_some() {
+            helix::TokenKind::App
+        } else {
+            helix::TokenKind::User
+        }
     }
 
     /// A copy of the connection status.
@@ -275,4 +324,46 @@ pub(crate) async fn test_app(fake: &tau_fake_twitch::FakeTwitch) -> crate::app::
     config.twitch.auth_url = fake.auth_url().parse().expect("fake URL");
     config.twitch.eventsub_ws_url = fake.eventsub_ws_url().parse().expect("fake URL");
     crate::app::build_with_store(config, SecretKey::generate(), Store::in_memory().await)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn pair(id: &str) -> credentials::AppCredentials {
+        credentials::AppCredentials {
+            client_id: id.into(),
+            client_secret: "secret".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replaced_application_resubscribes_and_a_first_one_does_not() {
+        let config = Config::for_tests();
+        let twitch = Arc::new(Twitch::new(
+            &config,
+            Store::in_memory().await,
+            SecretKey::generate(),
+        ));
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        twitch.spawn_follow_credentials(shutdown.clone());
+        let requests = twitch.resubscribe_requests();
+        let settle = || tokio::time::sleep(Duration::from_millis(100));
+
+        twitch.credentials.store(pair("first")).await.unwrap();
+        settle().await;
+        assert!(
+            !requests.has_changed().unwrap(),
+            "the first pair starts the transport"
+        );
+        twitch.credentials.store(pair("first")).await.unwrap();
+        settle().await;
+        assert!(!requests.has_changed().unwrap(), "the same pair again");
+        twitch.credentials.store(pair("second")).await.unwrap();
+        settle().await;
+        assert!(requests.has_changed().unwrap(), "another app: resubscribe");
+        shutdown.cancel();
+    }
 }

@@ -80,11 +80,12 @@ pub(crate) async fn new_state(app: &AppState, for_bot: bool) -> Result<String, A
 /// The URL to send the broadcaster to, and its `state`.
 async fn authorize_url(app: &AppState) -> Result<(String, String), ApiError> {
     let client_id = app
-        .config
         .twitch
-        .client_id
-        .as_deref()
-        .ok_or(TwitchError::NotConfigured)?;
+        .credentials
+        .load()
+        .await
+        .ok_or(TwitchError::NotConfigured)?
+        .client_id;
     let state = new_state(app, false).await?;
     let types = app.twitch.event_types.current().await;
     let mut url = url::Url::parse(&format!(
@@ -94,7 +95,7 @@ async fn authorize_url(app: &AppState) -> Result<(String, String), ApiError> {
     .map_err(|e| ApiError::Internal(e.into()))?;
     url.query_pairs_mut()
         .append_pair("response_type", "code")
-        .append_pair("client_id", client_id)
+        .append_pair("client_id", &client_id)
         .append_pair("redirect_uri", &redirect_uri(app))
         .append_pair("scope", &scopes_for(&types).join(" "))
         .append_pair("state", &state);

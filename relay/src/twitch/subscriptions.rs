@@ -38,7 +38,7 @@ pub async fn subscribe_session(
     let ids = Ids {
         broadcaster_id,
         user_id,
-        client_id: app.config.twitch.client_id.clone().unwrap_or_default(),
+        client_id: app.twitch.credentials.client_id().unwrap_or_default(),
     };
     let types = twitch.event_types.current().await;
     let (mut wanted, skipped) = desired(&types, &ids);

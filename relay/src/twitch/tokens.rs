@@ -14,7 +14,12 @@
 //! token instead of declaring the authorization lost.
 //!
 //! The HTTP calls to Twitch's OAuth server and the app-token cache are the
-//! shared `tau-twitch` crate's; this module owns storage and state.
+//! shared `tau-twitch` crate's; this module owns storage and state. The
+//! client id and secret come from [`Credentials`] (they may change while
+//! the relay runs): the cached app token belongs to one pair and is dropped
+//! when the pair changes. The stored user token stays (normally it belongs
+//! to the same application; if not, Twitch refuses its refresh and the
+//! state turns into "authorization needed").
 
 use std::time::Duration;
 
@@ -23,8 +28,11 @@ use serde::{Deserialize, Serialize};
 use tau_twitch::{oauth::TokenResponse, AppTokens, Credentials};
 use tokio::sync::Mutex;
 
-use super::{Result, TwitchError};
-use crate::{config::TwitchConfig, secret::SecretKey, store::Store};
+use super::{
+    credentials::{AppCredentials, Credentials as AppCredentialsHandle},
+    Result, TwitchError,
+};
+use crate::{secret::SecretKey, store::Store};
 
 /// Settings key of the sealed user token.
 const USER_TOKEN_SETTING: &str = "twitch_user_token";
@@ -96,7 +104,8 @@ pub enum UserTokenState {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AppTokenState {
-    /// TWITCH_CLIENT_ID / TWITCH_CLIENT_SECRET are not set.
+    /// No client id and secret: neither TWITCH_CLIENT_ID / TWITCH_CLIENT_SECRET
+    /// nor entered in the dashboard.
     Missing,
     /// Not asked for yet, or only the network failed so far.
     Unknown,
@@ -106,20 +115,39 @@ pub enum AppTokenState {
     Rejected,
 }
 
+/// The app token cache of one client id and secret.
+struct AppCache {
+    /// Whose tokens these are (`None`: nobody's yet).
+    credentials: Option<AppCredentials>,
+    /// The cached app token.
+    tokens: std::sync::Arc<AppTokens>,
+    /// The app token's state and, when rejected, Twitch's reason.
+    state: (AppTokenState, Option<String>),
+}
+
+impl AppCache {
+    fn new(credentials: Option<AppCredentials>) -> AppCache {
+        AppCache {
+            credentials,
+            tokens: Default::default(),
+            state: (AppTokenState::Unknown, None),
+        }
+    }
+}
+
 /// Issues, refreshes and validates tokens.
 pub struct TokenManager {
     /// The shared Twitch client (OAuth calls).
     client: tau_twitch::Client,
-    /// Client id and secret, broadcaster.
-    config: TwitchConfig,
+    /// The application's client id and secret, now.
+    credentials: AppCredentialsHandle,
     /// Where the sealed user token is kept.
     store: Store,
     /// Seals the user token.
     key: SecretKey,
-    /// The app token, cached.
-    app: AppTokens,
-    /// The app token's state and, when rejected, Twitch's reason.
-    app_state: std::sync::Mutex<(AppTokenState, Option<String>)>,
+    /// The app token, cached for the current credentials.
+    app: std::sync::Mutex<AppCache>,
+    /// The user token's state.
     state: std::sync::Mutex<UserTokenState>,
     /// The access token whose refresh Twitch refused, if any.
     refused: std::sync::Mutex<Option<String>>,
@@ -131,31 +159,65 @@ impl TokenManager {
     /// A manager; loads nothing until first use.
     pub fn new(
         client: tau_twitch::Client,
-        config: TwitchConfig,
+        credentials: AppCredentialsHandle,
         store: Store,
         key: SecretKey,
     ) -> TokenManager {
         TokenManager {
             client,
-            config,
+            credentials,
             store,
             key,
-            app: AppTokens::default(),
-            app_state: std::sync::Mutex::new((AppTokenState::Unknown, None)),
+            app: std::sync::Mutex::new(AppCache::new(None)),
             state: std::sync::Mutex::new(UserTokenState::Missing),
             refused: std::sync::Mutex::new(None),
             refreshing: Mutex::new(()),
         }
     }
 
-    fn credentials(&self) -> Result<Credentials> {
-        match (&self.config.client_id, &self.config.client_secret) {
-            (Some(id), Some(secret)) => Ok(Credentials {
-                client_id: id.clone(),
-                client_secret: secret.clone(),
-            }),
-            _ => Err(TwitchError::NotConfigured),
+    /// The current client id and secret (read from the store on first use).
+    async fn credentials(&self) -> Result<Credentials> {
+        self.credentials
+            .load()
+            .await
+            .ok_or(TwitchError::NotConfigured)
+    }
+
+    /// The app token cache for `creds`: a new, empty one when the
+    /// credentials changed since it was filled.
+    fn app_cache(&self, creds: &Credentials) -> std::sync::Arc<AppTokens> {
+        let mut app = self.app.lock().expect("app token lock");
+        if app.credentials.as_ref() != Some(creds) {
+            *app = AppCache::new(Some(creds.clone()));
         }
+        app.tokens.clone()
+    }
+
+    /// Records Twitch's verdict on `creds` (if they are still the cached ones).
+    fn set_app_state(&self, creds: &Credentials, verdict: (AppTokenState, Option<String>)) {
+        let mut app = self.app.lock().expect("app token lock");
+        if app.credentials.as_ref() == Some(creds) {
+            app.state = verdict;
+        }
+    }
+
+    /// Asks Twitch for an app token with `creds` (client credentials
+    /// grant): whether Twitch accepts them. On success the token is kept,
+    /// ready for when `creds` become the current credentials.
+    pub async fn check_app(&self, creds: &Credentials) -> Result<()> {
+        let tokens = std::sync::Arc::new(AppTokens::default());
+        tokens.get(&self.client, creds).await?;
+        *self.app.lock().expect("app token lock") = AppCache {
+            credentials: Some(creds.clone()),
+            tokens,
+            state: (AppTokenState::Valid, None),
+        };
+        Ok(())
+    }
+
+    /// The application's credentials handle.
+    pub fn app_credentials(&self) -> &AppCredentialsHandle {
+        &self.credentials
     }
 
     /// The shared Twitch client (Helix with another account's token).
@@ -163,11 +225,10 @@ impl TokenManager {
         &self.client
     }
 
-    /// The application's client id.
-    pub fn client_id(&self) -> Result<&str> {
-        self.config
-            .client_id
-            .as_deref()
+    /// The application's client id, now.
+    pub fn client_id(&self) -> Result<String> {
+        self.credentials
+            .client_id()
             .ok_or(TwitchError::NotConfigured)
     }
 
@@ -183,17 +244,21 @@ impl TokenManager {
     /// The app token's state for status pages, and Twitch's reason when it
     /// refused the client credentials.
     pub fn app_state(&self) -> (AppTokenState, Option<String>) {
-        if self.credentials().is_err() {
+        let Some(current) = self.credentials.current() else {
             return (AppTokenState::Missing, None);
+        };
+        let app = self.app.lock().expect("app token lock");
+        if app.credentials.as_ref() != Some(&current) {
+            return (AppTokenState::Unknown, None);
         }
-        self.app_state.lock().expect("token state lock").clone()
+        app.state.clone()
     }
 
     /// An app access token, fetched by client credentials when needed.
     pub async fn app_token(&self) -> Result<String> {
-        let creds = self.credentials()?;
+        let creds = self.credentials().await?;
         let response = self
-            .app
+            .app_cache(&creds)
             .get(&self.client, &creds)
             .await
             .map_err(TwitchError::from);
@@ -208,15 +273,17 @@ impl TokenManager {
             Err(_) => None,
         };
         if let Some(verdict) = verdict {
-            *self.app_state.lock().expect("token state lock") = verdict;
+            self.set_app_state(&creds, verdict);
         }
         response
     }
 
     /// Forgets `token` if it is the cached app token (Twitch said 401).
     pub async fn invalidate_app_token(&self, token: &str) {
-        if let Some(id) = &self.config.client_id {
-            self.app.invalidate(id, token).await;
+        if let Some(creds) = self.credentials.current() {
+            self.app_cache(&creds)
+                .invalidate(&creds.client_id, token)
+                .await;
         }
     }
 
@@ -320,7 +387,7 @@ impl TokenManager {
 
     /// Refreshes the user token unless another task already replaced `stale`.
     pub async fn refresh_user(&self, stale: &str) -> Result<String> {
-        self.credentials()?;
+        self.credentials().await?;
         // Single flight: whoever waited here finds the token already new.
         let _flight = self.refreshing.lock().await;
         let (current, current_sealed) = self
@@ -372,7 +439,7 @@ impl TokenManager {
     /// new one replaces the old, which stops working. A 400/401 means the
     /// authorization is gone (revoked, or the refresh token was used).
     pub(crate) async fn refreshed(&self, current: &UserToken) -> Result<UserToken> {
-        let creds = self.credentials()?;
+        let creds = self.credentials().await?;
         let response: TokenResponse = self
             .client
             .refresh(&creds, &current.refresh_token)
@@ -397,7 +464,7 @@ impl TokenManager {
     /// Exchanges an authorization code for a token pair and validates it
     /// (filling in its user); stores nothing.
     pub(crate) async fn exchange(&self, code: &str, redirect_uri: &str) -> Result<UserToken> {
-        let creds = self.credentials()?;
+        let creds = self.credentials().await?;
         let response = self
             .client
             .exchange_code(&creds, code, redirect_uri)
@@ -444,7 +511,7 @@ impl TokenManager {
         let Ok(id) = self.client_id() else {
             return;
         };
-        if let Err(err) = self.client.revoke(id, access).await {
+        if let Err(err) = self.client.revoke(&id, access).await {
             tracing::warn!(error = %err, "revoking an unwanted user token failed");
         }
     }
@@ -502,5 +569,70 @@ impl TokenManager {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tau_fake_twitch::FakeTwitch;
+
+    use super::*;
+    use crate::{config::Config, twitch::Twitch};
+
+    /// A Twitch side on `fake` with no credentials in the environment.
+    async fn without_credentials(fake: &FakeTwitch) -> Twitch {
+        let mut config = Config::for_tests();
+        config.twitch.api_url = fake.api_url().parse().unwrap();
+        config.twitch.auth_url = fake.auth_url().parse().unwrap();
+        Twitch::new(&config, Store::in_memory().await, SecretKey::generate())
+    }
+
+    fn pair(secret: &str) -> Credentials {
+        Credentials {
+            client_id: FakeTwitch::CLIENT_ID.into(),
+            client_secret: secret.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_app_token_belongs_to_one_pair_of_credentials() {
+        let fake = FakeTwitch::start().await;
+        let twitch = without_credentials(&fake).await;
+        let tokens = &twitch.tokens;
+        assert_eq!(tokens.app_state().0, AppTokenState::Missing);
+        assert!(matches!(
+            tokens.app_token().await,
+            Err(TwitchError::NotConfigured)
+        ));
+
+        // A refused pair is not adopted; an accepted one is, token and all.
+        assert!(tokens.check_app(&pair("wrong")).await.is_err());
+        tokens
+            .check_app(&pair(FakeTwitch::CLIENT_SECRET))
+            .await
+            .unwrap();
+        twitch
+            .credentials
+            .store(pair(FakeTwitch::CLIENT_SECRET))
+            .await
+            .unwrap();
+        assert_eq!(tokens.app_state().0, AppTokenState::Valid);
+        let first = tokens.app_token().await.unwrap();
+        assert_eq!(tokens.app_token().await.unwrap(), first, "cached");
+
+        // Another pair: the cached token is dropped, not handed out.
+        twitch.credentials.store(pair("rotated")).await.unwrap();
+        assert_eq!(tokens.app_state().0, AppTokenState::Unknown);
+        assert!(tokens.app_token().await.is_err(), "asked Twitch anew");
+        assert_eq!(tokens.app_state().0, AppTokenState::Rejected);
+
+        // Back to the good pair: a fresh token.
+        twitch
+            .credentials
+            .store(pair(FakeTwitch::CLIENT_SECRET))
+            .await
+            .unwrap();
+        assert!(tokens.app_token().await.is_ok());
+        assert_eq!(tokens.app_state().0, AppTokenState::Valid);
     }
 }
