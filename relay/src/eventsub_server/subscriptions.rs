@@ -30,6 +30,7 @@ use crate::{
     access::{Grant, Role},
     api::{openapi::AuthErrors, Authenticated},
     app::AppState,
+    error::ErrorBody,
     event::tau_event_type,
     twitch::{
         event_types::Source,
@@ -179,7 +180,7 @@ pub struct DeleteQuery {
         (status = 403, description = "The token may not receive this type, the session belongs to another token, or TAU does not receive the type and cannot add it (role, operator-managed types, or a missing scope, named)", body = HelixErrorBody),
         (status = 409, description = "The session has this subscription already", body = HelixErrorBody),
         (status = 503, description = "The store failed while adding the type to the relay's; try again", body = HelixErrorBody),
-        AuthErrors,
+        (status = 401, description = "No token, or an invalid one (TAU's error shape, from the access guard)", body = ErrorBody),
     )
 )]
 pub async fn create(
