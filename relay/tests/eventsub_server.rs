@@ -539,3 +539,107 @@ async fn a_draining_relay_hands_the_session_over_and_nothing_is_lost() {
         other => panic!("expected 4007, got {other:?}"),
     }
 }
+
+/// With Twitch connected (the fake): an admin's subscription to a type TAU
+/// does not receive adds it to the relay's types when the authorization
+/// covers its scopes (the relay resubscribes at Twitch), and events from
+/// Twitch's EventSub socket reach the session; a type whose scope is
+/// missing is refused naming the scope.
+#[tokio::test]
+async fn an_admin_widens_the_relays_types_within_the_authorization() {
+    use tau_fake_twitch::FakeTwitch;
+    let fake = FakeTwitch::start().await;
+    let relay = TestRelay::start_twitch(&fake, |c| {
+        c.eventsub_types = vec![("channel.follow".into(), "2".into())]
+    })
+    .await;
+    assert_eq!(common::authorize(&relay).await.status(), 200);
+    let wait = Duration::from_secs(15);
+    fake.wait_for_sessions(wait, |s| {
+        s.iter()
+            .any(|s| s.connected && !s.subscription_ids.is_empty())
+    })
+    .await
+    .expect("the relay subscribed at Twitch");
+
+    let validated: Value = relay
+        .http
+        .get(format!("{}/oauth2/validate", relay.base))
+        .header("Authorization", format!("OAuth {}", relay.token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(validated["login"], FakeTwitch::BROADCASTER_LOGIN);
+    let broadcaster = validated["user_id"].as_str().unwrap().to_string();
+    assert!(!broadcaster.is_empty());
+
+    let (mut client, welcome) = connect(&relay, "").await;
+    let session = session_id(&welcome);
+    let condition = json!({ "broadcaster_user_id": broadcaster });
+    // bits:read was not granted (only the follow's scope was asked for).
+    let (status, body) = subscribe(
+        &relay,
+        &relay.token,
+        "channel.cheer",
+        "1",
+        condition.clone(),
+        &session,
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        body["message"].as_str().unwrap().contains("bits:read"),
+        "{body}"
+    );
+    // stream.online needs no scope: added, and TAU subscribes at Twitch.
+    let (status, body) = subscribe(
+        &relay,
+        &relay.token,
+        "stream.online",
+        "1",
+        condition,
+        &session,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert!(relay
+        .state
+        .twitch
+        .event_types
+        .current()
+        .await
+        .contains(&("stream.online".to_string(), "1".to_string())));
+    let twitch_session = fake
+        .wait_for_sessions(wait, |s| {
+            s.iter()
+                .any(|s| s.connected && s.subscription_ids.len() >= 2)
+        })
+        .await
+        .expect("the relay resubscribed with stream.online")
+        .into_iter()
+        .rev()
+        .find(|s| s.connected && s.subscription_ids.len() >= 2)
+        .unwrap();
+    let event = json!({"id": "9001", "broadcaster_user_id": broadcaster, "broadcaster_user_login": "x",
+        "broadcaster_user_name": "X", "type": "live", "started_at": "2026-01-01T00:00:00Z"});
+    let message_id = fake
+        .send_notification(&twitch_session.id, "stream.online", "1", event.clone())
+        .await
+        .unwrap();
+    let notification = loop {
+        match client.next(10).await {
+            Frame::Json(v, _) if v["metadata"]["message_type"] == "notification" => break v,
+            Frame::Json(_, _) => continue,
+            Frame::Closed(close) => panic!("closed: {close:?}"),
+        }
+    };
+    assert_eq!(notification["metadata"]["message_id"], message_id.as_str());
+    assert_eq!(
+        notification["metadata"]["subscription_type"],
+        "stream.online"
+    );
+    assert_eq!(notification["payload"]["event"], event);
+}

@@ -240,7 +240,6 @@ async fn close(sink: &mut Sink, code: u16, reason: &str) -> Result<(), axum::Err
 #[derive(Deserialize)]
 struct Wire<'a> {
     event_id: String,
-    event_type: String,
     #[serde(borrow)]
     event_data: &'a RawValue,
 }
@@ -474,7 +473,6 @@ impl Session {
             tracing::warn!("an event frame did not parse; not delivered over EventSub");
             return Ok(());
         };
-        debug_assert_eq!(wire.event_type, event.event_type);
         self.deliver(&kind, &wire.event_id, wire.event_data).await
     }
 
