@@ -20,7 +20,7 @@ use crate::{
     bus::{redis::RedisBus, Bus, LocalBus},
     catalog::Catalog,
     config::Config,
-    dashboard,
+    dashboard, eventsub_server,
     hub::{self, Hub},
     ingest::webhook,
     metrics::Metrics,
@@ -65,6 +65,8 @@ pub struct AppState {
     pub chat_bots: Arc<crate::chat_bots::ChatBots>,
     /// Watched streamers (other channels' going live and offline).
     pub streamers: Streamers,
+    /// This replica's EventSub WebSocket sessions (`/eventsub/ws`).
+    pub eventsub: crate::eventsub_server::Sessions,
 }
 
 impl AppState {
@@ -196,6 +198,7 @@ fn assemble(
     // A change of the watched streamers is a fleet-wide resubscribe.
     let streamers = Streamers::new(&config, store.clone(), twitch.clone());
     AppState {
+        eventsub: crate::eventsub_server::Sessions::default(),
         chat,
         chat_bots,
         streamers,
@@ -276,6 +279,36 @@ pub fn routes() -> RouteTable {
             "/api/v1/twitch/authorize",
             admin,
             post(twitch::routes::authorize_json),
+        )
+        .add(
+            Method::GET,
+            "/eventsub/ws",
+            Need::Public,
+            get(eventsub_server::session::route),
+        )
+        .add(
+            Method::POST,
+            "/helix/eventsub/subscriptions",
+            Need::Token(Role::Overlay),
+            post(eventsub_server::subscriptions::create),
+        )
+        .add(
+            Method::GET,
+            "/helix/eventsub/subscriptions",
+            Need::Token(Role::Overlay),
+            get(eventsub_server::subscriptions::list),
+        )
+        .add(
+            Method::DELETE,
+            "/helix/eventsub/subscriptions",
+            Need::Token(Role::Overlay),
+            axum::routing::delete(eventsub_server::subscriptions::delete),
+        )
+        .add(
+            Method::GET,
+            "/oauth2/validate",
+            Need::Public,
+            get(eventsub_server::subscriptions::validate),
         )
         .any(
             "/api/twitch/helix/{*path}",
@@ -418,11 +451,10 @@ pub fn spawn_retention(state: &AppState) {
             }
             let stale_states =
                 (chrono::Utc::now() - chrono::Duration::minutes(10)).timestamp_micros();
-            if let Err(err) = store
-                .delete_stale_settings("oauth_state:", stale_states)
-                .await
-            {
-                tracing::warn!(error = %err, "cleaning OAuth states failed");
+            for prefix in ["oauth_state:", eventsub_server::session::HANDOVER_PREFIX] {
+                if let Err(err) = store.delete_stale_settings(prefix, stale_states).await {
+                    tracing::warn!(error = %err, prefix, "cleaning stale settings failed");
+                }
             }
             let Some(retention) = retention else { continue };
             let cutoff = chrono::Utc::now() - retention;

@@ -23,6 +23,9 @@
 //! - [`hub`]: client sockets: token handshake, filters, resume, ping/pong,
 //!   per-client bounded queues.
 //! - [`event`]: TAU's event and its exact wire frame, encoded once.
+//! - [`eventsub_server`]: TAU as an EventSub WebSocket server
+//!   (`/eventsub/ws`, `/helix/eventsub/subscriptions`, `/oauth2/validate`)
+//!   for bots written against Twitch's protocol.
 //! - [`chat`]: the original's chat sockets (`/ws/irc-messages/`,
 //!   `/ws/chat-bots/<login>/`) over EventSub chat, and sending chat
 //!   through Helix with each sender's rate limit.
@@ -59,6 +62,7 @@ pub mod config;
 pub mod dashboard;
 pub mod error;
 pub mod event;
+pub mod eventsub_server;
 pub mod http_stack;
 pub mod hub;
 pub mod hygiene;

@@ -47,6 +47,10 @@ pub struct Timings {
     /// How often chat sockets get `{"event": "keep_alive"}` (the original
     /// TAU's chat keep-alive; clients may time out without it).
     pub chat_keepalive: Duration,
+    /// How long an EventSub client (`/eventsub/ws`) has after its welcome
+    /// to subscribe before it is closed 4003 "connection unused" (Twitch's
+    /// 10 s).
+    pub eventsub_unused: Duration,
 }
 
 impl Default for Timings {
@@ -69,6 +73,7 @@ impl Default for Timings {
             http_timeout: s(15),
             webhook_ack_deadline: s(2),
             chat_keepalive: s(30),
+            eventsub_unused: s(10),
         }
     }
 }
@@ -98,6 +103,7 @@ impl Timings {
                 "http_timeout" => &mut self.http_timeout,
                 "webhook_ack_deadline" => &mut self.webhook_ack_deadline,
                 "chat_keepalive" => &mut self.chat_keepalive,
+                "eventsub_unused" => &mut self.eventsub_unused,
                 other => return Err(format!("unknown timing {other:?}")),
             };
             *field = value;

@@ -1,0 +1,525 @@
+//! The Helix-compatible subscription API for [`super::session`] sessions,
+//! and the token check libraries make first.
+//!
+//! - `POST /helix/eventsub/subscriptions`: `transport.method = websocket`
+//!   with the `session_id` of a live session on this replica. A type TAU
+//!   already receives is instant; one it does not is added to the relay's
+//!   own chosen types (an admin token, the relay choosing its own types,
+//!   and the stored authorization holding the type's scopes), else 403.
+//! - `GET` lists the caller's subscriptions (Twitch's filters and paging
+//!   shape); `DELETE ?id=` removes one.
+//! - `GET /oauth2/validate`: Twitch's token-validation shape for a TAU
+//!   token (`Authorization: OAuth <token>` as Twitch takes it, or `Bearer`).
+//!
+//! A TAU API token stands in for the user token (`Authorization: Bearer`,
+//! any `Client-Id`); its role and event-type restriction decide what it may
+//! subscribe to. Errors are Twitch's: `{"error", "status", "message"}`.
+
+use axum::{
+    body::Bytes,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{AddError, Subscription, Transport};
+use crate::{
+    access::{Grant, Role},
+    api::{openapi::AuthErrors, Authenticated},
+    app::AppState,
+    error::ErrorBody,
+    event::tau_event_type,
+    twitch::{
+        event_types::Source,
+        subscriptions::{missing_scopes, scopes_for},
+    },
+};
+
+/// Twitch's `max_total_cost` (cost is always 0 here).
+const MAX_TOTAL_COST: u32 = 10;
+/// `expires_in` of a TAU token as `/oauth2/validate` reports it: TAU
+/// tokens do not expire, so libraries never try to refresh one.
+const EXPIRES_IN: u64 = 5_184_000;
+
+/// Twitch's error body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HelixErrorBody {
+    /// The status's reason phrase.
+    #[schema(example = "Bad Request")]
+    error: String,
+    /// The HTTP status.
+    #[schema(example = 400)]
+    status: u16,
+    /// What went wrong.
+    message: String,
+}
+
+/// An error answer in Twitch's shape.
+#[derive(Debug)]
+pub struct HelixError {
+    status: StatusCode,
+    message: String,
+}
+
+impl HelixError {
+    fn new(status: StatusCode, message: impl Into<String>) -> HelixError {
+        HelixError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> HelixError {
+        HelixError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn forbidden(message: impl Into<String>) -> HelixError {
+        HelixError::new(StatusCode::FORBIDDEN, message)
+    }
+}
+
+impl IntoResponse for HelixError {
+    fn into_response(self) -> Response {
+        let body = HelixErrorBody {
+            error: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
+            status: self.status.as_u16(),
+            message: self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// `transport` of a subscription request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct RequestTransport {
+    /// Must be `websocket`.
+    #[schema(example = "websocket")]
+    method: String,
+    /// A live session on this relay (from its `session_welcome`).
+    session_id: Option<String>,
+}
+
+/// `POST /helix/eventsub/subscriptions`'s body (Helix's).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CreateSubscription {
+    /// EventSub type.
+    #[serde(rename = "type")]
+    #[schema(example = "channel.follow")]
+    kind: String,
+    /// Its version.
+    #[schema(example = "2")]
+    version: String,
+    /// Condition fields.
+    #[schema(value_type = Object)]
+    condition: Map<String, Value>,
+    /// Where to deliver.
+    transport: RequestTransport,
+}
+
+/// Helix's list answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SubscriptionList {
+    /// The subscriptions.
+    data: Vec<Subscription>,
+    /// How many.
+    total: usize,
+    /// Always 0.
+    total_cost: u32,
+    /// Twitch's limit (10).
+    max_total_cost: u32,
+    /// Empty: everything fits one page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pagination: Option<Map<String, Value>>,
+}
+
+/// `GET /helix/eventsub/subscriptions`'s filters (Twitch's).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only this status (`enabled`).
+    status: Option<String>,
+    /// Only this type.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    kind: Option<String>,
+    /// Only subscriptions whose condition names this user.
+    user_id: Option<String>,
+    /// Only this subscription.
+    subscription_id: Option<String>,
+    /// Paging cursor (everything fits one page; ignored).
+    after: Option<String>,
+}
+
+/// `DELETE /helix/eventsub/subscriptions`'s query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// The subscription to delete.
+    id: Option<String>,
+}
+
+/// `POST /helix/eventsub/subscriptions`: subscribes a session.
+#[utoipa::path(
+    post,
+    path = "/helix/eventsub/subscriptions",
+    tag = "eventsub",
+    security(("token" = [])),
+    request_body = CreateSubscription,
+    responses(
+        (status = 202, description = "Subscribed (Helix's shape; cost 0)", body = SubscriptionList),
+        (status = 400, description = "Not JSON, unknown type or version, a condition field the type does not have, a transport other than a live websocket session here, or 300 subscriptions on the session", body = HelixErrorBody),
+        (status = 403, description = "The token may not receive this type, the session belongs to another token, or TAU does not receive the type and cannot add it (role, operator-managed types, or a missing scope, named)", body = HelixErrorBody),
+        (status = 409, description = "The session has this subscription already", body = HelixErrorBody),
+        (status = 503, description = "The store failed while adding the type to the relay's; try again", body = HelixErrorBody),
+        (status = 401, description = "No token, or an invalid one (TAU's error shape, from the access guard)", body = ErrorBody),
+    )
+)]
+pub async fn create(
+    caller: Authenticated,
+    State(app): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<SubscriptionList>), HelixError> {
+    let body: CreateSubscription = serde_json::from_slice(&body)
+        .map_err(|err| HelixError::bad_request(format!("invalid request body: {err}")))?;
+    if body.transport.method != "websocket" {
+        return Err(HelixError::bad_request(
+            "transport.method must be websocket: TAU serves EventSub WebSocket sessions \
+             (forwarding to webhooks is not available yet)",
+        ));
+    }
+    let session_id = body
+        .transport
+        .session_id
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| HelixError::bad_request("transport.session_id is required"))?;
+    let entry = app.catalog.find(&body.kind, &body.version).ok_or_else(|| {
+        HelixError::bad_request(format!(
+            "unsupported subscription type {:?} version {:?}",
+            body.kind, body.version
+        ))
+    })?;
+    if body.condition.is_empty() {
+        return Err(HelixError::bad_request("condition is required"));
+    }
+    if let Some(field) = body.condition.keys().find(|k| !entry.condition.contains(k)) {
+        return Err(HelixError::bad_request(format!(
+            "{} has no condition field {field:?} (its fields: {})",
+            body.kind,
+            entry.condition.join(", ")
+        )));
+    }
+    let grant = caller.record.grant();
+    if !grant.sees(&tau_event_type(&body.kind)) {
+        return Err(HelixError::forbidden(format!(
+            "this token may not receive {}",
+            body.kind
+        )));
+    }
+    if !app.eventsub.exists(&session_id) {
+        return Err(HelixError::bad_request(
+            "websocket transport session does not exist or has already disconnected",
+        ));
+    }
+    ensure_received(&app, &grant, &body.kind, &body.version).await?;
+    let now = super::frames::timestamp(chrono::Utc::now());
+    let sub = Subscription {
+        id: uuid::Uuid::new_v4().to_string(),
+        status: "enabled".into(),
+        kind: body.kind,
+        version: body.version,
+        condition: body.condition,
+        transport: Transport {
+            method: "websocket".into(),
+            session_id,
+            connected_at: Some(now.clone()),
+        },
+        created_at: now,
+        cost: 0,
+    };
+    let sub = app
+        .eventsub
+        .add(&caller.record, sub)
+        .map_err(|err| match err {
+            AddError::NoSession => HelixError::bad_request(
+                "websocket transport session does not exist or has already disconnected",
+            ),
+            AddError::OtherOwner => {
+                HelixError::forbidden("this websocket session belongs to another token")
+            }
+            AddError::Duplicate => {
+                HelixError::new(StatusCode::CONFLICT, "subscription already exists")
+            }
+            AddError::Full => HelixError::bad_request(
+                "this session has 300 subscriptions, Twitch's limit per session",
+            ),
+        })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SubscriptionList {
+            total: app.eventsub.owned_by(&caller.record.id).len(),
+            data: vec![sub],
+            total_cost: 0,
+            max_total_cost: MAX_TOTAL_COST,
+            pagination: None,
+        }),
+    ))
+}
+
+/// Makes sure TAU receives `kind@version`, adding it to the relay's chosen
+/// types when it may; else a 403 naming why.
+async fn ensure_received(
+    app: &AppState,
+    grant: &Grant,
+    kind: &str,
+    version: &str,
+) -> Result<(), HelixError> {
+    let choice = app.twitch.event_types.choice().await;
+    if choice
+        .types
+        .iter()
+        .any(|(k, v)| k.as_str() == kind && v.as_str() == version)
+    {
+        return Ok(());
+    }
+    let not_received = format!("TAU does not receive {kind} version {version} now");
+    if choice.source == Source::Operator {
+        return Err(HelixError::forbidden(format!(
+            "{not_received}, and the operator manages the subscriptions: the TwitchChannel's \
+             spec.events decides which event types this relay receives"
+        )));
+    }
+    if grant.role != Role::Admin {
+        return Err(HelixError::forbidden(format!(
+            "{not_received}; only an admin token may add an event type to the relay's \
+             (this token's role is {})",
+            grant.role
+        )));
+    }
+    let wanted = [(kind.to_string(), version.to_string())];
+    let Some(user) = app.twitch.tokens.user_info().await else {
+        return Err(HelixError::forbidden(format!(
+            "{not_received}, and Twitch is not connected: connect the broadcaster's account first"
+        )));
+    };
+    let missing = missing_scopes(&scopes_for(&wanted), &user.scopes);
+    if !missing.is_empty() {
+        return Err(HelixError::forbidden(format!(
+            "{not_received}: the broadcaster's authorization lacks the scope{} {}; \
+             connect Twitch again with {}",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" },
+        )));
+    }
+    let mut names: Vec<String> = choice
+        .types
+        .iter()
+        .map(|(k, v)| format!("{k}@{v}"))
+        .collect();
+    names.push(format!("{kind}@{version}"));
+    match app.twitch.event_types.set(&names).await {
+        Ok(moved) => {
+            if moved {
+                tracing::info!(
+                    kind,
+                    version,
+                    "an EventSub client added a type to the relay's; resubscribing"
+                );
+                app.twitch.request_resubscribe();
+            }
+            Ok(())
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "adding an event type for an EventSub client failed");
+            Err(HelixError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "could not add the event type to the relay's; try again",
+            ))
+        }
+    }
+}
+
+/// `GET /helix/eventsub/subscriptions`: the caller's subscriptions on
+/// this replica's live sessions.
+#[utoipa::path(
+    get,
+    path = "/helix/eventsub/subscriptions",
+    tag = "eventsub",
+    security(("token" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The token's subscriptions (Helix's shape)", body = SubscriptionList),
+        (status = 400, description = "More than one filter (Twitch allows one)", body = HelixErrorBody),
+        AuthErrors,
+    )
+)]
+pub async fn list(
+    caller: Authenticated,
+    State(app): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<SubscriptionList>, HelixError> {
+    let _ = &query.after;
+    let filters = [
+        &query.status,
+        &query.kind,
+        &query.user_id,
+        &query.subscription_id,
+    ];
+    if filters.iter().filter(|f| f.is_some()).count() > 1 {
+        return Err(HelixError::bad_request(
+            "use at most one of status, type, user_id and subscription_id",
+        ));
+    }
+    let mine = app.eventsub.owned_by(&caller.record.id);
+    let total = mine.len();
+    let data: Vec<Subscription> = mine
+        .into_iter()
+        .filter(|s| query.status.as_ref().is_none_or(|v| s.status == *v))
+        .filter(|s| query.kind.as_ref().is_none_or(|v| s.kind == *v))
+        .filter(|s| query.subscription_id.as_ref().is_none_or(|v| s.id == *v))
+        .filter(|s| {
+            query
+                .user_id
+                .as_ref()
+                .is_none_or(|v| s.condition.values().any(|c| c.as_str() == Some(v)))
+        })
+        .collect();
+    Ok(Json(SubscriptionList {
+        data,
+        total,
+        total_cost: 0,
+        max_total_cost: MAX_TOTAL_COST,
+        pagination: Some(Map::new()),
+    }))
+}
+
+/// `DELETE /helix/eventsub/subscriptions?id=`.
+#[utoipa::path(
+    delete,
+    path = "/helix/eventsub/subscriptions",
+    tag = "eventsub",
+    security(("token" = [])),
+    params(DeleteQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "No id", body = HelixErrorBody),
+        (status = 404, description = "No such subscription of this token", body = HelixErrorBody),
+        AuthErrors,
+    )
+)]
+pub async fn delete(
+    caller: Authenticated,
+    State(app): State<AppState>,
+    Query(query): Query<DeleteQuery>,
+) -> Result<StatusCode, HelixError> {
+    let id = query
+        .id
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| HelixError::bad_request("missing required parameter id"))?;
+    if app.eventsub.remove(&caller.record.id, &id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(HelixError::new(
+            StatusCode::NOT_FOUND,
+            "subscription not found",
+        ))
+    }
+}
+
+/// `/oauth2/validate`'s answer (Twitch's).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Validation {
+    /// The relay's Twitch client id (empty without one).
+    client_id: String,
+    /// The broadcaster's login (empty until Twitch is connected).
+    login: String,
+    /// Scopes behind the event types this token may subscribe to.
+    scopes: Vec<String>,
+    /// The broadcaster's user id (empty until Twitch is connected).
+    user_id: String,
+    /// Seconds left: TAU tokens do not expire, so a large number.
+    expires_in: u64,
+}
+
+/// Twitch's 401 of `/oauth2/validate`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ValidateErrorBody {
+    /// 401 (or 400 without a token).
+    status: u16,
+    /// `invalid access token`.
+    message: String,
+}
+
+fn validate_error(status: StatusCode, message: &str) -> Response {
+    let body = ValidateErrorBody {
+        status: status.as_u16(),
+        message: message.into(),
+    };
+    (status, Json(body)).into_response()
+}
+
+/// `GET /oauth2/validate`: Twitch's token check, for a TAU token.
+#[utoipa::path(
+    get,
+    path = "/oauth2/validate",
+    tag = "eventsub",
+    responses(
+        (status = 200, description = "The token is valid: the broadcaster's identity and the scopes of the types it may subscribe to", body = Validation),
+        (status = 400, description = "No `Authorization: OAuth <token>` (or `Bearer`) header", body = ValidateErrorBody),
+        (status = 401, description = "Unknown token: `{\"status\":401,\"message\":\"invalid access token\"}`", body = ValidateErrorBody),
+        (status = 503, description = "The store failed; try again", body = ValidateErrorBody),
+    )
+)]
+pub async fn validate(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let token = header
+        .strip_prefix("OAuth ")
+        .or_else(|| header.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return validate_error(StatusCode::BAD_REQUEST, "missing authorization token");
+    };
+    let record = match app.store.authenticate(token).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return validate_error(StatusCode::UNAUTHORIZED, "invalid access token"),
+        Err(err) => {
+            tracing::error!(error = %err, "token check failed");
+            return validate_error(StatusCode::SERVICE_UNAVAILABLE, "try again");
+        }
+    };
+    let grant = record.grant();
+    let visible: Vec<(String, String)> = app
+        .twitch
+        .event_types
+        .current()
+        .await
+        .iter()
+        .filter(|(kind, _)| grant.sees(&tau_event_type(kind)))
+        .cloned()
+        .collect();
+    let user = app.twitch.tokens.user_info().await;
+    let (login, user_id) = user
+        .map(|u| (u.login.unwrap_or_default(), u.user_id.unwrap_or_default()))
+        .unwrap_or_default();
+    Json(Validation {
+        client_id: app.config.twitch.client_id.clone().unwrap_or_default(),
+        login,
+        scopes: scopes_for(&visible),
+        user_id,
+        expires_in: EXPIRES_IN,
+    })
+    .into_response()
+}
