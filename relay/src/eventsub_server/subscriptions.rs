@@ -515,7 +515,7 @@ pub async fn validate(State(app): State<AppState>, headers: HeaderMap) -> Respon
         .map(|u| (u.login.unwrap_or_default(), u.user_id.unwrap_or_default()))
         .unwrap_or_default();
     Json(Validation {
-        client_id: app.config.twitch.client_id.clone().unwrap_or_default(),
+        client_id: app.twitch.credentials.client_id().unwrap_or_default(),
         login,
         scopes: scopes_for(&visible),
         user_id,
