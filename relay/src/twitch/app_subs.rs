@@ -98,13 +98,19 @@ pub fn webhook_target(app: &AppState) -> Result<Target, TwitchError> {
     let secret = app.config.twitch.webhook_secret.clone().ok_or_else(|| {
         TwitchError::Socket("webhook transport needs TWITCH_WEBHOOK_SECRET".into())
     })?;
-    let callback = app
-        .config
+    Ok(Target::Webhook {
+        callback: webhook_callback(app),
+        secret,
+    })
+}
+
+/// Where Twitch delivers this relay's webhooks: `TAU_PUBLIC_URL/twitch/eventsub`.
+pub fn webhook_callback(app: &AppState) -> String {
+    app.config
         .public_url
         .join("/twitch/eventsub")
         .expect("valid path")
-        .to_string();
-    Ok(Target::Webhook { callback, secret })
+        .to_string()
 }
 
 /// Starts the webhook reconciler loop: a pass now, then every

@@ -47,13 +47,9 @@ pub fn spawn(app: AppState) {
 /// One look: Twitch's subscriptions delivering to this relay, into the
 /// status and the event types.
 pub async fn observe_once(app: &AppState) -> Result<(), TwitchError> {
-    let callback = app
-        .config
-        .public_url
-        .join("/twitch/eventsub")
-        .expect("valid path")
-        .to_string();
-    let ours = Destination::Webhook { callback };
+    let ours = Destination::Webhook {
+        callback: super::app_subs::webhook_callback(app),
+    };
     let listed = app.twitch.helix.list_subscriptions(TokenKind::App).await?;
     let subscriptions: Vec<SubscriptionStatus> = listed
         .iter()
