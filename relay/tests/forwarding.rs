@@ -742,3 +742,113 @@ async fn two_replicas_on_postgres_deliver_each_event_once() {
         "{holders:?}"
     );
 }
+
+/// The Helix-compatible webhook transport: an admin subscribes a webhook
+/// as on Twitch, the callback is challenged in the background (pending,
+/// then enabled; removed when the challenge fails), events arrive under
+/// the returned subscription id, and `DELETE ?id=` stops them.
+#[tokio::test]
+async fn helix_webhook_subscriptions_are_challenged_then_forwarded() {
+    let relay = TestRelay::start_with(fast).await;
+    let receiver = Receiver::start().await;
+    let helix = "/helix/eventsub/subscriptions";
+    let request = |callback: &str| {
+        json!({
+            "type": "channel.follow", "version": "2",
+            "condition": {"broadcaster_user_id": "1", "moderator_user_id": "1"},
+            "transport": {"method": "webhook", "callback": callback, "secret": TARGET_SECRET},
+        })
+    };
+    let bot = relay
+        .state
+        .store
+        .create_token("helix-bot", &Grant::role(Role::Bot))
+        .await
+        .unwrap()
+        .token;
+    let (status, refused, _) =
+        call(&relay, &bot, "POST", helix, Some(request(&receiver.url))).await;
+    assert_eq!(status, 403, "{refused}");
+    let mut short = request(&receiver.url);
+    short["transport"]["secret"] = json!("short");
+    let (status, _, _) = admin(&relay, "POST", helix, Some(short)).await;
+    assert_eq!(status, 400);
+
+    let (status, created, text) = admin(&relay, "POST", helix, Some(request(&receiver.url))).await;
+    assert_eq!(status, 202, "{text}");
+    assert!(!text.contains(TARGET_SECRET));
+    let sub = &created["data"][0];
+    assert_eq!(sub["status"], "webhook_callback_verification_pending");
+    assert_eq!(
+        sub["transport"],
+        json!({"method": "webhook", "callback": receiver.url})
+    );
+    let sub_id = sub["id"].as_str().unwrap().to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, list, _) = admin(
+            &relay,
+            "GET",
+            &format!("{helix}?subscription_id={sub_id}"),
+            None,
+        )
+        .await;
+        if list["data"][0]["status"] == "enabled" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never enabled: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let challenge = receiver.seen().last().unwrap().clone();
+    assert_eq!(challenge.kind(), "webhook_callback_verification");
+    assert_eq!(challenge.body["subscription"]["id"], sub_id.as_str());
+
+    relay
+        .notify("h-0", "channel.follow", "2", &follow("5", "1"))
+        .await;
+    relay
+        .notify("h-1", "channel.follow", "2", &follow("6", "other"))
+        .await;
+    let got = receiver.wait_accepted(1).await;
+    assert_eq!(got[0].body["subscription"]["id"], sub_id.as_str());
+    assert_eq!(got[0].body["event"]["user_id"], "5");
+
+    // A callback that fails the challenge: the subscription goes away.
+    receiver.set(Mode::WrongChallenge);
+    let (status, failing, _) = admin(&relay, "POST", helix, Some(request(&receiver.url))).await;
+    assert_eq!(status, 202);
+    let failing_id = failing["data"][0]["id"].as_str().unwrap().to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, list, _) = admin(&relay, "GET", helix, None).await;
+        let ids: Vec<_> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].clone())
+            .collect();
+        if !ids.contains(&json!(failing_id)) {
+            assert!(ids.contains(&json!(sub_id)));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never removed: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    receiver.set(Mode::Good);
+
+    let (status, _, _) = admin(&relay, "DELETE", &format!("{helix}?id={sub_id}"), None).await;
+    assert_eq!(status, 204);
+    let (_, list, _) = admin(&relay, "GET", PATH, None).await;
+    assert_eq!(list["targets"], json!([]));
+    relay
+        .notify("h-2", "channel.follow", "2", &follow("7", "1"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.accepted().len(), 1);
+}

@@ -7,7 +7,8 @@
 -- event position handled (delivered or skipped as not matching): delivery
 -- resumes there after a restart. `paused_reason`: NULL, `manual` or
 -- `failing`; `failing_since_us` is when the current run of failures began.
--- `pending` = 1 while a target added through the Helix-compatible API
+-- `helix_version` is set on targets added through the Helix-compatible
+-- API (one type, at this version); `pending` = 1 while such a target
 -- waits for its asynchronous challenge (nothing is delivered to it yet).
 CREATE TABLE webhook_targets (
     id               TEXT    PRIMARY KEY,
@@ -18,6 +19,7 @@ CREATE TABLE webhook_targets (
     conditions       TEXT    NOT NULL,
     cursor_seq       BIGINT  NOT NULL,
     paused_reason    TEXT,
+    helix_version    TEXT,
     pending          BIGINT  NOT NULL DEFAULT 0,
     delivered        BIGINT  NOT NULL DEFAULT 0,
     failed_attempts  BIGINT  NOT NULL DEFAULT 0,

@@ -200,6 +200,7 @@ impl Forwarder {
             conditions: config.conditions.clone(),
             cursor: 0,
             paused_reason: None,
+            helix_version: None,
             pending: false,
             delivered: 0,
             failed_attempts: 0,
@@ -225,9 +226,56 @@ impl Forwarder {
         let added = self
             .inner
             .store
-            .insert_webhook_target(&provisional.id, &config, cursor, false)
+            .insert_webhook_target(&provisional.id, &config, cursor, None)
             .await?;
         self.changed();
+        Ok(added)
+    }
+
+    /// A target for one subscription made through the Helix-compatible API
+    /// (named `helix:<type>:<id>`): stored pending and challenged in the
+    /// background, as Twitch does — enabled when the challenge is
+    /// answered, removed when not.
+    pub async fn add_helix(
+        &self,
+        kind: &str,
+        version: &str,
+        condition: serde_json::Map<String, serde_json::Value>,
+        url: String,
+        secret: String,
+    ) -> Result<WebhookTarget, ForwardError> {
+        target::check_url(&url)?;
+        target::check_secret(&secret)?;
+        target::check_conditions(&condition)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let config = TargetConfig {
+            name: format!("helix:{kind}:{id}"),
+            url,
+            sealed_secret: self.inner.key.seal(&secret),
+            event_types: vec![kind.to_string()],
+            conditions: condition,
+        };
+        let cursor = self.inner.store.max_seq().await?;
+        let added = self
+            .inner
+            .store
+            .insert_webhook_target(&id, &config, cursor, Some(version))
+            .await?;
+        let (fwd, pending) = (self.clone(), added.clone());
+        tokio::spawn(async move {
+            let store = &fwd.inner.store;
+            let outcome = match target::verify(&fwd.inner.sender, &pending, &secret).await {
+                Ok(()) => store.confirm_webhook_target(&pending.id).await,
+                Err(err) => {
+                    tracing::info!(target = %pending.name, error = %err, "a Helix webhook subscription failed its challenge; removed");
+                    store.delete_webhook_target(&pending.id).await
+                }
+            };
+            if let Err(err) = outcome {
+                tracing::warn!(error = %err, "recording a webhook challenge's outcome failed");
+            }
+            fwd.changed();
+        });
         Ok(added)
     }
 

@@ -118,7 +118,7 @@ pub async fn backlog(store: &Store, target: &WebhookTarget) -> Result<i64, Forwa
 }
 
 /// Sends Twitch's challenge for `target` (its first type stands for all,
-/// `*` for every type) to `url` signed with `secret`; the target must
+/// `*` for every type; at its Helix version, else the newest) to `url` signed with `secret`; the target must
 /// answer 200 with the challenge as its body. The error says why not.
 pub async fn verify(
     sender: &Sender,
@@ -126,9 +126,10 @@ pub async fn verify(
     secret: &str,
 ) -> Result<(), ForwardError> {
     let kind = target.event_types.first().map_or("*", String::as_str);
-    let version = Catalog::get()
+    let latest = Catalog::get()
         .latest(kind)
-        .map_or("1", |entry| entry.version.as_str());
+        .map(|entry| entry.version.as_str());
+    let version = target.helix_version.as_deref().or(latest).unwrap_or("1");
     let subscription = WebhookSubscription::of(
         target,
         kind,

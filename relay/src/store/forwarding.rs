@@ -31,6 +31,9 @@ pub struct WebhookTarget {
     pub cursor: i64,
     /// `manual` or `failing` when paused.
     pub paused_reason: Option<String>,
+    /// The version subscribed to, for a target added through the
+    /// Helix-compatible API (`None`: added through REST).
+    pub helix_version: Option<String>,
     /// Waiting for an asynchronous challenge (Helix-created targets).
     pub pending: bool,
     /// Events delivered (2xx).
@@ -67,7 +70,7 @@ pub struct TargetConfig {
 }
 
 const COLUMNS: &str = "id, name, url, secret, event_types, conditions, cursor_seq, paused_reason, \
-    pending, delivered, failed_attempts, last_error, failing_since_us, next_attempt_us, \
+    helix_version, pending, delivered, failed_attempts, last_error, failing_since_us, next_attempt_us, \
     last_success_us, last_attempt_us, created_us";
 
 fn decode(r: &AnyRow) -> Result<WebhookTarget> {
@@ -89,6 +92,7 @@ fn decode(r: &AnyRow) -> Result<WebhookTarget> {
         conditions,
         cursor: r.try_get("cursor_seq")?,
         paused_reason: r.try_get("paused_reason")?,
+        helix_version: r.try_get("helix_version")?,
         pending: r.try_get::<i64, _>("pending")? != 0,
         delivered: r.try_get("delivered")?,
         failed_attempts: r.try_get("failed_attempts")?,
@@ -128,19 +132,20 @@ impl Store {
     }
 
     /// Adds target `id` delivering events after position `cursor`;
-    /// `Duplicate` if the name is taken.
+    /// `Duplicate` if the name is taken. `helix_version`: added through
+    /// the Helix-compatible API, pending its challenge.
     pub async fn insert_webhook_target(
         &self,
         id: &str,
         config: &TargetConfig,
         cursor: i64,
-        pending: bool,
+        helix_version: Option<&str>,
     ) -> Result<WebhookTarget> {
         let now = now_us();
         let inserted = sqlx::query(
             "INSERT INTO webhook_targets (id, name, url, secret, event_types, conditions, \
-             cursor_seq, pending, created_us, updated_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+             cursor_seq, helix_version, pending, created_us, updated_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
         )
         .bind(id)
         .bind(&config.name)
@@ -149,7 +154,8 @@ impl Store {
         .bind(serde_json::to_string(&config.event_types).expect("strings serialize"))
         .bind(Value::Object(config.conditions.clone()).to_string())
         .bind(cursor)
-        .bind(i64::from(pending))
+        .bind(helix_version)
+        .bind(i64::from(helix_version.is_some()))
         .bind(now)
         .execute(&self.pool)
         .await;
@@ -304,14 +310,14 @@ mod tests {
     async fn targets_keep_config_and_progress_apart() {
         let store = Store::in_memory().await;
         let target = store
-            .insert_webhook_target("t1", &config("a"), 7, false)
+            .insert_webhook_target("t1", &config("a"), 7, None)
             .await
             .unwrap();
         assert_eq!(target.cursor, 7);
         assert_eq!(target.event_types, ["channel.follow"]);
         assert!(matches!(
             store
-                .insert_webhook_target("t2", &config("a"), 0, false)
+                .insert_webhook_target("t2", &config("a"), 0, None)
                 .await,
             Err(StoreError::Duplicate(_))
         ));
