@@ -38,7 +38,7 @@ use crate::{
     app::AppState,
     error::ErrorBody,
     event::tau_event_type,
-    forwarding::wire::{subscription_id, WebhookSubscription},
+    forwarding::wire::WebhookSubscription,
     store::WebhookTarget,
     twitch::{
         event_types::Source,
@@ -317,9 +317,7 @@ fn helix_subscription(target: &WebhookTarget) -> Option<WebhookSubscription> {
     } else {
         "enabled"
     };
-    let sub = WebhookSubscription::of(target, kind, version, status);
-    debug_assert_eq!(sub.id, subscription_id(&target.id, kind));
-    Some(sub)
+    Some(WebhookSubscription::of(target, kind, version, status))
 }
 
 /// `transport.method = webhook`: an admin's webhook forwarding target for

@@ -28,8 +28,15 @@
 //! - [`wire`]: the message, its ids, headers and signature.
 //! - [`send`]: one HTTP attempt (time limit, no redirects, capped reads).
 //! - [`target`]: input rules, event matching, backlog, the challenge.
-//! - [`worker`]: the supervisor and the per-target delivery loop.
+//! - `worker`: the supervisor and the per-target delivery loop.
 //! - [`rest`]: `/api/v1/webhook-targets` (admin).
+//!
+//! The Helix-compatible webhook transport (`POST /helix/eventsub/subscriptions`
+//! with `transport.method = webhook`) lives with the rest of that API in
+//! [`crate::eventsub_server::subscriptions`] and calls
+//! [`Forwarder::add_helix`]: one target per subscription, challenged in
+//! the background as Twitch does. Only stored events are forwarded (not
+//! test events or replays, which are never stored).
 
 pub mod rest;
 pub mod send;

@@ -1,5 +1,5 @@
 //! One HTTP attempt at a target: Twitch's headers, a time limit, no
-//! redirects (Twitch follows none), and at most [`MAX_READ`] bytes of the
+//! redirects (Twitch follows none), and at most `MAX_READ` (4 KiB) bytes of the
 //! answer read (a target cannot make TAU buffer an endless body). Failures
 //! are described in words an operator can act on; they never contain the
 //! secret or the signature, and URLs are left out of transport errors.
@@ -53,7 +53,7 @@ pub struct Sender {
 pub struct Answer {
     /// The status.
     pub status: StatusCode,
-    /// Up to [`MAX_READ`] bytes of the body, lossily decoded.
+    /// Up to 4 KiB of the body, lossily decoded.
     pub body: String,
 }
 
