@@ -13,6 +13,10 @@
 # dir, a free loopback port); its Twitch credentials point at a closed
 # loopback port (nothing leaves the machine; the default event types,
 # which include channel.follow v2 and channel.cheer v1, count as received).
+# Then webhook forwarding: a receiver written from Twitch's signature recipe
+# in Node (node:crypto, no npm; twitchAPI's EventSubWebhook refuses
+# non-https callbacks) is added as a target (challenge), receives forwarded
+# events, goes down, and gets the missed ones in order exactly once.
 # twitchAPI is installed pinned into ~/.cache/tau/venv-eventsub.
 # Usage: bash .ci/eventsub-compat.sh
 set -euo pipefail
@@ -191,6 +195,10 @@ if grep -q "elsewhere" "$work/bot.log"; then
   exit 1
 fi
 [[ $bot_rc -eq 0 ]] || { echo "the bot failed (exit $bot_rc)" >&2; exit 1; }
+
+echo "=== eventsub-compat: signed webhook forwarding to a Node receiver (Twitch's recipe)"
+node .ci/eventsub-compat/webhook-receiver.mjs "$base" "$admin_token" "$webhook_secret"
+
 if grep -qE '\bERROR\b|panicked' "$work"/relay*.log; then
   cat "$work"/relay*.log
   echo "the relay logged errors" >&2

@@ -6,8 +6,14 @@
 //!   already receives is instant; one it does not is added to the relay's
 //!   own chosen types (an admin token, the relay choosing its own types,
 //!   and the stored authorization holding the type's scopes), else 403.
+//! - `POST` with `transport.method = webhook` (`callback`, `secret`) and
+//!   an admin token: a webhook forwarding target for that one type and
+//!   condition ([`crate::forwarding`]), answered 202
+//!   `webhook_callback_verification_pending` and challenged in the
+//!   background as Twitch does (enabled when answered, removed when not),
+//!   so stock webhook libraries subscribe through TAU unchanged.
 //! - `GET` lists the caller's subscriptions (Twitch's filters and paging
-//!   shape); `DELETE ?id=` removes one.
+//!   shape; an admin's include the webhook ones); `DELETE ?id=` removes one.
 //! - `GET /oauth2/validate`: Twitch's token-validation shape for a TAU
 //!   token (`Authorization: OAuth <token>` as Twitch takes it, or `Bearer`).
 //!
@@ -32,6 +38,8 @@ use crate::{
     app::AppState,
     error::ErrorBody,
     event::tau_event_type,
+    forwarding::wire::WebhookSubscription,
+    store::WebhookTarget,
     twitch::{
         event_types::Source,
         subscriptions::{missing_scopes, scopes_for},
@@ -100,11 +108,25 @@ impl IntoResponse for HelixError {
 /// `transport` of a subscription request.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RequestTransport {
-    /// Must be `websocket`.
+    /// `websocket` or `webhook`.
     #[schema(example = "websocket")]
     method: String,
-    /// A live session on this relay (from its `session_welcome`).
+    /// `websocket`: a live session on this relay (from its `session_welcome`).
     session_id: Option<String>,
+    /// `webhook`: where to POST the events (http or https).
+    callback: Option<String>,
+    /// `webhook`: the signing secret (10 to 100 ASCII characters).
+    secret: Option<String>,
+}
+
+/// A listed subscription: a session's, or a webhook target's.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Listed {
+    /// Delivered over an `/eventsub/ws` session.
+    Socket(Subscription),
+    /// Forwarded to a webhook.
+    Webhook(WebhookSubscription),
 }
 
 /// `POST /helix/eventsub/subscriptions`'s body (Helix's).
@@ -128,7 +150,7 @@ pub struct CreateSubscription {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionList {
     /// The subscriptions.
-    data: Vec<Subscription>,
+    data: Vec<Listed>,
     /// How many.
     total: usize,
     /// Always 0.
@@ -175,11 +197,11 @@ pub struct DeleteQuery {
     security(("token" = [])),
     request_body = CreateSubscription,
     responses(
-        (status = 202, description = "Subscribed (Helix's shape; cost 0)", body = SubscriptionList),
-        (status = 400, description = "Not JSON, unknown type or version, a condition field the type does not have, a transport other than a live websocket session here, or 300 subscriptions on the session", body = HelixErrorBody),
-        (status = 403, description = "The token may not receive this type, the session belongs to another token, or TAU does not receive the type and cannot add it (role, operator-managed types, or a missing scope, named)", body = HelixErrorBody),
+        (status = 202, description = "Subscribed (Helix's shape; cost 0); a webhook one is `webhook_callback_verification_pending` until its callback answers the challenge", body = SubscriptionList),
+        (status = 400, description = "Not JSON, unknown type or version, a condition field the type does not have, a transport other than a live websocket session here or a webhook with callback and secret (10-100 ASCII characters), or 300 subscriptions on the session", body = HelixErrorBody),
+        (status = 403, description = "The token may not receive this type, a webhook without an admin token, the session belongs to another token, or TAU does not receive the type and cannot add it (role, operator-managed types, or a missing scope, named)", body = HelixErrorBody),
         (status = 409, description = "The session has this subscription already", body = HelixErrorBody),
-        (status = 503, description = "The store failed while adding the type to the relay's; try again", body = HelixErrorBody),
+        (status = 503, description = "The store failed while adding the type to the relay's (or the webhook target); try again", body = HelixErrorBody),
         (status = 401, description = "No token, or an invalid one (TAU's error shape, from the access guard)", body = ErrorBody),
     )
 )]
@@ -190,17 +212,11 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<SubscriptionList>), HelixError> {
     let body: CreateSubscription = serde_json::from_slice(&body)
         .map_err(|err| HelixError::bad_request(format!("invalid request body: {err}")))?;
-    if body.transport.method != "websocket" {
+    if !matches!(body.transport.method.as_str(), "websocket" | "webhook") {
         return Err(HelixError::bad_request(
-            "transport.method must be websocket: TAU serves EventSub WebSocket sessions \
-             (forwarding to webhooks is not available yet)",
+            "transport.method must be websocket or webhook",
         ));
     }
-    let session_id = body
-        .transport
-        .session_id
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| HelixError::bad_request("transport.session_id is required"))?;
     let entry = app.catalog.find(&body.kind, &body.version).ok_or_else(|| {
         HelixError::bad_request(format!(
             "unsupported subscription type {:?} version {:?}",
@@ -217,6 +233,15 @@ pub async fn create(
             entry.condition.join(", ")
         )));
     }
+    if body.transport.method == "webhook" {
+        return create_webhook(caller, app, body).await;
+    }
+    let session_id = body
+        .transport
+        .session_id
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| HelixError::bad_request("transport.session_id is required"))?;
     let grant = caller.record.grant();
     if !grant.sees(&tau_event_type(&body.kind)) {
         return Err(HelixError::forbidden(format!(
@@ -266,7 +291,73 @@ pub async fn create(
         StatusCode::ACCEPTED,
         Json(SubscriptionList {
             total: app.eventsub.owned_by(&caller.record.id).len(),
-            data: vec![sub],
+            data: vec![Listed::Socket(sub)],
+            total_cost: 0,
+            max_total_cost: MAX_TOTAL_COST,
+            pagination: None,
+        }),
+    ))
+}
+
+fn unavailable(err: crate::store::StoreError) -> HelixError {
+    tracing::warn!(error = %err, "webhook subscriptions: the store failed");
+    HelixError::new(StatusCode::SERVICE_UNAVAILABLE, "try again")
+}
+
+/// A target made through this API, as Twitch lists a webhook subscription:
+/// pending until its challenge is answered, `notification_failures_exceeded`
+/// once paused for failing.
+fn helix_subscription(target: &WebhookTarget) -> Option<WebhookSubscription> {
+    let version = target.helix_version.as_deref()?;
+    let kind = target.event_types.first()?;
+    let status = if target.pending {
+        "webhook_callback_verification_pending"
+    } else if target.paused_reason.as_deref() == Some("failing") {
+        "notification_failures_exceeded"
+    } else {
+        "enabled"
+    };
+    Some(WebhookSubscription::of(target, kind, version, status))
+}
+
+/// `transport.method = webhook`: an admin's webhook forwarding target for
+/// this type and condition, challenged in the background.
+async fn create_webhook(
+    caller: Authenticated,
+    app: AppState,
+    body: CreateSubscription,
+) -> Result<(StatusCode, Json<SubscriptionList>), HelixError> {
+    let grant = caller.record.grant();
+    if grant.role != Role::Admin || !grant.sees(&tau_event_type(&body.kind)) {
+        return Err(HelixError::forbidden(
+            "only an admin token may subscribe a webhook (it forwards every matching event)",
+        ));
+    }
+    let (Some(callback), Some(secret)) = (body.transport.callback, body.transport.secret) else {
+        return Err(HelixError::bad_request(
+            "transport.callback and transport.secret are required for webhook",
+        ));
+    };
+    ensure_received(&app, &grant, &body.kind, &body.version).await?;
+    let target = app
+        .forwarder
+        .add_helix(&body.kind, &body.version, body.condition, callback, secret)
+        .await
+        .map_err(|err| match err {
+            crate::forwarding::ForwardError::Invalid { .. } => {
+                HelixError::bad_request(err.to_string())
+            }
+            other => {
+                tracing::warn!(error = %other, "adding a webhook subscription failed");
+                HelixError::new(StatusCode::SERVICE_UNAVAILABLE, "try again")
+            }
+        })?;
+    let sub = helix_subscription(&target).expect("a Helix target has a type and version");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SubscriptionList {
+            total: 1,
+            data: vec![Listed::Webhook(sub)],
             total_cost: 0,
             max_total_cost: MAX_TOTAL_COST,
             pagination: None,
@@ -357,8 +448,9 @@ async fn ensure_received(
     security(("token" = [])),
     params(ListQuery),
     responses(
-        (status = 200, description = "The token's subscriptions (Helix's shape)", body = SubscriptionList),
+        (status = 200, description = "The token's subscriptions (Helix's shape; an admin's include the webhook ones)", body = SubscriptionList),
         (status = 400, description = "More than one filter (Twitch allows one)", body = HelixErrorBody),
+        (status = 503, description = "The store failed reading the webhook subscriptions; try again", body = HelixErrorBody),
         AuthErrors,
     )
 )]
@@ -379,18 +471,36 @@ pub async fn list(
             "use at most one of status, type, user_id and subscription_id",
         ));
     }
-    let mine = app.eventsub.owned_by(&caller.record.id);
-    let total = mine.len();
-    let data: Vec<Subscription> = mine
+    let mut mine: Vec<Listed> = app
+        .eventsub
+        .owned_by(&caller.record.id)
         .into_iter()
-        .filter(|s| query.status.as_ref().is_none_or(|v| s.status == *v))
-        .filter(|s| query.kind.as_ref().is_none_or(|v| s.kind == *v))
-        .filter(|s| query.subscription_id.as_ref().is_none_or(|v| s.id == *v))
-        .filter(|s| {
-            query
-                .user_id
-                .as_ref()
-                .is_none_or(|v| s.condition.values().any(|c| c.as_str() == Some(v)))
+        .map(Listed::Socket)
+        .collect();
+    if caller.record.grant().role == Role::Admin {
+        let targets = app.store.webhook_targets().await.map_err(unavailable)?;
+        mine.extend(
+            targets
+                .iter()
+                .filter_map(helix_subscription)
+                .map(Listed::Webhook),
+        );
+    }
+    let total = mine.len();
+    let data: Vec<Listed> = mine
+        .into_iter()
+        .filter(|l| {
+            let (status, kind, id, condition) = match l {
+                Listed::Socket(s) => (&s.status, &s.kind, &s.id, &s.condition),
+                Listed::Webhook(s) => (&s.status, &s.kind, &s.id, &s.condition),
+            };
+            query.status.as_ref().is_none_or(|v| status == v)
+                && query.kind.as_ref().is_none_or(|v| kind == v)
+                && query.subscription_id.as_ref().is_none_or(|v| id == v)
+                && query
+                    .user_id
+                    .as_ref()
+                    .is_none_or(|v| condition.values().any(|c| c.as_str() == Some(v)))
         })
         .collect();
     Ok(Json(SubscriptionList {
@@ -413,6 +523,7 @@ pub async fn list(
         (status = 204, description = "Deleted"),
         (status = 400, description = "No id", body = HelixErrorBody),
         (status = 404, description = "No such subscription of this token", body = HelixErrorBody),
+        (status = 503, description = "The store failed removing a webhook subscription; try again", body = HelixErrorBody),
         AuthErrors,
     )
 )]
@@ -426,8 +537,23 @@ pub async fn delete(
         .filter(|id| !id.is_empty())
         .ok_or_else(|| HelixError::bad_request("missing required parameter id"))?;
     if app.eventsub.remove(&caller.record.id, &id) {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    if caller.record.grant().role == Role::Admin {
+        let targets = app.store.webhook_targets().await.map_err(unavailable)?;
+        let found = targets
+            .iter()
+            .find(|t| helix_subscription(t).is_some_and(|s| s.id == id));
+        if let Some(target) = found {
+            app.store
+                .delete_webhook_target(&target.id)
+                .await
+                .map_err(unavailable)?;
+            app.forwarder.changed();
+            return Ok(StatusCode::NO_CONTENT);
+        }
+    }
+    {
         Err(HelixError::new(
             StatusCode::NOT_FOUND,
             "subscription not found",
