@@ -643,3 +643,91 @@ async fn an_admin_widens_the_relays_types_within_the_authorization() {
     );
     assert_eq!(notification["payload"]["event"], event);
 }
+
+/// Twitch's `Ratelimit-*` headers on every Helix answer, errors included:
+/// twurple paces its calls by them and, without them, never sends a
+/// second concurrent request.
+#[tokio::test]
+async fn helix_answers_carry_twitchs_rate_limit_headers() {
+    let relay = relay().await;
+    let (_client, welcome) = connect(&relay, "").await;
+    let session = session_id(&welcome);
+    let url = format!("{}/helix/eventsub/subscriptions", relay.base);
+    let auth = format!("Bearer {}", relay.token);
+    let check = |response: &reqwest::Response, what: &str| {
+        let header = |name: &str| -> i64 {
+            response
+                .headers()
+                .get(name)
+                .unwrap_or_else(|| panic!("{what}: no {name}"))
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(header("ratelimit-limit"), 800, "{what}");
+        assert_eq!(header("ratelimit-remaining"), 800, "{what}");
+        let now = chrono::Utc::now().timestamp();
+        let reset = header("ratelimit-reset");
+        assert!(
+            (now..=now + 61).contains(&reset),
+            "{what}: reset {reset}, now {now}"
+        );
+    };
+    let body = json!({
+        "type": "channel.follow",
+        "version": "2",
+        "condition": follow_condition("1337"),
+        "transport": {"method": "websocket", "session_id": session},
+    });
+    // Two at once, as twurple sends them: both answered, both with headers.
+    let post = || {
+        relay
+            .http
+            .post(&url)
+            .header("Authorization", &auth)
+            .json(&body)
+            .send()
+    };
+    let (first, second) = tokio::join!(post(), post());
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [202, 409]);
+    check(&first, "POST");
+    check(&second, "POST");
+    let id = if first.status() == 202 { first } else { second }
+        .json::<Value>()
+        .await
+        .unwrap()["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let list = relay
+        .http
+        .get(&url)
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    check(&list, "GET");
+    let bad = relay
+        .http
+        .delete(&url)
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400, "DELETE without an id");
+    check(&bad, "DELETE 400");
+    let gone = relay
+        .http
+        .delete(format!("{url}?id={id}"))
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 204);
+    check(&gone, "DELETE");
+}
