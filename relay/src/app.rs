@@ -67,6 +67,8 @@ pub struct AppState {
     pub streamers: Streamers,
     /// This replica's EventSub WebSocket sessions (`/eventsub/ws`).
     pub eventsub: crate::eventsub_server::Sessions,
+    /// Signed webhook forwarding (targets' workers on this replica).
+    pub forwarder: crate::forwarding::Forwarder,
 }
 
 impl AppState {
@@ -197,7 +199,18 @@ fn assemble(
     twitch.spawn_follow_credentials(shutdown.clone());
     // A change of the watched streamers is a fleet-wide resubscribe.
     let streamers = Streamers::new(&config, store.clone(), twitch.clone());
+    let metrics = Arc::new(Metrics::default());
+    let forwarder = crate::forwarding::Forwarder::new(
+        store.clone(),
+        secret_key.clone(),
+        config.timings.clone(),
+        config.replica_id.clone(),
+        metrics.clone(),
+        hub.clone(),
+    );
+    forwarder.spawn(shutdown.clone());
     AppState {
+        forwarder,
         eventsub: crate::eventsub_server::Sessions::default(),
         chat,
         chat_bots,
@@ -209,7 +222,7 @@ fn assemble(
         writer,
         hub,
         bus,
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         status: Arc::new(StatusBoard::default()),
         catalog: Catalog::get(),
         secret_key,

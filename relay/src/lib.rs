@@ -26,6 +26,9 @@
 //! - [`eventsub_server`]: TAU as an EventSub WebSocket server
 //!   (`/eventsub/ws`, `/helix/eventsub/subscriptions`, `/oauth2/validate`)
 //!   for bots written against Twitch's protocol.
+//! - [`forwarding`]: signed webhook forwarding: stored events POSTed to
+//!   webhook targets with Twitch's headers and HMAC signature, in order,
+//!   retried, from a per-target cursor (`/api/v1/webhook-targets`).
 //! - [`chat`]: the original's chat sockets (`/ws/irc-messages/`,
 //!   `/ws/chat-bots/<login>/`) over EventSub chat, and sending chat
 //!   through Helix with each sender's rate limit.
@@ -63,6 +66,7 @@ pub mod dashboard;
 pub mod error;
 pub mod event;
 pub mod eventsub_server;
+pub mod forwarding;
 pub mod http_stack;
 pub mod hub;
 pub mod hygiene;

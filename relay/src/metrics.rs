@@ -20,6 +20,22 @@ pub struct ReasonLabel {
     pub reason: &'static str,
 }
 
+/// Label naming a webhook forwarding target.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabel {
+    /// The target's name.
+    pub target: String,
+}
+
+/// Label of one webhook delivery attempt.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabel {
+    /// The target's name.
+    pub target: String,
+    /// `success` (2xx) or `failure` (retried).
+    pub result: &'static str,
+}
+
 /// Every metric the relay exports.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -41,6 +57,13 @@ pub struct Metrics {
     pub clients_connected: Gauge,
     /// Webhook messages rejected before ingest, by reason.
     pub webhook_verification_failures: Family<ReasonLabel, Counter>,
+    /// Webhook forwarding attempts, by target and result.
+    pub forward_deliveries: Family<DeliveryLabel, Counter>,
+    /// Events a webhook target wants and has not received yet (computed
+    /// by the replica delivering for it).
+    pub forward_backlog: Family<TargetLabel, Gauge>,
+    /// Webhook targets paused (by hand or for failing too long).
+    pub forward_paused_targets: Gauge,
 }
 
 impl Metrics {
@@ -86,6 +109,21 @@ impl Metrics {
             "webhook_verification_failures",
             "Webhook messages rejected by verification",
             self.webhook_verification_failures.clone(),
+        );
+        registry.register(
+            "forward_deliveries",
+            "Webhook forwarding attempts by target and result",
+            self.forward_deliveries.clone(),
+        );
+        registry.register(
+            "forward_backlog",
+            "Events a webhook target has yet to receive",
+            self.forward_backlog.clone(),
+        );
+        registry.register(
+            "forward_paused_targets",
+            "Webhook targets paused",
+            self.forward_paused_targets.clone(),
         );
         let mut out = String::new();
         encode(&mut out, &registry).expect("writing to a String cannot fail");

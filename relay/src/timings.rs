@@ -51,6 +51,16 @@ pub struct Timings {
     /// to subscribe before it is closed 4003 "connection unused" (Twitch's
     /// 10 s).
     pub eventsub_unused: Duration,
+    /// First wait before retrying a webhook target's failed event (doubled
+    /// per failure, with jitter).
+    pub forward_backoff_min: Duration,
+    /// Longest wait between a webhook target's retries.
+    pub forward_backoff_max: Duration,
+    /// A webhook target failing for this long without a success is paused
+    /// (`failing`) until resumed by hand.
+    pub forward_pause_after: Duration,
+    /// Limit on one webhook delivery or challenge (Twitch's 10 s).
+    pub forward_timeout: Duration,
 }
 
 impl Default for Timings {
@@ -74,6 +84,10 @@ impl Default for Timings {
             webhook_ack_deadline: s(2),
             chat_keepalive: s(30),
             eventsub_unused: s(10),
+            forward_backoff_min: s(1),
+            forward_backoff_max: s(300),
+            forward_pause_after: s(6 * 3600),
+            forward_timeout: s(10),
         }
     }
 }
@@ -104,6 +118,10 @@ impl Timings {
                 "webhook_ack_deadline" => &mut self.webhook_ack_deadline,
                 "chat_keepalive" => &mut self.chat_keepalive,
                 "eventsub_unused" => &mut self.eventsub_unused,
+                "forward_backoff_min" => &mut self.forward_backoff_min,
+                "forward_backoff_max" => &mut self.forward_backoff_max,
+                "forward_pause_after" => &mut self.forward_pause_after,
+                "forward_timeout" => &mut self.forward_timeout,
                 other => return Err(format!("unknown timing {other:?}")),
             };
             *field = value;
@@ -118,6 +136,12 @@ impl Timings {
         {
             return Err(
                 "session_backoff_min must be above zero and at most session_backoff_max".into(),
+            );
+        }
+        if self.forward_backoff_min.is_zero() || self.forward_backoff_min > self.forward_backoff_max
+        {
+            return Err(
+                "forward_backoff_min must be above zero and at most forward_backoff_max".into(),
             );
         }
         if self.catch_up_interval.is_zero()

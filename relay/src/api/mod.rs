@@ -12,7 +12,7 @@
 //! |----------|--------|
 //! | overlay  | history (list, one event), `/ws/twitch-events/`, reading chat (`/ws/irc-messages/`, `/ws/chat-bots/<login>/`), `/ws/chat-bots/status/`, `whoami`, watched streamers and their streams |
 //! | bot      | replay, test events (and their samples), status (+ `/ws/tau-status/`), catalog, own token, sending chat (`/api/v1/irc`, chat senders), listing chat bots and their channels |
-//! | admin    | tokens, deleting events, connecting Twitch, resubscribing, choosing event types, the Twitch application (`/api/v1/twitch/app`), changing the watched streamers, adding (authorization link) and removing chat bots, their channels |
+//! | admin    | tokens, deleting events, connecting Twitch, resubscribing, choosing event types, the Twitch application (`/api/v1/twitch/app`), webhook forwarding targets (`/api/v1/webhook-targets`), changing the watched streamers, adding (authorization link) and removing chat bots, their channels |
 
 mod auth;
 mod catalog;
@@ -125,6 +125,36 @@ pub fn routes(t: RouteTable) -> RouteTable {
         "/api/v1/twitch/event-types",
         ADMIN,
         delete(event_types::reset),
+    )
+    .add(
+        Method::GET,
+        "/api/v1/webhook-targets",
+        ADMIN,
+        get(crate::forwarding::rest::list),
+    )
+    .add(
+        Method::POST,
+        "/api/v1/webhook-targets",
+        ADMIN,
+        post(crate::forwarding::rest::create),
+    )
+    .add(
+        Method::GET,
+        "/api/v1/webhook-targets/{id}",
+        ADMIN,
+        get(crate::forwarding::rest::get_one),
+    )
+    .add(
+        Method::PATCH,
+        "/api/v1/webhook-targets/{id}",
+        ADMIN,
+        patch(crate::forwarding::rest::update),
+    )
+    .add(
+        Method::DELETE,
+        "/api/v1/webhook-targets/{id}",
+        ADMIN,
+        delete(crate::forwarding::rest::remove),
     )
     .add(
         Method::GET,

@@ -118,6 +118,11 @@ impl Modify for TokenScheme {
         super::chat_bots::channels,
         super::chat_bots::join,
         super::chat_bots::leave,
+        crate::forwarding::rest::list,
+        crate::forwarding::rest::create,
+        crate::forwarding::rest::get_one,
+        crate::forwarding::rest::update,
+        crate::forwarding::rest::remove,
         crate::eventsub_server::subscriptions::create,
         crate::eventsub_server::subscriptions::list,
         crate::eventsub_server::subscriptions::delete,
@@ -136,6 +141,7 @@ impl Modify for TokenScheme {
         (name = "streamers", description = "Watched streamers: other channels' going live and offline"),
         (name = "operations", description = "Probes and metrics"),
         (name = "eventsub", description = "Twitch-compatible EventSub for bots written against Twitch: Helix's subscription API for `/eventsub/ws` sessions, and Twitch's token check. Errors here are Twitch's `{\"error\", \"status\", \"message\"}`"),
+        (name = "webhook forwarding", description = "Signed webhook forwarding: stored events POSTed to targets with Twitch's EventSub webhook headers and HMAC signature (secrets are never returned)"),
         (name = "chat", description = "Sending chat messages, and who can send"),
         (name = "chat bots", description = "Chat bots: other Twitch accounts TAU sends chat as (their tokens are never returned)"),
     )
@@ -286,7 +292,8 @@ mod tests {
     }
 
     /// Every error answer is documented as TAU's error shape, except the
-    /// Twitch-compatible routes' own errors, which are Twitch's.
+    /// Twitch-compatible routes' own errors, which are Twitch's, and a
+    /// failed webhook challenge (422), whose body adds `error` to `detail`.
     #[test]
     fn errors_are_documented_as_the_detail_shape() {
         let doc = document();
@@ -301,6 +308,8 @@ mod tests {
                             "#/components/schemas/HelixErrorBody",
                             "#/components/schemas/ValidateErrorBody",
                         ]
+                    } else if status == "422" && path.starts_with("/api/v1/webhook-targets") {
+                        &["#/components/schemas/UnverifiedBody"]
                     } else {
                         &["#/components/schemas/ErrorBody"]
                     };

@@ -105,10 +105,23 @@ pub fn keepalive() -> String {
     serde_json::to_string(&message).expect("frames serialize")
 }
 
+/// `{"subscription", "event"}`: a notification's payload on the socket,
+/// and the whole body of a webhook notification.
 #[derive(Serialize)]
-struct NotificationPayload<'a> {
-    subscription: &'a Subscription,
+struct NotificationPayload<'a, S: Serialize> {
+    subscription: &'a S,
     event: &'a RawValue,
+}
+
+/// A webhook notification's body, Twitch's `{"subscription", "event"}`
+/// with the event verbatim; `subscription` carries the webhook transport
+/// (see [`crate::forwarding`]).
+pub fn notification_body<S: Serialize>(subscription: &S, event: &RawValue) -> String {
+    serde_json::to_string(&NotificationPayload {
+        subscription,
+        event,
+    })
+    .expect("frames serialize")
 }
 
 /// `notification`: `message_id` is the event's stable id (Twitch's own

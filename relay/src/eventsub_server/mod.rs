@@ -86,16 +86,28 @@ impl Subscription {
         if self.kind != kind {
             return false;
         }
-        let Some(event) = event else { return true };
-        self.condition.iter().all(|(field, want)| {
-            let have = if field == "reward_id" {
-                event.get("reward").and_then(|r| r.get("id"))
-            } else {
-                event.get(field)
-            };
-            have.is_none_or(|have| have == want)
-        })
+        condition_matches(&self.condition, event)
     }
+}
+
+/// True if every condition field that `event` carries (or `reward.id` for
+/// `reward_id`) equals the condition's value; `None` (an event that is
+/// not an object) matches. Fields the event does not carry (e.g.
+/// `moderator_user_id`) were TAU's own subscription's business. Shared
+/// by sessions and webhook targets ([`crate::forwarding`]).
+pub fn condition_matches(
+    condition: &Map<String, Value>,
+    event: Option<&Map<String, Value>>,
+) -> bool {
+    let Some(event) = event else { return true };
+    condition.iter().all(|(field, want)| {
+        let have = if field == "reward_id" {
+            event.get("reward").and_then(|r| r.get("id"))
+        } else {
+            event.get(field)
+        };
+        have.is_none_or(|have| have == want)
+    })
 }
 
 /// What a session holds: its owner token and subscriptions.

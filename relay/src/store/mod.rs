@@ -1,5 +1,5 @@
 //! Durable history: events, API tokens, revocations, settings, watched
-//! streamers and their streams.
+//! streamers and their streams, webhook forwarding targets.
 //!
 //! One `sqlx::AnyPool` serves both backends with the same portable SQL
 //! (`$n` placeholders, `ON CONFLICT`, `RETURNING`, no JSON functions); only the
@@ -8,6 +8,7 @@
 
 mod chat_bots;
 pub(crate) mod events;
+mod forwarding;
 mod leases;
 mod revocations;
 mod settings;
@@ -24,6 +25,7 @@ use sqlx::{
 
 pub use chat_bots::{ChatBotChannel, ChatBotRow, NewChatBot};
 pub use events::{EventFilter, EventPage, PageCursor, StoredRow};
+pub use forwarding::{TargetConfig, WebhookTarget};
 pub use leases::Lease;
 pub use revocations::Revocation;
 pub use streamers::{Stream, Streamer, StreamerSource};
