@@ -1,10 +1,10 @@
 // 12. Webhook forwarding (issue 14, part 2): an admin adds a receiver
 // through the Webhooks form (a generated secret, shown once, configures
 // the receiver; one event type chosen); TAU's challenge is answered and
-// verified, a receiver that refuses it is named next to the form. A test
-// event reaches the receiver signed as Twitch signs (HMAC-SHA256 over id +
-// timestamp + body, checked here with node:crypto) and the page counts it
-// delivered; with the receiver down the page says "Retrying" and the
+// verified, a receiver that refuses it is named next to the form. A
+// follow from (the fake) Twitch's EventSub socket reaches the receiver
+// signed as Twitch signs (HMAC-SHA256 over id + timestamp + body, checked
+// here with node:crypto) and the page counts it delivered; with the receiver down the page says "Retrying" and the
 // backlog grows; back up, the backlog drains in order. Pause/Resume and
 // delete (asked twice) from the page. An overlay token has no Webhooks link.
 import { test } from "node:test";
@@ -12,7 +12,9 @@ import assert from "node:assert/strict";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
 import { suite, withPage } from "../lib/suite.js";
-import { allowProblems, api, axeSerious, freePort, screenshot, waitFor } from "../lib/harness.js";
+import {
+  allowProblems, api, axeSerious, connectTwitchViaApi, freePort, screenshot, sendTwitchEvent, waitFor,
+} from "../lib/harness.js";
 import { loginByLink, navLink, openView, setField } from "../lib/dash.js";
 
 /**
@@ -80,8 +82,9 @@ let hook;
 let overlayToken;
 const ctx = suite("webhooks", {
   // Quick retries, so an outage shows within the test's time.
-  relayEnv: { TAU_TIMINGS: "session_backoff_max=2s,webhook_backoff_max=2s" },
+  relayEnv: { TAU_TIMINGS: "session_backoff_max=2s,forward_backoff_min=200ms,forward_backoff_max=1s" },
   setup: async (c) => {
+    await connectTwitchViaApi(c.relay, c.fake);
     hook = receiver(await freePort());
     await hook.start();
     const made = await api(c.relay, "POST", "/api/v1/tokens", c.relay.adminToken, { name: "webhooks-overlay", role: "overlay" });
@@ -100,21 +103,23 @@ async function fact(page, name, label) {
   const m = new RegExp(`${label}\\s*(\\d+)`).exec(text);
   return m ? Number(m[1]) : NaN;
 }
-/** A test follow from `user` (the relay's sample with the name changed). */
-const sendFollow = async (user) => {
-  const sample = await api(ctx.relay, "POST", "/api/v1/twitch-events/channel-follow/test", ctx.relay.adminToken);
-  assert.equal(sample.status, 200, JSON.stringify(sample.body));
-  const data = { ...sample.body.event_data, user_name: user, user_login: user.toLowerCase() };
-  const sent = await api(ctx.relay, "POST", "/api/v1/twitch-events/channel-follow/test", ctx.relay.adminToken, data);
-  assert.equal(sent.status, 200, JSON.stringify(sent.body));
-};
+/**
+ * A follow from `user` through the fake Twitch's EventSub socket (a real,
+ * stored event: test events are broadcast only, never stored, so never
+ * forwarded).
+ */
+const sendFollow = (user) =>
+  sendTwitchEvent(ctx.relay, ctx.fake, "channel-follow", "2", (e) => {
+    e.user_name = user;
+    e.user_login = user.toLowerCase();
+  });
 
 test("admin: add a target (challenge, generated secret), deliveries, an outage retried and drained in order, pause, delete", async () => {
   await withPage(ctx, "webhooks-admin", async (page) => {
     // The 422 of a refused challenge is an expected console error.
     allowProblems(page, /status of 422/);
     await loginByLink(page, ctx.relay);
-    await openView(page, { hash: "#/webhooks", nav: "Webhooks" });
+    await openView(page, "Webhooks");
     const main = page.getByRole("main");
     await main.getByText("No webhook targets yet").waitFor();
     const found = await axeSerious(page);
