@@ -183,6 +183,17 @@ test("admin: add a target (challenge, generated secret), deliveries, an outage r
     assert.equal(await fact(page, "e2e-bot", "Delivered"), 3);
     await screenshot(page, "webhooks-drained");
 
+    // Edit: a second type; the list says so.
+    await item(page, "e2e-bot").getByRole("button", { name: "Edit e2e-bot" }).click();
+    const edit = page.getByRole("form", { name: "Edit e2e-bot" });
+    await edit.getByText(/^Event types \(/).click();
+    await edit.getByRole("checkbox", { name: "channel.cheer", exact: true }).check();
+    await screenshot(page, "webhooks-edit");
+    await edit.getByRole("button", { name: "Save" }).click();
+    await item(page, "e2e-bot").getByText("channel.cheer, channel.follow").waitFor();
+    const stored = (await api(ctx.relay, "GET", "/api/v1/webhook-targets", ctx.relay.adminToken)).body.targets[0];
+    assert.deepEqual(stored.event_types, ["channel.cheer", "channel.follow"]);
+
     // Pause by hand, resume.
     await item(page, "e2e-bot").getByRole("button", { name: "Pause e2e-bot" }).click();
     await item(page, "e2e-bot").getByText("Paused by hand").waitFor();

@@ -177,6 +177,8 @@ function AddTarget({ catalog, onAdded }: { catalog: CatalogType[]; onAdded: (t: 
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [added, setAdded] = useState<string | null>(null);
+  // A new key closes and clears the type picker after an add.
+  const [generation, setGeneration] = useState(0);
 
   const submit = async (ev: Event) => {
     ev.preventDefault();
@@ -200,6 +202,7 @@ function AddTarget({ catalog, onAdded }: { catalog: CatalogType[]; onAdded: (t: 
       setSecret("");
       setTypes([]);
       setBroadcaster("");
+      setGeneration((g) => g + 1);
     } catch (e) {
       setError(refusal(e));
     } finally {
@@ -243,7 +246,7 @@ function AddTarget({ catalog, onAdded }: { catalog: CatalogType[]; onAdded: (t: 
           />
         </div>
       </div>
-      <TypePicker idPrefix="wh-add-type" catalog={catalog} chosen={types} setChosen={setTypes} />
+      <TypePicker key={generation} idPrefix="wh-add-type" catalog={catalog} chosen={types} setChosen={setTypes} />
       {error && (
         <p class="notice error" role="alert" id="wh-add-err">
           {error}
