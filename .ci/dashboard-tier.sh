@@ -37,6 +37,11 @@
 #  11 setup from the browser: a relay started without TWITCH_CLIENT_ID/
 #     SECRET takes them on Setup (a refused secret said in words), step 1
 #     turns done, Connect Twitch through the fake, light green, no restart.
+#  12 webhook forwarding: a target added in the Webhooks form (generated
+#     secret, challenge answered; a refused challenge named at the form),
+#     a follow delivered signed (HMAC checked by a node receiver), the
+#     receiver down: "Retrying", backlog grows; back up: drained in order;
+#     pause/resume, delete; an overlay has no Webhooks link.
 # Every test fails on a console error or an uncaught page error (requests
 # expected to fail are allowed by name in the test that causes them).
 #

@@ -71,9 +71,11 @@ export async function api<T = unknown>(
     const detail =
       data && typeof data === "object" && "detail" in data
         ? String((data as { detail: unknown }).detail)
-        : typeof data === "string" && data
-          ? data
-          : response.statusText || "request failed";
+        : data && typeof data === "object" && "error" in data
+          ? String((data as { error: unknown }).error)
+          : typeof data === "string" && data
+            ? data
+            : response.statusText || "request failed";
     throw new ApiError(response.status, `${detail} (HTTP ${response.status})`);
   }
   return data as T;

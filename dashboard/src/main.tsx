@@ -18,6 +18,7 @@ import { Subscriptions } from "./views/Subscriptions";
 import { Chat } from "./views/Chat";
 import { Streamers } from "./views/Streamers";
 import { Bots } from "./views/Bots";
+import { Webhooks } from "./views/Webhooks";
 
 const FEED_LIMIT = 500;
 
@@ -32,7 +33,7 @@ function takeTokenFromHash(): boolean {
 }
 takeTokenFromHash();
 
-type View = "live" | "chat" | "test" | "history" | "streamers" | "bots" | "status" | "setup" | "tokens" | "subscriptions";
+type View = "live" | "chat" | "test" | "history" | "streamers" | "bots" | "status" | "setup" | "tokens" | "webhooks" | "subscriptions";
 const VIEWS: { id: View; label: string; min: Role }[] = [
   { id: "live", label: "Live", min: "overlay" },
   { id: "chat", label: "Chat", min: "overlay" },
@@ -43,6 +44,7 @@ const VIEWS: { id: View; label: string; min: Role }[] = [
   { id: "status", label: "Status", min: "bot" },
   { id: "setup", label: "Setup", min: "bot" },
   { id: "tokens", label: "Tokens", min: "admin" },
+  { id: "webhooks", label: "Webhooks", min: "admin" },
   { id: "subscriptions", label: "Subscriptions", min: "bot" },
 ];
 
@@ -355,6 +357,8 @@ function App() {
           <Setup status={status} session={session} catalog={catalog} />
         ) : current === "tokens" ? (
           <Tokens catalog={catalog} />
+        ) : current === "webhooks" ? (
+          <Webhooks session={session} catalog={catalog} />
         ) : (
           <Subscriptions status={status} session={session} catalog={catalog} />
         )}

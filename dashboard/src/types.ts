@@ -224,3 +224,24 @@ export interface ChatBotFrame {
   event: "Created" | "Updated" | "Deleted" | "keep_alive" | string;
   chatBot?: ChatBot;
 }
+
+/** `/api/v1/webhook-targets`: a receiver TAU forwards events to, signed as Twitch signs its webhooks. */
+export interface WebhookTarget {
+  id: string;
+  name: string;
+  url: string;
+  /** EventSub types (`channel.follow`); empty: every type. */
+  event_types: string[];
+  conditions: Record<string, string> | null;
+  status: "enabled" | "retrying" | "paused" | string;
+  paused_reason: null | "manual" | "failing" | string;
+  created_at: string;
+  last_success_at: string | null;
+  last_attempt_at: string | null;
+  last_error: string | null;
+  next_attempt_at: string | null;
+  backlog: number;
+  delivered: number;
+  failed_attempts: number;
+  secret_set: boolean;
+}

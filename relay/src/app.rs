@@ -303,19 +303,25 @@ pub fn routes() -> RouteTable {
             Method::POST,
             "/helix/eventsub/subscriptions",
             Need::Token(Role::Overlay),
-            post(eventsub_server::subscriptions::create),
+            post(eventsub_server::subscriptions::create).layer(axum::middleware::map_response(
+                eventsub_server::ratelimit::add_headers,
+            )),
         )
         .add(
             Method::GET,
             "/helix/eventsub/subscriptions",
             Need::Token(Role::Overlay),
-            get(eventsub_server::subscriptions::list),
+            get(eventsub_server::subscriptions::list).layer(axum::middleware::map_response(
+                eventsub_server::ratelimit::add_headers,
+            )),
         )
         .add(
             Method::DELETE,
             "/helix/eventsub/subscriptions",
             Need::Token(Role::Overlay),
-            axum::routing::delete(eventsub_server::subscriptions::delete),
+            axum::routing::delete(eventsub_server::subscriptions::delete).layer(
+                axum::middleware::map_response(eventsub_server::ratelimit::add_headers),
+            ),
         )
         .add(
             Method::GET,

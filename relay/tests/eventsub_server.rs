@@ -643,3 +643,243 @@ async fn an_admin_widens_the_relays_types_within_the_authorization() {
     );
     assert_eq!(notification["payload"]["event"], event);
 }
+
+/// Twitch's `Ratelimit-*` headers on every Helix answer, errors included:
+/// twurple paces its calls by them and, without them, never sends a
+/// second concurrent request.
+#[tokio::test]
+async fn helix_answers_carry_twitchs_rate_limit_headers() {
+    let relay = relay().await;
+    let (_client, welcome) = connect(&relay, "").await;
+    let session = session_id(&welcome);
+    let url = format!("{}/helix/eventsub/subscriptions", relay.base);
+    let auth = format!("Bearer {}", relay.token);
+    let check = |response: &reqwest::Response, what: &str| {
+        let header = |name: &str| -> i64 {
+            response
+                .headers()
+                .get(name)
+                .unwrap_or_else(|| panic!("{what}: no {name}"))
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(header("ratelimit-limit"), 800, "{what}");
+        assert_eq!(header("ratelimit-remaining"), 800, "{what}");
+        let now = chrono::Utc::now().timestamp();
+        let reset = header("ratelimit-reset");
+        assert!(
+            (now..=now + 61).contains(&reset),
+            "{what}: reset {reset}, now {now}"
+        );
+    };
+    let body = json!({
+        "type": "channel.follow",
+        "version": "2",
+        "condition": follow_condition("1337"),
+        "transport": {"method": "websocket", "session_id": session},
+    });
+    // Two at once, as twurple sends them: both answered, both with headers.
+    let post = || {
+        relay
+            .http
+            .post(&url)
+            .header("Authorization", &auth)
+            .json(&body)
+            .send()
+    };
+    let (first, second) = tokio::join!(post(), post());
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [202, 409]);
+    check(&first, "POST");
+    check(&second, "POST");
+    let id = if first.status() == 202 { first } else { second }
+        .json::<Value>()
+        .await
+        .unwrap()["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let list = relay
+        .http
+        .get(&url)
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    check(&list, "GET");
+    let bad = relay
+        .http
+        .delete(&url)
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400, "DELETE without an id");
+    check(&bad, "DELETE 400");
+    let gone = relay
+        .http
+        .delete(format!("{url}?id={id}"))
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 204);
+    check(&gone, "DELETE");
+}
+
+/// TAU's resume beyond Twitch: a client that simply lost its socket
+/// reconnects with `?resume=<its old session id>` and gets its
+/// subscriptions back (same ids) and the events stored while it was
+/// away, not older history nor what it already had; once only.
+#[tokio::test]
+async fn a_disconnected_session_resumes_with_its_subscriptions_and_what_it_missed() {
+    let relay = relay().await;
+    // Stored before the session existed: never part of its catch-up.
+    assert_eq!(
+        relay
+            .notify("msg-before", "channel.follow", "2", FOLLOW)
+            .await
+            .as_u16(),
+        204
+    );
+    let (mut client, welcome) = connect(&relay, "").await;
+    let old_session = session_id(&welcome);
+    let (status, body) = subscribe(
+        &relay,
+        &relay.token,
+        "channel.follow",
+        "2",
+        follow_condition("1337"),
+        &old_session,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let sub_id = body["data"][0]["id"].clone();
+    assert_eq!(
+        relay
+            .notify("msg-seen", "channel.follow", "2", FOLLOW)
+            .await
+            .as_u16(),
+        204
+    );
+    let Frame::Json(seen, _) = client.next(5).await else {
+        panic!("closed")
+    };
+    assert_eq!(seen["metadata"]["message_id"], "msg-seen");
+
+    // A plain disconnect: the socket is dropped without a close frame.
+    drop(client);
+    let key = format!(
+        "{}resume:{old_session}",
+        tau_relay::eventsub_server::session::HANDOVER_PREFIX
+    );
+    for _ in 0..50 {
+        if relay.state.store.setting(&key).await.unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        relay
+            .notify("msg-missed", "channel.follow", "2", FOLLOW)
+            .await
+            .as_u16(),
+        204
+    );
+
+    let (mut resumed, welcome) = connect(&relay, &format!("?resume={old_session}")).await;
+    assert_eq!(welcome["metadata"]["message_type"], "session_welcome");
+    let new_session = session_id(&welcome);
+    assert_ne!(new_session, old_session);
+    let Frame::Json(missed, _) = resumed.next(5).await else {
+        panic!("closed")
+    };
+    assert_eq!(missed["metadata"]["message_id"], "msg-missed", "{missed}");
+    assert_eq!(missed["payload"]["subscription"]["id"], sub_id);
+    assert_eq!(
+        missed["payload"]["subscription"]["transport"]["session_id"],
+        new_session.as_str()
+    );
+    // Nothing older follows; live events keep coming on the resumed session.
+    assert_eq!(
+        relay
+            .notify("msg-after", "channel.follow", "2", FOLLOW)
+            .await
+            .as_u16(),
+        204
+    );
+    let Frame::Json(after, _) = resumed.next(5).await else {
+        panic!("closed")
+    };
+    assert_eq!(after["metadata"]["message_id"], "msg-after", "{after}");
+    // The subscription is listed on the new session.
+    let list: Value = relay
+        .http
+        .get(format!("{}/helix/eventsub/subscriptions", relay.base))
+        .header("Authorization", format!("Bearer {}", relay.token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"][0]["id"], sub_id, "{list}");
+    assert_eq!(
+        list["data"][0]["transport"]["session_id"],
+        new_session.as_str()
+    );
+
+    // Used once: the old id resumes nothing now.
+    let (ws, _) =
+        tokio_tungstenite::connect_async(ws_url(&relay, &format!("?resume={old_session}")))
+            .await
+            .unwrap();
+    let mut again = Client { ws };
+    match again.next(5).await {
+        Frame::Closed(Some((code, _))) => assert_eq!(code, 4007),
+        other => panic!("expected 4007, got {other:?}"),
+    }
+
+    // A session that saw no event before it dropped resumes from where it
+    // began (the store's end then), not from the start of history.
+    let (quiet, welcome) = connect(&relay, "").await;
+    let quiet_session = session_id(&welcome);
+    let (status, body) = subscribe(
+        &relay,
+        &relay.token,
+        "channel.follow",
+        "2",
+        follow_condition("1337"),
+        &quiet_session,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    drop(quiet);
+    let key = format!(
+        "{}resume:{quiet_session}",
+        tau_relay::eventsub_server::session::HANDOVER_PREFIX
+    );
+    for _ in 0..50 {
+        if relay.state.store.setting(&key).await.unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (mut back, _) = connect(&relay, &format!("?resume={quiet_session}")).await;
+    assert_eq!(
+        relay
+            .notify("msg-later", "channel.follow", "2", FOLLOW)
+            .await
+            .as_u16(),
+        204
+    );
+    let Frame::Json(first, _) = back.next(5).await else {
+        panic!("closed")
+    };
+    assert_eq!(first["metadata"]["message_id"], "msg-later", "{first}");
+}

@@ -14,6 +14,7 @@ export const VIEWS = [
   { hash: "#/status", nav: "Status" },
   { hash: "#/setup", nav: "Setup" },
   { hash: "#/tokens", nav: "Tokens" },
+  { hash: "#/webhooks", nav: "Webhooks" },
   { hash: "#/subscriptions", nav: "Subscriptions" },
 ];
 

@@ -10,6 +10,8 @@
 //! - [`subscriptions`]: the Helix-compatible `/helix/eventsub/subscriptions`
 //!   and `/oauth2/validate`; a TAU API token stands in for a user token.
 //! - [`frames`]: the messages, serialized with the event object verbatim.
+//! - [`ratelimit`]: Twitch's `Ratelimit-*` headers, which libraries pace
+//!   their Helix calls by.
 //!
 //! Sessions live on the replica that accepted them (as on Twitch, where a
 //! session lives on one server): [`Sessions`] is this replica's registry.
@@ -17,6 +19,7 @@
 //! socket closes when that token is revoked or its grant changes.
 
 pub mod frames;
+pub mod ratelimit;
 pub mod session;
 pub mod subscriptions;
 

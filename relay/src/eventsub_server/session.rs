@@ -26,6 +26,15 @@
 //!   closes 4004 after a grace period. An unknown or used handover id is
 //!   closed 4007 ("invalid reconnect"). If the handover cannot be saved,
 //!   the session closes 4000 instead, and libraries resubscribe.
+//! - Resume beyond Twitch (TAU only): a session with subscriptions whose
+//!   client simply went away (the socket dropped, or it was closed 4005
+//!   for falling behind) is saved the same way, keyed by its session id.
+//!   Reconnecting with `?resume=<old session id>` within ten minutes takes
+//!   it over like a handover: same subscriptions, then every stored event
+//!   the client missed. The session id is the secret, as the handover id
+//!   is; it is known only to the client and its token's Helix listing.
+//!   Used once; unknown or used: 4007. Twitch's libraries do not send it
+//!   (they resubscribe, as on Twitch); a client written for TAU can.
 //!
 //! [`Timings::eventsub_unused`]: crate::timings::Timings::eventsub_unused
 
@@ -81,13 +90,46 @@ const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
 /// Hard cap on buffered outgoing bytes per session.
 const MAX_WRITE_BUFFER: usize = 2 * 1024 * 1024;
 
-/// `?keepalive_timeout_seconds=` and TAU's `?handover=`.
+/// `?keepalive_timeout_seconds=` and TAU's `?handover=` and `?resume=`.
 #[derive(Debug, Deserialize)]
 pub struct Connect {
     /// Keepalive window in seconds, 10 to 600 (default 10).
     keepalive_timeout_seconds: Option<String>,
     /// Set in a `reconnect_url`: take over a draining session.
     handover: Option<String>,
+    /// A session id of this client's that was disconnected: resume it.
+    resume: Option<String>,
+}
+
+/// Which saved session a connection takes over.
+enum TakeOver {
+    /// A draining session's (`?handover=`).
+    Handover(String),
+    /// A disconnected session's (`?resume=`).
+    Resume(String),
+}
+
+impl TakeOver {
+    fn from(connect: Connect) -> Option<TakeOver> {
+        match (connect.handover, connect.resume) {
+            (Some(id), _) => Some(TakeOver::Handover(id)),
+            (None, Some(session)) => Some(TakeOver::Resume(session)),
+            (None, None) => None,
+        }
+    }
+
+    /// The setting it is saved under (both swept by [`HANDOVER_PREFIX`]).
+    fn key(&self) -> String {
+        match self {
+            TakeOver::Handover(id) => format!("{HANDOVER_PREFIX}{id}"),
+            TakeOver::Resume(session) => resume_key(session),
+        }
+    }
+}
+
+/// Where a disconnected session is saved for `?resume=`.
+fn resume_key(session_id: &str) -> String {
+    format!("{HANDOVER_PREFIX}resume:{session_id}")
 }
 
 /// A draining session, saved for the session that takes over.
@@ -122,7 +164,7 @@ pub async fn route(
     ws.max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, app, keepalive, connect.handover))
+        .on_upgrade(move |socket| serve(socket, app, keepalive, TakeOver::from(connect)))
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -146,18 +188,20 @@ struct Session {
     lost: Option<Lost>,
     /// Highest stored position handled.
     last_seq: i64,
+    /// `session_reconnect` was sent: the successor holds the subscriptions.
+    handed_over: bool,
     last_sent: Instant,
     write_timeout: Duration,
 }
 
-async fn serve(socket: WebSocket, app: AppState, keepalive: u64, handover: Option<String>) {
+async fn serve(socket: WebSocket, app: AppState, keepalive: u64, saved: Option<TakeOver>) {
     let (sink, mut stream) = socket.split();
     let id = uuid::Uuid::new_v4().to_string();
     let connected_at = frames::timestamp(chrono::Utc::now());
-    let (initial, last_seq, taken_over) = match handover {
-        None => (SessionState::default(), 0, false),
-        Some(handover) => match take_over(&app, &handover, &id, &connected_at).await {
-            Some((state, seq)) => (state, seq, true),
+    let (initial, saved_seq) = match saved {
+        None => (SessionState::default(), None),
+        Some(saved) => match take_over(&app, &saved, &id, &connected_at).await {
+            Some((state, seq)) => (state, Some(seq)),
             None => {
                 let mut sink = sink;
                 let _ = close(&mut sink, INVALID_RECONNECT, "invalid reconnect").await;
@@ -167,6 +211,21 @@ async fn serve(socket: WebSocket, app: AppState, keepalive: u64, handover: Optio
     };
     // Live events first, the store after: nothing falls between the two.
     let live = app.hub.subscribe();
+    // A new session starts at the store's end: a handover or resume of it
+    // later catches up from there, not from the beginning of history.
+    let taken_over = saved_seq.is_some();
+    let last_seq = match saved_seq {
+        Some(seq) => seq,
+        None => match app.store.max_seq().await {
+            Ok(seq) => seq,
+            Err(err) => {
+                tracing::error!(error = %err, "EventSub session: reading the store's position failed");
+                let mut sink = sink;
+                let _ = close(&mut sink, INTERNAL_ERROR, "internal server error").await;
+                return;
+            }
+        },
+    };
     let state = app.eventsub.open(&id, initial);
     app.metrics.clients_connected.inc();
     let mut session = Session {
@@ -179,9 +238,14 @@ async fn serve(socket: WebSocket, app: AppState, keepalive: u64, handover: Optio
         state,
         lost: None,
         last_seq,
+        handed_over: false,
         last_sent: Instant::now(),
     };
     let end = session.run(live, taken_over, &mut stream).await;
+    let client_left = matches!(end, End::Gone | End::Close(NETWORK_TIMEOUT, _));
+    if client_left && !session.handed_over {
+        session.save_for_resume(keepalive).await;
+    }
     app.eventsub.close(&id);
     app.metrics.clients_connected.dec();
     if let End::Close(code, reason) = end {
@@ -193,15 +257,15 @@ async fn serve(socket: WebSocket, app: AppState, keepalive: u64, handover: Optio
     }
 }
 
-/// Loads and deletes a saved handover; `None` if unknown or its token no
-/// longer stands.
+/// Loads and deletes a saved handover or disconnected session; `None` if
+/// unknown or its token no longer stands.
 async fn take_over(
     app: &AppState,
-    handover: &str,
+    saved: &TakeOver,
     session_id: &str,
     connected_at: &str,
 ) -> Option<(SessionState, i64)> {
-    let key = format!("{HANDOVER_PREFIX}{handover}");
+    let key = saved.key();
     let saved = app.store.setting(&key).await.ok()??;
     app.store.delete_setting(&key).await.ok()?;
     let saved: Handover = serde_json::from_str(&saved).ok()?;
@@ -218,7 +282,8 @@ async fn take_over(
             sub
         })
         .collect();
-    tracing::info!(handover, "EventSub session taken over after a reconnect");
+    // The key holds the handover or session id: a secret, not logged.
+    tracing::info!("EventSub session taken over after a reconnect or resume");
     Some((
         SessionState {
             owner: Some(owner),
@@ -375,6 +440,7 @@ impl Session {
             tracing::warn!(error = %err, "saving an EventSub handover failed; closing instead");
             return End::Close(INTERNAL_ERROR, "internal server error");
         }
+        self.handed_over = true;
         let url = reconnect_url(&self.app, &handover, saved.keepalive);
         if let Err(end) = self
             .send(frames::reconnect(&self.id, &self.connected_at, &url))
@@ -411,7 +477,33 @@ impl Session {
         }
     }
 
-    /// After a handover: every stored event after the saved position, then
+    /// The client went away: saves the subscriptions and position for a
+    /// `?resume=` with this session's id (nothing without subscriptions).
+    async fn save_for_resume(&mut self, keepalive: u64) {
+        let state = self.state.borrow().clone();
+        let Some(owner) = state.owner else { return };
+        if state.subscriptions.is_empty() {
+            return;
+        }
+        let saved = Handover {
+            token_id: owner.id,
+            token_hint: owner.hint,
+            subscriptions: state.subscriptions,
+            last_seq: self.last_seq,
+            keepalive,
+        };
+        let value = serde_json::to_string(&saved).expect("a session serializes");
+        if let Err(err) = self
+            .app
+            .store
+            .set_setting(&resume_key(&self.id), &value)
+            .await
+        {
+            tracing::warn!(error = %err, "saving a disconnected EventSub session failed; it cannot be resumed");
+        }
+    }
+
+    /// After a handover or resume: every stored event after the saved position, then
     /// whatever live events are ready (repeated if the ring overflowed).
     async fn catch_up(
         &mut self,
