@@ -54,7 +54,7 @@ pub fn parse_stamp(frame: &str) -> Option<(u64, u64)> {
 
 /// A notification body for sequence `seq` sent at `sent_us`.
 pub fn body(seq: u64, sent_us: u64) -> String {
-    if seq % 2 == 0 {
+    if seq.is_multiple_of(2) {
         format!(
             r#"{{"subscription":{{"id":"f1c2a387-161a-49f9-a165-0f21d7a4e1c4","status":"enabled","type":"channel.follow","version":"2","condition":{{"broadcaster_user_id":"1337","moderator_user_id":"1337"}},"transport":{{"method":"webhook","callback":"https://example.com/webhooks/callback"}},"created_at":"2019-11-16T10:11:12.634234626Z","cost":0}},"event":{{"user_id":"{seq}","user_login":"cool_user","user_name":"tb.{seq}.{sent_us}","broadcaster_user_id":"1337","broadcaster_user_login":"cooler_user","broadcaster_user_name":"Cooler_User","followed_at":"2020-07-15T18:16:11.17106713Z"}}}}"#
         )
