@@ -70,6 +70,9 @@ pub struct ScenarioResult {
     /// Server CPU seconds used during the load, and as cores (CPU s / wall s).
     pub server_cpu_s: Option<f64>,
     pub server_cores: Option<f64>,
+    /// Server CPU µs per stored event: the figure that survives a busy
+    /// machine (throughput there is capped by whoever else runs).
+    pub server_cpu_us_per_event: Option<f64>,
     /// Server resident memory at the end, MiB.
     pub server_rss_mib: Option<f64>,
     /// (RSS with idle clients − RSS before) / clients (idle profile).
@@ -126,6 +129,9 @@ pub fn summarize(raw: Raw) -> ScenarioResult {
         foreign_frames: foreign,
         server_cpu_s: raw.measured_pids.then_some(cpu),
         server_cores: raw.measured_pids.then_some(cpu / wall),
+        server_cpu_us_per_event: raw
+            .measured_pids
+            .then_some((cpu * 1e6 / expected.len().max(1) as f64).round()),
         server_rss_mib: raw
             .measured_pids
             .then_some(raw.server_after.rss as f64 / (1024.0 * 1024.0)),
@@ -197,7 +203,7 @@ impl Report {
     }
 }
 
-const HEADER: &str = "scenario                                           | stored/s | delivered/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost | dup | refused | server cores | RSS MiB | B/idle client | loadavg";
+const HEADER: &str = "scenario                                           | stored/s | delivered/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost | dup | refused | server cores | CPU µs/event | RSS MiB | B/idle client | loadavg";
 
 /// One table row.
 pub fn row(s: &ScenarioResult) -> String {
@@ -205,7 +211,7 @@ pub fn row(s: &ScenarioResult) -> String {
         |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
     let l = &s.latency_ms;
     format!(
-        "{:<50} | {:>8} | {:>11} | {:>12} | {:>6.2} | {:>6.2} | {:>6.2} | {:>8.2} | {:>6.1} | {:>4} | {:>3} | {:>7} | {:>12} | {:>7} | {:>13} | {}",
+        "{:<50} | {:>8} | {:>11} | {:>12} | {:>6.2} | {:>6.2} | {:>6.2} | {:>8.2} | {:>6.1} | {:>4} | {:>3} | {:>7} | {:>12} | {:>12} | {:>7} | {:>13} | {}",
         s.name,
         s.stored_per_s,
         s.delivered_per_s,
@@ -219,6 +225,7 @@ pub fn row(s: &ScenarioResult) -> String {
         s.duplicates,
         s.refused,
         opt(s.server_cores, 2),
+        opt(s.server_cpu_us_per_event, 0),
         opt(s.server_rss_mib, 1),
         opt(s.idle_bytes_per_client, 0),
         s.load_avg,

@@ -98,15 +98,19 @@ const INSERT_COLUMNS: usize = 17;
 /// each stays prepared in the connection's statement cache (a text per
 /// batch size would churn it).
 ///
-/// SQLite binds one row at a time: its driver resolves every numbered
-/// parameter by name with a linear scan, so a many-row statement costs
-/// time quadratic in its parameters, while re-running one cached
-/// single-row statement in a transaction is what SQLite is fast at.
-/// Postgres takes multi-row statements (256 × 17 binds stays under its
-/// 65,535 limit): each statement is a network round trip.
+/// SQLite: sqlx resolves every numbered parameter by name with a linear
+/// scan (`sqlite3_bind_parameter_name`), so one statement costs time
+/// quadratic in its parameters (the old 500-row chunks: 8,500 of them);
+/// but every statement is also a round trip to the connection's worker
+/// thread (a futex wake and two context switches), so one row per
+/// statement spends more on hand-offs than it saves (measured with
+/// `tau-bench` + perf; README "Performance"). 16 rows (272 parameters)
+/// keeps both small. Postgres: each statement is a network round trip,
+/// binds are positional, so chunks are big (256 × 17 binds stays under
+/// its 65,535 limit).
 fn insert_chunks(kind: &crate::config::DatabaseKind) -> &'static [usize] {
     match kind {
-        crate::config::DatabaseKind::Sqlite => &[1],
+        crate::config::DatabaseKind::Sqlite => &[16, 4, 1],
         crate::config::DatabaseKind::Postgres => &[256, 64, 8, 1],
     }
 }
