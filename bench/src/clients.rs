@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use tokio::{net::TcpSocket, task::JoinHandle};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{protocol::WebSocketConfig, Message};
 
 use crate::load::{parse_stamp, Clock};
 
@@ -82,6 +82,14 @@ impl ClientLog {
     }
 }
 
+/// Small buffers (tungstenite's default read buffer is 128 KiB, eagerly
+/// allocated): tens of thousands of clients must fit in this process.
+fn client_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+}
+
 /// The connected clients of one scenario.
 pub struct Clients {
     logs: Vec<Arc<Mutex<ClientLog>>>,
@@ -128,10 +136,13 @@ pub async fn connect(
             .await
             .with_context(|| format!("client {i} cannot connect to {relay}"))?;
         stream.set_nodelay(true)?;
-        let (mut ws, _) =
-            tokio_tungstenite::client_async(format!("ws://{relay}/ws/twitch-events/"), stream)
-                .await
-                .with_context(|| format!("client {i}: websocket handshake"))?;
+        let (mut ws, _) = tokio_tungstenite::client_async_with_config(
+            format!("ws://{relay}/ws/twitch-events/"),
+            stream,
+            Some(client_config()),
+        )
+        .await
+        .with_context(|| format!("client {i}: websocket handshake"))?;
         ws.send(hello.clone()).await?;
         let log = Arc::new(Mutex::new(ClientLog::new(capacity)));
         logs.push(log.clone());

@@ -416,16 +416,25 @@ async fn run_idle(cli: &Cli, clients_wanted: usize) -> Result<ScenarioResult> {
     Ok(result)
 }
 
-/// Raises the open-file limit to the hard limit (clients and their relay
-/// need one descriptor each; the relay inherits the raised limit).
-fn raise_fd_limit() -> u64 {
+/// Raises the open-file limit for `clients` connections (clients and
+/// their relay need one descriptor each; started relays inherit the
+/// limit): to the hard limit, and past it up to `fs.nr_open` when this
+/// process may (root). Returns the limit in force.
+fn raise_fd_limit(clients: usize) -> u64 {
+    let wanted = 2 * clients as u64 + 1024;
+    if let Ok((_, hard)) = rlimit::Resource::NOFILE.get() {
+        if hard < wanted {
+            // Refused without privileges: the soft raise below still applies.
+            let _ = rlimit::Resource::NOFILE.set(wanted, wanted);
+        }
+    }
     rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    let fd_limit = raise_fd_limit();
+    let fd_limit = raise_fd_limit(cli.clients.unwrap_or(50_000));
     let mut results = Vec::new();
     match cli.profile {
         Profile::Socket => bail!(
@@ -433,7 +442,7 @@ async fn main() -> Result<()> {
         ),
         Profile::Idle => {
             let wanted = cli.clients.unwrap_or(50_000);
-            if (fd_limit as usize) < wanted + 100 {
+            if (fd_limit as usize) < 2 * wanted + 100 {
                 eprintln!("warning: open-file limit {fd_limit} is below {wanted} clients");
             }
             results.push(run_idle(&cli, wanted).await?);
