@@ -92,8 +92,59 @@ pub struct EventPage {
 
 /// Columns bound per inserted row.
 const INSERT_COLUMNS: usize = 17;
-/// Rows per INSERT statement (17 × 500 binds stays under every backend's limit).
-const INSERT_CHUNK: usize = 500;
+
+/// Rows per INSERT statement, largest first: a batch is cut greedily into
+/// chunks of these sizes, so only this many distinct SQL texts exist and
+/// each stays prepared in the connection's statement cache (a text per
+/// batch size would churn it).
+///
+/// SQLite: sqlx resolves every numbered parameter by name with a linear
+/// scan (`sqlite3_bind_parameter_name`), so one statement costs time
+/// quadratic in its parameters (the old 500-row chunks: 8,500 of them);
+/// but every statement is also a round trip to the connection's worker
+/// thread (a futex wake and two context switches), so one row per
+/// statement spends more on hand-offs than it saves (measured with
+/// `tau-bench` + perf; README "Performance"). 16 rows (272 parameters)
+/// keeps both small. Postgres: each statement is a network round trip,
+/// binds are positional, so chunks are big (256 × 17 binds stays under
+/// its 65,535 limit).
+fn insert_chunks(kind: &crate::config::DatabaseKind) -> &'static [usize] {
+    match kind {
+        crate::config::DatabaseKind::Sqlite => &[16, 4, 1],
+        crate::config::DatabaseKind::Postgres => &[256, 64, 8, 1],
+    }
+}
+
+/// The INSERT statement for `rows` rows (built once per size).
+fn insert_sql(rows: usize) -> &'static str {
+    static CACHE: std::sync::Mutex<Vec<(usize, &'static str)>> = std::sync::Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().expect("insert SQL cache lock");
+    if let Some((_, sql)) = cache.iter().find(|(n, _)| *n == rows) {
+        return sql;
+    }
+    let mut sql = String::from(
+        "INSERT INTO events (id, event_id, event_type, version, event_source, broadcaster_id, \
+         event_data, created_us, origin, user_id, user_login, user_name, reward_id, \
+         raid_from_id, raid_from_login, raid_to_id, raid_to_login) VALUES ",
+    );
+    for row in 0..rows {
+        let first = row * INSERT_COLUMNS;
+        let placeholders: Vec<String> = (1..=INSERT_COLUMNS)
+            .map(|c| format!("${}", first + c))
+            .collect();
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        sql.push_str(&placeholders.join(", "));
+        sql.push(')');
+    }
+    sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id, seq");
+    // Leaked on purpose: at most one string per size in `insert_chunks`.
+    let sql: &'static str = Box::leak(sql.into_boxed_str());
+    cache.push((rows, sql));
+    sql
+}
 
 const COLUMNS: &str =
     "seq, id, event_id, event_type, version, event_source, event_data, created_us, origin";
@@ -123,7 +174,8 @@ fn decode_row(row: &AnyRow) -> Result<StoredRow> {
 }
 
 impl Store {
-    /// Inserts a batch in one transaction and one statement. For each
+    /// Inserts a batch in one transaction, as chunks of the fixed sizes
+    /// of [`insert_chunks`] (cached statements). For each
     /// event: `Some(seq)` if it was new, `None` if its `event_id` was
     /// already stored. On Postgres the transaction first takes an advisory
     /// lock, so sequence numbers are handed out in commit order even when
@@ -141,56 +193,43 @@ impl Store {
                 .await?;
         }
         let mut seqs = std::collections::HashMap::with_capacity(batch.len());
-        for chunk in batch.chunks(INSERT_CHUNK) {
-            let mut sql = String::from(
-                "INSERT INTO events (id, event_id, event_type, version, event_source, broadcaster_id, \
-                 event_data, created_us, origin, user_id, user_login, user_name, reward_id, \
-                 raid_from_id, raid_from_login, raid_to_id, raid_to_login) VALUES ",
-            );
-            for row in 0..chunk.len() {
-                let first = row * INSERT_COLUMNS;
-                let placeholders: Vec<String> = (1..=INSERT_COLUMNS)
-                    .map(|c| format!("${}", first + c))
-                    .collect();
-                if row > 0 {
-                    sql.push(',');
+        let mut rest = batch;
+        for &size in insert_chunks(&self.kind) {
+            while rest.len() >= size {
+                let (chunk, tail) = rest.split_at(size);
+                rest = tail;
+                let mut query = sqlx::query(insert_sql(size));
+                for (event, index) in chunk {
+                    debug_assert_eq!(
+                        event.origin,
+                        Origin::Twitch,
+                        "only Twitch events are stored"
+                    );
+                    query = query
+                        .bind(event.id.expect("stored events have an id").to_string())
+                        .bind(&event.event_id)
+                        .bind(&event.event_type)
+                        .bind(&event.version)
+                        .bind(&event.event_source)
+                        .bind(index.broadcaster_id.as_deref())
+                        .bind(event.event_data.get())
+                        .bind(event.created.timestamp_micros())
+                        .bind("twitch")
+                        .bind(index.user_id.as_deref())
+                        .bind(index.user_login.as_deref())
+                        .bind(index.user_name.as_deref())
+                        .bind(index.reward_id.as_deref())
+                        .bind(index.raid_from.0.as_deref())
+                        .bind(index.raid_from.1.as_deref())
+                        .bind(index.raid_to.0.as_deref())
+                        .bind(index.raid_to.1.as_deref());
                 }
-                sql.push('(');
-                sql.push_str(&placeholders.join(", "));
-                sql.push(')');
-            }
-            sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id, seq");
-            let mut query = sqlx::query(&sql);
-            for (event, index) in chunk {
-                debug_assert_eq!(
-                    event.origin,
-                    Origin::Twitch,
-                    "only Twitch events are stored"
-                );
-                query = query
-                    .bind(event.id.expect("stored events have an id").to_string())
-                    .bind(&event.event_id)
-                    .bind(&event.event_type)
-                    .bind(&event.version)
-                    .bind(&event.event_source)
-                    .bind(index.broadcaster_id.as_deref())
-                    .bind(event.event_data.get())
-                    .bind(event.created.timestamp_micros())
-                    .bind("twitch")
-                    .bind(index.user_id.as_deref())
-                    .bind(index.user_login.as_deref())
-                    .bind(index.user_name.as_deref())
-                    .bind(index.reward_id.as_deref())
-                    .bind(index.raid_from.0.as_deref())
-                    .bind(index.raid_from.1.as_deref())
-                    .bind(index.raid_to.0.as_deref())
-                    .bind(index.raid_to.1.as_deref());
-            }
-            for row in query.fetch_all(&mut *tx).await? {
-                seqs.insert(
-                    row.try_get::<String, _>("event_id")?,
-                    row.try_get::<i64, _>("seq")?,
-                );
+                for row in query.fetch_all(&mut *tx).await? {
+                    seqs.insert(
+                        row.try_get::<String, _>("event_id")?,
+                        row.try_get::<i64, _>("seq")?,
+                    );
+                }
             }
         }
         tx.commit().await?;
@@ -557,6 +596,55 @@ pub(crate) mod tests {
             .await
             .unwrap();
         time_range_filters(&store).await;
+    }
+
+    /// A batch cut into several chunk sizes, holding ids stored earlier:
+    /// `None` exactly for those, and new positions ascending in batch
+    /// order (the writer publishes in that order).
+    async fn batch_insert_across_chunks(store: &Store) {
+        for i in 0..3 {
+            insert(
+                store,
+                &twitch_event(&format!("old{i}"), "channel-follow", "{}"),
+            )
+            .await;
+        }
+        let mut batch: Vec<TauEvent> = (0..331)
+            .map(|i| twitch_event(&format!("new{i}"), "channel-cheer", "{}"))
+            .collect();
+        batch[10] = twitch_event("old0", "channel-follow", "{}");
+        batch[330] = twitch_event("old2", "channel-follow", "{}");
+        let index = EventIndex::default();
+        let rows: Vec<_> = batch.iter().map(|e| (e, &index)).collect();
+        let seqs = store.insert_batch(&rows).await.unwrap();
+        assert_eq!(seqs.len(), 331);
+        assert_eq!((seqs[10], seqs[330]), (None, None));
+        let new: Vec<i64> = seqs.iter().flatten().copied().collect();
+        assert_eq!(new.len(), 329);
+        assert!(new.windows(2).all(|w| w[0] < w[1]), "{new:?}");
+        assert_eq!(store.count_events().await.unwrap(), 332);
+        let row = store.event(batch[200].id.unwrap()).await.unwrap().unwrap();
+        assert_eq!(
+            (row.seq, row.event.event_id.as_str()),
+            (seqs[200].unwrap(), "new200")
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_batch_insert_across_chunks() {
+        batch_insert_across_chunks(&Store::in_memory().await).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_batch_insert_across_chunks() {
+        let Some(pg) = tau_test_services::postgres("postgres_batch_insert_across_chunks").await
+        else {
+            return;
+        };
+        let store = Store::open(&pg.url(), crate::config::DatabaseKind::Postgres)
+            .await
+            .unwrap();
+        batch_insert_across_chunks(&store).await;
     }
 
     #[tokio::test]
