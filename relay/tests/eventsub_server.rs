@@ -644,6 +644,64 @@ async fn an_admin_widens_the_relays_types_within_the_authorization() {
     assert_eq!(notification["payload"]["event"], event);
 }
 
+/// With Twitch connected, a condition naming another channel (not the
+/// broadcaster, no chat bot there) would subscribe to silence: refused
+/// 403 in Twitch's shape, naming the channels TAU receives; the
+/// broadcaster's own channel is accepted.
+#[tokio::test]
+async fn a_condition_for_a_channel_tau_receives_nothing_from_is_refused() {
+    use tau_fake_twitch::FakeTwitch;
+    let fake = FakeTwitch::start().await;
+    let relay = TestRelay::start_twitch(&fake, |c| {
+        c.eventsub_types = vec![("channel.follow".into(), "2".into())]
+    })
+    .await;
+    assert_eq!(common::authorize(&relay).await.status(), 200);
+    let validated: Value = relay
+        .http
+        .get(format!("{}/oauth2/validate", relay.base))
+        .header("Authorization", format!("OAuth {}", relay.token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let broadcaster = validated["user_id"].as_str().unwrap().to_string();
+    assert!(!broadcaster.is_empty());
+    let (_client, welcome) = connect(&relay, "").await;
+    let session = session_id(&welcome);
+
+    let (status, body) = subscribe(
+        &relay,
+        &relay.token,
+        "channel.follow",
+        "2",
+        follow_condition("999"),
+        &session,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "Forbidden");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("proper authorization"), "{message}");
+    assert!(
+        message.contains(&broadcaster) && message.contains("999"),
+        "{message}"
+    );
+
+    let (status, body) = subscribe(
+        &relay,
+        &relay.token,
+        "channel.follow",
+        "2",
+        follow_condition(&broadcaster),
+        &session,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+}
+
 /// Twitch's `Ratelimit-*` headers on every Helix answer, errors included:
 /// twurple paces its calls by them and, without them, never sends a
 /// second concurrent request.

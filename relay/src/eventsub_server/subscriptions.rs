@@ -199,9 +199,9 @@ pub struct DeleteQuery {
     responses(
         (status = 202, description = "Subscribed (Helix's shape; cost 0); a webhook one is `webhook_callback_verification_pending` until its callback answers the challenge", body = SubscriptionList),
         (status = 400, description = "Not JSON, unknown type or version, a condition field the type does not have, a transport other than a live websocket session here or a webhook with callback and secret (10-100 ASCII characters), or 300 subscriptions on the session", body = HelixErrorBody),
-        (status = 403, description = "The token may not receive this type, a webhook without an admin token, the session belongs to another token, or TAU does not receive the type and cannot add it (role, operator-managed types, or a missing scope, named)", body = HelixErrorBody),
+        (status = 403, description = "The token may not receive this type, a webhook without an admin token, the session belongs to another token, or TAU does not receive the type and cannot add it (role, operator-managed types, or a missing scope, named), or the condition names only channels TAU receives nothing from", body = HelixErrorBody),
         (status = 409, description = "The session has this subscription already", body = HelixErrorBody),
-        (status = 503, description = "The store failed while adding the type to the relay's (or the webhook target); try again", body = HelixErrorBody),
+        (status = 503, description = "The store failed while adding the type to the relay's, reading the chat bots' channels, or storing the webhook target; try again", body = HelixErrorBody),
         (status = 401, description = "No token, or an invalid one (TAU's error shape, from the access guard)", body = ErrorBody),
     )
 )]
@@ -255,6 +255,7 @@ pub async fn create(
         ));
     }
     ensure_received(&app, &grant, &body.kind, &body.version).await?;
+    ensure_channel_received(&app, &body.condition).await?;
     let now = super::frames::timestamp(chrono::Utc::now());
     let sub = Subscription {
         id: uuid::Uuid::new_v4().to_string(),
@@ -437,6 +438,58 @@ async fn ensure_received(
             ))
         }
     }
+}
+
+/// Condition fields naming the channel an event belongs to.
+const CHANNEL_FIELDS: [&str; 3] = [
+    "broadcaster_user_id",
+    "to_broadcaster_user_id",
+    "from_broadcaster_user_id",
+];
+
+/// A condition naming only channels TAU receives nothing from (not the
+/// connected broadcaster, not a chat bot's channel) would subscribe to
+/// silence: refused with 403, as Twitch refuses a condition its token is
+/// not authorized for. Before Twitch is connected TAU cannot tell, and
+/// accepts.
+async fn ensure_channel_received(
+    app: &AppState,
+    condition: &Map<String, Value>,
+) -> Result<(), HelixError> {
+    let named: Vec<&str> = CHANNEL_FIELDS
+        .iter()
+        .filter_map(|field| condition.get(*field)?.as_str())
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let Some(broadcaster) = app
+        .twitch
+        .tokens
+        .user_info()
+        .await
+        .and_then(|user| user.user_id)
+    else {
+        return Ok(());
+    };
+    if named.contains(&broadcaster.as_str()) {
+        return Ok(());
+    }
+    let bot_channels = app.store.chat_bot_channels().await.map_err(|err| {
+        tracing::warn!(error = %err, "EventSub subscribe: reading the chat bots' channels failed");
+        HelixError::new(StatusCode::SERVICE_UNAVAILABLE, "try again")
+    })?;
+    if bot_channels
+        .iter()
+        .any(|channel| named.contains(&channel.channel_id.as_str()))
+    {
+        return Ok(());
+    }
+    Err(HelixError::forbidden(format!(
+        "subscription missing proper authorization: TAU receives the events of channel \
+         {broadcaster} (the connected broadcaster) and its chat bots' channels, not of {}",
+        named.join(", ")
+    )))
 }
 
 /// `GET /helix/eventsub/subscriptions`: the caller's subscriptions on
