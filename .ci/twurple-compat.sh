@@ -30,18 +30,13 @@ relay_bin="$CARGO_TARGET_DIR/debug/tau-relay"
 fake_bin="$CARGO_TARGET_DIR/debug/fake-twitch"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/tau-twurple-compat.XXXXXX")"
+# shellcheck source=.ci/eventsub-compat/lib.sh
+source .ci/eventsub-compat/lib.sh
 fake_pid=""
 relay_pid=""
 relay2_pid=""
 balancer_pid=""
 bot_pid=""
-stop() {
-  local pid="$1"
-  if [[ -n "$pid" ]]; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-}
 cleanup() {
   local rc=$?
   stop "$bot_pid"
@@ -57,15 +52,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 lb_port="$(free_port)"
 port1="$(free_port)"
 port2="$(free_port)"
 base="http://127.0.0.1:$lb_port"
-admin_token="$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
-webhook_secret="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+admin_token="$(random_hex 24)"
+webhook_secret="$(random_hex 16)"
+broadcaster_login=cooler_user
 
 "$fake_bin" --listen 127.0.0.1:0 --control 127.0.0.1:0 >"$work/fake.log" 2>&1 &
 fake_pid=$!
@@ -77,79 +70,16 @@ twitch="$(sed -n 's/^twitch //p' "$work/fake.log")"
 control="$(sed -n 's/^control //p' "$work/fake.log")"
 [[ -n "$twitch" && -n "$control" ]] || { cat "$work/fake.log"; echo "fake-twitch did not start" >&2; exit 1; }
 
-# `start_relay N PORT`: replica N on PORT (sets started_pid), the public
-# URL is the balancer's. The fake's app and broadcaster (harness.js).
-start_relay() {
-  (
-    cd "$work"
-    exec env -i PATH="$PATH" HOME="$HOME" \
-      RUST_LOG=info \
-      TAU_LISTEN="127.0.0.1:$2" \
-      TAU_SECRET_KEY_FILE="$work/secret.key" \
-      TAU_PUBLIC_URL="$base" \
-      TAU_DATABASE_URL="sqlite://$work/tau.db" \
-      TAU_API_TOKEN="$admin_token" \
-      TAU_TRANSPORT=websocket \
-      TWITCH_CLIENT_ID=faketauclientid000000000000000 \
-      TWITCH_CLIENT_SECRET=faketauclientsecret00000000000 \
-      TWITCH_BROADCASTER=cooler_user \
-      TWITCH_WEBHOOK_SECRET="$webhook_secret" \
-      TWITCH_API_URL="$twitch/helix" \
-      TWITCH_AUTH_URL="$twitch/oauth2" \
-      TWITCH_EVENTSUB_WS_URL="${twitch/http/ws}/ws" \
-      "$relay_bin"
-  ) >>"$work/relay$1.log" 2>&1 &
-  started_pid=$!
-  for _ in $(seq 1 150); do
-    curl -fsS "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && return 0
-    kill -0 "$started_pid" 2>/dev/null || { echo "relay $1 exited" >&2; exit 1; }
-    sleep 0.2
-  done
-  echo "relay not ready" >&2
-  exit 1
-}
-
-# `webhook MESSAGE_ID TYPE VERSION EVENT_JSON`: a notification signed as Twitch signs it.
-webhook() {
-  python3 - "$base" "$webhook_secret" "$@" <<'PY'
-import datetime, hashlib, hmac, json, sys, urllib.request
-base, secret, message_id, kind, version, event = sys.argv[1:7]
-body = json.dumps({
-    "subscription": {"id": "twurple-" + kind, "status": "enabled", "type": kind, "version": version,
-                     "cost": 0, "condition": {"broadcaster_user_id": "1337"},
-                     "transport": {"method": "webhook", "callback": "https://example.com/cb"},
-                     "created_at": "2024-01-01T00:00:00Z"},
-    "event": json.loads(event),
-}).encode()
-timestamp = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-mac = hmac.new(secret.encode(), message_id.encode() + timestamp.encode() + body, hashlib.sha256)
-request = urllib.request.Request(base + "/twitch/eventsub", data=body, method="POST", headers={
-    "Content-Type": "application/json",
-    "Twitch-Eventsub-Message-Id": message_id,
-    "Twitch-Eventsub-Message-Timestamp": timestamp,
-    "Twitch-Eventsub-Message-Signature": "sha256=" + mac.hexdigest(),
-    "Twitch-Eventsub-Message-Type": "notification",
-    "Twitch-Eventsub-Message-Retry": "0",
-})
-assert urllib.request.urlopen(request).status == 204
-PY
-}
-follow() {
-  webhook "$1" channel.follow 2 "{\"user_id\": \"$2\", \"user_login\": \"$3\", \"user_name\": \"$3\",
-    \"broadcaster_user_id\": \"1337\", \"broadcaster_user_login\": \"cooler_user\",
-    \"broadcaster_user_name\": \"Cooler_User\", \"followed_at\": \"2024-01-01T00:00:00Z\"}"
-}
-
-# `wait_file NAME SECONDS`: until the bot writes it (or exits).
-wait_file() {
-  for _ in $(seq 1 $(($2 * 5))); do
-    [[ -e "$work/$1" ]] && return 0
-    kill -0 "$bot_pid" 2>/dev/null || { echo "the bot exited before '$1'" >&2; exit 1; }
-    sleep 0.2
-  done
-  echo "the bot did not reach '$1' within $2 s" >&2
-  exit 1
-}
+# The relays use the fake's app and broadcaster (harness.js).
+twitch_env=(
+  TAU_TRANSPORT=websocket
+  TWITCH_CLIENT_ID=faketauclientid000000000000000
+  TWITCH_CLIENT_SECRET=faketauclientsecret00000000000
+  TWITCH_BROADCASTER=cooler_user
+  TWITCH_API_URL="$twitch/helix"
+  TWITCH_AUTH_URL="$twitch/oauth2"
+  TWITCH_EVENTSUB_WS_URL="${twitch/http/ws}/ws"
+)
 
 python3 .ci/eventsub-compat/balancer.py "$lb_port" "$port1" "$port2" &
 balancer_pid=$!
@@ -178,9 +108,7 @@ except urllib.error.HTTPError as e:
 done = urllib.request.urlopen(urllib.request.Request(back, headers={"Cookie": cookie}))
 assert done.status == 200, done.status
 PY
-bot_token="$(curl -fsS -X POST "$base/api/v1/tokens" -H "Authorization: Token $admin_token" \
-  -H 'Content-Type: application/json' --data '{"name": "twurple-bot", "role": "bot"}' |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')"
+bot_token="$(new_token twurple-bot bot)"
 for _ in $(seq 1 100); do
   curl -fsS -H "Authorization: OAuth $bot_token" "$base/oauth2/validate" | grep -q '"user_id":"1337"' && break
   sleep 0.2
@@ -193,9 +121,7 @@ bot_pid=$!
 wait_file ready 30
 
 echo "=== twurple-compat: a signed webhook (follow), the fake's EventSub socket (cheer), another channel's follow"
-webhook twurple-other channel.follow 2 '{"user_id": "7", "user_login": "elsewhere", "user_name": "Elsewhere",
-  "broadcaster_user_id": "999", "broadcaster_user_login": "other", "broadcaster_user_name": "Other",
-  "followed_at": "2024-01-01T00:00:00Z"}'
+other_channel_follow twurple-other
 follow twurple-follow-1 4242 compat_follower
 # The fake delivers to the relay's EventSub session once it holds the subscription.
 for _ in $(seq 1 150); do
@@ -229,9 +155,5 @@ if grep -q "elsewhere" "$work/bot.log"; then
   exit 1
 fi
 [[ $bot_rc -eq 0 ]] || { echo "the bot failed (exit $bot_rc)" >&2; exit 1; }
-if grep -qE '\bERROR\b|panicked' "$work"/relay*.log; then
-  cat "$work"/relay*.log
-  echo "the relay logged errors" >&2
-  exit 1
-fi
+check_relay_logs
 echo "=== twurple-compat: twurple 8.1.4 ran on TAU unchanged"
