@@ -7,7 +7,7 @@
 //! delivers) ends, and is tried again on the next round, which is how a
 //! standby takes over from a dead replica within a lease lifetime.
 
-use std::time::Duration;
+use std::{collections::VecDeque, time::Duration};
 
 use rand::Rng;
 use tokio::time::Instant;
@@ -20,7 +20,7 @@ use crate::{
     store::{now_us, StoredRow, WebhookTarget},
 };
 
-/// Events read per step.
+/// Events read ahead per store query.
 const PAGE: i64 = 100;
 
 /// Keeps one worker per live target until `shutdown`.
@@ -98,6 +98,7 @@ async fn run(fwd: Forwarder, id: String, token: CancellationToken) {
         failures: 0,
         backlog_at: None,
         gauge: None,
+        ahead: VecDeque::new(),
         token: token.clone(),
     };
     worker.deliver().await;
@@ -119,6 +120,8 @@ struct Worker {
     /// When the backlog gauge was last computed, and under which name.
     backlog_at: Option<Instant>,
     gauge: Option<TargetLabel>,
+    /// Stored rows after the cursor, read ahead in pages of [`PAGE`].
+    ahead: VecDeque<StoredRow>,
     token: CancellationToken,
 }
 
@@ -200,18 +203,29 @@ impl Worker {
                 return Step::Wait(Duration::from_micros(wait as u64));
             }
         }
-        let rows = match inner.store.events_after(target.cursor, PAGE).await {
-            Ok(rows) => rows,
-            Err(err) => {
-                tracing::warn!(error = %err, "reading events to forward failed");
-                return Step::Wait(retry);
+        // Rows read ahead: a page is read once, not once per delivery.
+        while self.ahead.front().is_some_and(|r| r.seq <= target.cursor) {
+            self.ahead.pop_front();
+        }
+        if self.ahead.is_empty() {
+            match inner.store.events_after(target.cursor, PAGE).await {
+                Ok(rows) => self.ahead = rows.into(),
+                Err(err) => {
+                    tracing::warn!(error = %err, "reading events to forward failed");
+                    return Step::Wait(retry);
+                }
             }
-        };
+        }
         self.update_backlog(&target).await;
-        let Some(last) = rows.last().map(|r| r.seq) else {
+        let Some(last) = self.ahead.back().map(|r| r.seq) else {
             return Step::Wait(inner.timings.catch_up_interval);
         };
-        let Some(row) = rows.into_iter().find(|row| target::wants(&target, row)) else {
+        let Some(row) = self
+            .ahead
+            .iter()
+            .find(|row| target::wants(&target, row))
+            .cloned()
+        else {
             if let Err(err) = inner.store.skip_webhook_events(&self.id, last).await {
                 tracing::warn!(error = %err, "moving a webhook target's cursor failed");
                 return Step::Wait(retry);
