@@ -79,6 +79,28 @@ fn session_id(welcome: &Value) -> String {
         .to_string()
 }
 
+/// The connected broadcaster's id, as `/oauth2/validate` names it (the
+/// fake's broadcaster).
+async fn validated_broadcaster(relay: &TestRelay) -> String {
+    let validated: Value = relay
+        .http
+        .get(format!("{}/oauth2/validate", relay.base))
+        .header("Authorization", format!("OAuth {}", relay.token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        validated["login"],
+        tau_fake_twitch::FakeTwitch::BROADCASTER_LOGIN
+    );
+    let broadcaster = validated["user_id"].as_str().unwrap().to_string();
+    assert!(!broadcaster.is_empty());
+    broadcaster
+}
+
 fn follow_condition(broadcaster: &str) -> Value {
     json!({"broadcaster_user_id": broadcaster, "moderator_user_id": broadcaster})
 }
@@ -562,19 +584,7 @@ async fn an_admin_widens_the_relays_types_within_the_authorization() {
     .await
     .expect("the relay subscribed at Twitch");
 
-    let validated: Value = relay
-        .http
-        .get(format!("{}/oauth2/validate", relay.base))
-        .header("Authorization", format!("OAuth {}", relay.token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(validated["login"], FakeTwitch::BROADCASTER_LOGIN);
-    let broadcaster = validated["user_id"].as_str().unwrap().to_string();
-    assert!(!broadcaster.is_empty());
+    let broadcaster = validated_broadcaster(&relay).await;
 
     let (mut client, welcome) = connect(&relay, "").await;
     let session = session_id(&welcome);
@@ -657,18 +667,7 @@ async fn a_condition_for_a_channel_tau_receives_nothing_from_is_refused() {
     })
     .await;
     assert_eq!(common::authorize(&relay).await.status(), 200);
-    let validated: Value = relay
-        .http
-        .get(format!("{}/oauth2/validate", relay.base))
-        .header("Authorization", format!("OAuth {}", relay.token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let broadcaster = validated["user_id"].as_str().unwrap().to_string();
-    assert!(!broadcaster.is_empty());
+    let broadcaster = validated_broadcaster(&relay).await;
     let (_client, welcome) = connect(&relay, "").await;
     let session = session_id(&welcome);
 
