@@ -4,7 +4,14 @@
 //! One `sqlx::AnyPool` serves both backends with the same portable SQL
 //! (`$n` placeholders, `ON CONFLICT`, `RETURNING`, no JSON functions); only the
 //! migrations differ per backend. Events reach the database through the
-//! batching [`writer::EventWriter`], so ingest never pays one commit per event.
+//! batching [`writer::EventWriter`], so ingest never pays one commit per event;
+//! on SQLite its batches are inserted on a thread of their own
+//! (`sqlite_events`), past the pool.
+//!
+//! `sqlite::memory:` names a throwaway database: a file in the temp
+//! directory, deleted when the last handle is dropped, written without
+//! fsync. (A true in-memory database is private to one connection, and the
+//! event inserter needs a connection of its own.)
 
 mod chat_bots;
 pub(crate) mod events;
@@ -12,11 +19,17 @@ mod forwarding;
 mod leases;
 mod revocations;
 mod settings;
+mod sqlite_events;
 mod streamers;
 mod tokens;
 pub mod writer;
 
-use std::{str::FromStr, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    str::FromStr,
+    sync::Arc,
+    time::Duration,
+};
 
 use sqlx::{
     any::{AnyConnectOptions, AnyPoolOptions},
@@ -39,6 +52,9 @@ pub enum StoreError {
     /// The database refused or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite event inserter's connection failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Schema migration failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -66,6 +82,35 @@ pub struct Store {
     kind: DatabaseKind,
     /// Advisory lock serializing this instance's event inserts (Postgres).
     lock_key: i64,
+    /// Event inserts past the pool (SQLite only).
+    sqlite_events: Option<Arc<sqlite_events::SqliteEventInserter>>,
+    /// Deletes a throwaway database's files once the last handle is gone.
+    _throwaway: Option<Arc<ThrowawayFile>>,
+}
+
+/// A `sqlite::memory:` database's file, removed on drop.
+#[derive(Debug)]
+struct ThrowawayFile(PathBuf);
+
+impl ThrowawayFile {
+    fn new() -> ThrowawayFile {
+        let name = format!("tau-throwaway-{}.db", uuid::Uuid::new_v4().simple());
+        ThrowawayFile(std::env::temp_dir().join(name))
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}?mode=rwc", self.0.display())
+    }
+}
+
+impl Drop for ThrowawayFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Instance name when none is configured.
@@ -97,6 +142,12 @@ async fn create_schema(url: &str, instance: &str) -> Result<()> {
     Ok(())
 }
 
+/// The file a `sqlite:` URL names.
+fn sqlite_file(url: &str) -> Result<PathBuf> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    Ok(Path::to_path_buf(options.get_filename()))
+}
+
 /// Microseconds since the Unix epoch, the stored time unit.
 pub fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
@@ -117,9 +168,13 @@ impl Store {
         if kind == DatabaseKind::Postgres {
             create_schema(url, instance).await?;
         }
-        let mut url = url.to_string();
-        let in_memory = url.contains(":memory:");
-        if kind == DatabaseKind::Sqlite && !in_memory && !url.contains("mode=") {
+        let throwaway =
+            (kind == DatabaseKind::Sqlite && url.contains(":memory:")).then(ThrowawayFile::new);
+        let mut url = match &throwaway {
+            Some(file) => file.url(),
+            None => url.to_string(),
+        };
+        if kind == DatabaseKind::Sqlite && !url.contains("mode=") {
             url.push_str(if url.contains('?') {
                 "&mode=rwc"
             } else {
@@ -128,26 +183,31 @@ impl Store {
         }
         let options = AnyConnectOptions::from_str(&url)?;
         let mut pool_options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
-        pool_options = match (&kind, in_memory) {
-            // Every connection to `:memory:` is its own database: keep exactly one.
-            (DatabaseKind::Sqlite, true) => pool_options
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None),
-            (DatabaseKind::Sqlite, false) => pool_options.max_connections(4),
-            (DatabaseKind::Postgres, _) => pool_options.max_connections(8),
+        pool_options = match &kind {
+            DatabaseKind::Sqlite => pool_options.max_connections(4),
+            DatabaseKind::Postgres => pool_options.max_connections(8),
+        };
+        // `synchronous = FULL`: a commit is on disk (WAL fsynced) before
+        // the webhook answers 2xx, so an acknowledged event survives an
+        // OS crash or power loss (Twitch will not resend it). The writer
+        // batches events, so one fsync covers a whole batch.
+        let durability = match throwaway {
+            Some(_) => sqlite_events::Durability::Ephemeral,
+            None => sqlite_events::Durability::Full,
         };
         if kind == DatabaseKind::Sqlite {
-            // `synchronous = FULL`: a commit is on disk (WAL fsynced) before
-            // the webhook answers 2xx, so an acknowledged event survives an
-            // OS crash or power loss (Twitch will not resend it). The writer
-            // batches events, so one fsync covers a whole batch.
-            pool_options = pool_options.after_connect(|conn, _| {
+            let pragmas = match durability {
+                sqlite_events::Durability::Full => {
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;"
+                }
+                sqlite_events::Durability::Ephemeral => {
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA busy_timeout = 5000;"
+                }
+            };
+            pool_options = pool_options.after_connect(move |conn, _| {
                 Box::pin(async move {
                     use sqlx::Executor;
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
-                        .await?;
+                    conn.execute(pragmas).await?;
                     Ok(())
                 })
             });
@@ -168,14 +228,23 @@ impl Store {
             DatabaseKind::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             DatabaseKind::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
+        let sqlite_events = match kind {
+            DatabaseKind::Sqlite => Some(Arc::new(sqlite_events::SqliteEventInserter::start(
+                &sqlite_file(&url)?,
+                durability,
+            )?)),
+            DatabaseKind::Postgres => None,
+        };
         Ok(Store {
             pool,
             kind,
             lock_key: lock_key(instance),
+            sqlite_events,
+            _throwaway: throwaway.map(Arc::new),
         })
     }
 
-    /// An in-memory store for tests.
+    /// A throwaway store for tests (`sqlite::memory:`).
     pub async fn in_memory() -> Store {
         Store::open("sqlite::memory:", DatabaseKind::Sqlite)
             .await
