@@ -6,16 +6,21 @@
 //! and reports throughput, latency percentiles, loss, duplicates, server
 //! CPU and memory as a table and as JSON. Numbers, not verdicts — except
 //! `smoke`, which fails on any loss or duplicate (correctness only).
+//! The `socket` profile instead feeds the relay over an EventSub WebSocket
+//! from an in-process fake Twitch (see `socket.rs`), with the same client
+//! accounting.
 //!
 //! ```sh
 //! cargo build --release -p tau-relay -p tau-bench
 //! target/release/tau-bench embedded --json embedded.json
+//! target/release/tau-bench socket --json socket.json
 //! ```
 
 mod clients;
 mod load;
 mod relay;
 mod report;
+mod socket;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -36,7 +41,9 @@ enum Profile {
     Fleet,
     /// Memory per idle client (`--clients`, default 50,000).
     Idle,
-    /// Events arriving over an EventSub WebSocket (not built yet).
+    /// Events arriving over an EventSub WebSocket (user-token transport,
+    /// or a conduit shard) from the in-process fake Twitch, on SQLite.
+    /// `--senders` is the window of events in flight (closed loop).
     Socket,
 }
 
@@ -65,9 +72,13 @@ struct Cli {
     /// Open loop: events per second (custom scenario).
     #[arg(long, conflicts_with = "senders")]
     rate: Option<u32>,
-    /// Closed loop: concurrent senders (custom scenario).
+    /// Closed loop: concurrent senders (custom scenario); for `socket`,
+    /// events in flight (pushed, not yet received by every client).
     #[arg(long)]
     senders: Option<usize>,
+    /// `socket`: the relay's transport for a custom scenario.
+    #[arg(long, value_enum, default_value = "websocket")]
+    transport: socket::Transport,
     /// Events to send (custom scenario).
     #[arg(long)]
     events: Option<u64>,
@@ -93,6 +104,8 @@ struct Scenario {
     load: Load,
     /// Resend every n-th message id (0: never), to check dedupe.
     resend_every: u64,
+    /// `socket` profile: the relay's transport.
+    transport: socket::Transport,
 }
 
 fn scenario(name: &str, clients: usize, load: Load) -> Scenario {
@@ -101,7 +114,57 @@ fn scenario(name: &str, clients: usize, load: Load) -> Scenario {
         clients,
         load,
         resend_every: 0,
+        transport: socket::Transport::Websocket,
     }
+}
+
+/// The `socket` profile: maximum through either socket transport (a
+/// window of 4,096 in flight stays under the relay's 10,000-event socket
+/// buffer, so the push rate follows the relay instead of overrunning it),
+/// then fixed rates for latency.
+fn socket_table() -> Vec<Scenario> {
+    let max = Load::Closed {
+        senders: 4096,
+        events: 100_000,
+    };
+    let mut conduit = scenario("conduit: max, 4,096 in flight, 1 client", 1, max);
+    conduit.transport = socket::Transport::Conduit;
+    vec![
+        scenario("socket: max, 4,096 in flight, 1 client", 1, max),
+        conduit,
+        scenario(
+            "socket: max, 4,096 in flight, 100 clients",
+            100,
+            Load::Closed {
+                senders: 4096,
+                events: 30_000,
+            },
+        ),
+        scenario(
+            "socket: 50 ev/s, 1 client",
+            1,
+            Load::Open {
+                rate: 50,
+                events: 500,
+            },
+        ),
+        scenario(
+            "socket: 1,000 ev/s, 100 clients",
+            100,
+            Load::Open {
+                rate: 1000,
+                events: 10_000,
+            },
+        ),
+        scenario(
+            "socket: 10,000 ev/s, 1 client",
+            1,
+            Load::Open {
+                rate: 10_000,
+                events: 100_000,
+            },
+        ),
+    ]
 }
 
 /// The issue's table.
@@ -210,11 +273,22 @@ impl Cli {
                 events: self.events.unwrap_or(20_000),
             },
         };
-        let name = match load {
-            Load::Open { rate, .. } => format!("{rate} ev/s, {clients} clients"),
-            Load::Closed { senders, .. } => format!("{senders} senders, {clients} clients"),
+        let name = match (self.profile, load) {
+            (Profile::Socket, Load::Open { rate, .. }) => {
+                format!("{:?}: {rate} ev/s, {clients} clients", self.transport)
+            }
+            (Profile::Socket, Load::Closed { senders, .. }) => {
+                format!(
+                    "{:?}: {senders} in flight, {clients} clients",
+                    self.transport
+                )
+            }
+            (_, Load::Open { rate, .. }) => format!("{rate} ev/s, {clients} clients"),
+            (_, Load::Closed { senders, .. }) => format!("{senders} senders, {clients} clients"),
         };
-        Some(scenario(&name, clients, load))
+        let mut one = scenario(&name.to_lowercase(), clients, load);
+        one.transport = self.transport;
+        Some(one)
     }
 }
 
@@ -244,6 +318,16 @@ struct Services {
     redis: tau_test_services::Redis,
 }
 
+/// How this run starts relays.
+fn launch(cli: &Cli) -> Result<Launch> {
+    Ok(Launch {
+        binary: relay::find_binary(cli.relay_bin.as_deref())?,
+        cpus: cli.relay_cpus.clone(),
+        client_queue: 65_536,
+        env: Vec::new(),
+    })
+}
+
 async fn start_target(cli: &Cli, services: Option<&Services>, run: usize) -> Result<Target> {
     if !cli.url.is_empty() {
         return Ok(Target {
@@ -262,11 +346,7 @@ async fn start_target(cli: &Cli, services: Option<&Services>, run: usize) -> Res
             scratch: None,
         });
     }
-    let launch = Launch {
-        binary: relay::find_binary(cli.relay_bin.as_deref())?,
-        cpus: cli.relay_cpus.clone(),
-        client_queue: 65_536,
-    };
+    let launch = launch(cli)?;
     let mut scratch = None;
     let (relays, backend) = match services {
         None => {
@@ -361,6 +441,74 @@ async fn run_scenario(
     }))
 }
 
+/// Runs one `socket` scenario against a fresh fake Twitch and relay.
+async fn run_socket_scenario(cli: &Cli, run: usize, s: &Scenario) -> Result<ScenarioResult> {
+    if !cli.url.is_empty() {
+        bail!("the socket profile starts its own fake Twitch and relay: --url does not apply");
+    }
+    let target = socket::start(&launch(cli)?, s.transport, run).await?;
+    let addrs = vec![target.relay.addr.clone()];
+    let pids = vec![target.relay.pid()];
+    let clock = Clock::start();
+    let events = s.load.events();
+    let clients = clients::connect(
+        &addrs,
+        s.clients,
+        cli.connect_rate,
+        relay::TOKEN,
+        events,
+        clock,
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = Usage::of(&pids);
+    let load_avg_before = relay::loadavg();
+    let stored = socket::StoredWatch::start(&addrs[0], clock);
+    let started_us = clock.now_us();
+    let failed = socket::push(
+        &target.fake,
+        &target.session_id,
+        s.load,
+        clock,
+        &clients.delivered,
+        s.clients,
+    )
+    .await;
+    let sent = events - failed.len() as u64;
+    clients.settle(sent, Duration::from_secs(5)).await;
+    stored.settle(sent, Duration::from_secs(2)).await;
+    let after = Usage::of(&pids);
+    let closed = clients.closed.load(std::sync::atomic::Ordering::Relaxed);
+    let stored_count = stored.stored.load(std::sync::atomic::Ordering::Relaxed);
+    if stored_count < sent {
+        eprintln!(
+            "socket: the relay stored {stored_count} of {sent} events (see its log for lost ones)"
+        );
+    }
+    let logs = clients.finish();
+    Ok(report::summarize(report::Raw {
+        name: s.name.clone(),
+        backend: format!(
+            "SQLite file, EventSub {:?} from the fake Twitch",
+            s.transport
+        )
+        .to_lowercase(),
+        relays: 1,
+        load: s.load,
+        logs,
+        failed,
+        closed,
+        started_us,
+        last_ack_us: stored
+            .last_change_us
+            .load(std::sync::atomic::Ordering::Relaxed),
+        server_before: before,
+        server_after: after,
+        measured_pids: true,
+        load_avg: format!("{load_avg_before} → {}", relay::loadavg()),
+    }))
+}
+
 /// Idle clients: the relay's resident memory before and after connecting
 /// them, then a few events to check every one of them still receives.
 async fn run_idle(cli: &Cli, clients_wanted: usize) -> Result<ScenarioResult> {
@@ -437,9 +585,14 @@ async fn main() -> Result<()> {
     let fd_limit = raise_fd_limit(cli.clients.unwrap_or(50_000));
     let mut results = Vec::new();
     match cli.profile {
-        Profile::Socket => bail!(
-            "the socket profile (events over an EventSub WebSocket from the fake Twitch) is not built yet"
-        ),
+        Profile::Socket => {
+            let scenarios = cli.custom().map_or_else(socket_table, |one| vec![one]);
+            for (run, s) in scenarios.iter().enumerate() {
+                let result = run_socket_scenario(&cli, run, s).await?;
+                eprintln!("{}", report::row(&result));
+                results.push(result);
+            }
+        }
         Profile::Idle => {
             let wanted = cli.clients.unwrap_or(50_000);
             if (fd_limit as usize) < 2 * wanted + 100 {

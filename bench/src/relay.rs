@@ -28,6 +28,8 @@ pub struct Launch {
     pub cpus: Option<String>,
     /// `TAU_CLIENT_QUEUE` (events a slow client may lag behind).
     pub client_queue: usize,
+    /// More environment, set last (overrides the defaults above it).
+    pub env: Vec<(String, String)>,
 }
 
 /// One relay process.
@@ -71,6 +73,7 @@ impl Relay {
         if let Some(redis) = redis {
             command.env("TAU_REDIS_URL", redis);
         }
+        command.envs(launch.env.iter().map(|(k, v)| (k, v)));
         let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {}", launch.binary.display()))?;

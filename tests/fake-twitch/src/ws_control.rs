@@ -39,13 +39,18 @@ fn info(st: &State, s: &Session) -> SessionInfo {
 /// Among candidate subscriptions, the one whose condition agrees with the
 /// event (e.g. raid to vs. from), else the first.
 fn pick(candidates: Vec<Subscription>, event: &Value) -> Option<Subscription> {
+    let best = pick_index(&candidates, event);
+    candidates.into_iter().nth(best)
+}
+
+/// [`pick`]'s choice as an index (0 when none agrees or there are none).
+fn pick_index(candidates: &[Subscription], event: &Value) -> usize {
     let agrees = |s: &Subscription| {
         s.condition
             .as_object()
             .is_some_and(|c| c.iter().all(|(k, v)| event.get(k).is_none_or(|e| e == v)))
     };
-    let best = candidates.iter().position(agrees).unwrap_or(0);
-    candidates.into_iter().nth(best)
+    candidates.iter().position(agrees).unwrap_or(0)
 }
 
 /// Where [`FakeTwitch::send_conduit_notification_traced`] sent a message.
@@ -105,6 +110,40 @@ impl FakeTwitch {
             .map_err(|_| FakeError::SessionClosed(session_id.into()))
     }
 
+    /// The enabled subscriptions of `sub_type`/`version` whose events go to
+    /// `session_id`: WebSocket subscriptions on it, and conduit ones whose
+    /// conduit has it as an enabled shard.
+    fn subscriptions_on(
+        &self,
+        session_id: &str,
+        sub_type: &str,
+        version: &str,
+    ) -> Vec<Subscription> {
+        let st = self.state();
+        let shard_conduit = st
+            .conduits
+            .iter()
+            .find(|c| {
+                c.shards.iter().any(|s| {
+                    s.status == "enabled"
+                        && matches!(&s.transport, Some(t) if t.session_id() == Some(session_id))
+                })
+            })
+            .map(|c| c.id.clone());
+        st.subscriptions
+            .iter()
+            .filter(|s| s.is_enabled() && s.sub_type == sub_type && s.version == version)
+            .filter(|s| match &s.transport {
+                Transport::WebSocket {
+                    session_id: sid, ..
+                } => sid == session_id,
+                Transport::Conduit { conduit_id } => shard_conduit.as_ref() == Some(conduit_id),
+                Transport::Webhook { .. } => false,
+            })
+            .cloned()
+            .collect()
+    }
+
     /// Sends a `notification` on `session_id` for its enabled subscription of
     /// `sub_type`/`version` (a WebSocket subscription on that session, or a
     /// conduit subscription whose conduit has that session as an enabled
@@ -119,43 +158,60 @@ impl FakeTwitch {
         version: &str,
         event: Value,
     ) -> Result<String, FakeError> {
-        let candidates: Vec<Subscription> = {
-            let st = self.state();
-            let shard_conduit = st
-                .conduits
-                .iter()
-                .find(|c| {
-                    c.shards.iter().any(|s| {
-                        s.status == "enabled"
-                            && matches!(&s.transport, Some(t) if t.session_id() == Some(session_id))
-                    })
-                })
-                .map(|c| c.id.clone());
-            st.subscriptions
-                .iter()
-                .filter(|s| s.is_enabled() && s.sub_type == sub_type && s.version == version)
-                .filter(|s| match &s.transport {
-                    Transport::WebSocket {
-                        session_id: sid, ..
-                    } => sid == session_id,
-                    Transport::Conduit { conduit_id } => shard_conduit.as_ref() == Some(conduit_id),
-                    Transport::Webhook { .. } => false,
-                })
-                .cloned()
-                .collect()
-        };
-        let sub = pick(candidates, &event).ok_or_else(|| FakeError::NoMatchingSubscription {
+        let mut ids = self.send_notifications(session_id, sub_type, version, [event])?;
+        Ok(ids.pop().expect("one event, one message id"))
+    }
+
+    /// [`FakeTwitch::send_notification`] for many events at once, for load:
+    /// the subscription is looked up once and every frame is queued on the
+    /// session under one lock, in order, so a load generator can push tens
+    /// of thousands a second without the per-call bookkeeping. The socket
+    /// task writes them as fast as the client reads (TCP back-pressure);
+    /// nothing is sent if the lookup fails. Returns the message ids in
+    /// event order.
+    pub fn send_notifications(
+        &self,
+        session_id: &str,
+        sub_type: &str,
+        version: &str,
+        events: impl IntoIterator<Item = Value>,
+    ) -> Result<Vec<String>, FakeError> {
+        let candidates = self.subscriptions_on(session_id, sub_type, version);
+        let no_match = || FakeError::NoMatchingSubscription {
             sub_type: sub_type.into(),
             version: version.into(),
             target: session_id.into(),
-        })?;
-        let (id, text) = envelope(
-            "notification",
-            Some((sub_type, version)),
-            json!({"subscription": sub.to_json(), "event": event}),
-        );
-        self.push(session_id, WsCommand::Send(text))?;
-        Ok(id)
+        };
+        if candidates.is_empty() {
+            return Err(no_match());
+        }
+        // Serialized once per candidate, not once per event.
+        let sub_json: Vec<Value> = candidates.iter().map(Subscription::to_json).collect();
+        let frames: Vec<(String, String)> = events
+            .into_iter()
+            .map(|event| {
+                let sub = pick_index(&candidates, &event);
+                envelope(
+                    "notification",
+                    Some((sub_type, version)),
+                    json!({"subscription": sub_json[sub], "event": event}),
+                )
+            })
+            .collect();
+        let st = self.state();
+        let s = st
+            .session(session_id)
+            .ok_or_else(|| FakeError::UnknownSession(session_id.into()))?;
+        if !s.connected {
+            return Err(FakeError::SessionClosed(session_id.into()));
+        }
+        let mut ids = Vec::with_capacity(frames.len());
+        for (id, text) in frames {
+            s.tx.send(WsCommand::Send(text))
+                .map_err(|_| FakeError::SessionClosed(session_id.into()))?;
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     /// Sends any JSON value as a text frame on `session_id`.

@@ -308,3 +308,49 @@ async fn reconnect_ignored_closes_with_4004_and_bad_url_with_4007() {
     let mut bogus = connect(&format!("{url}-nope")).await;
     assert_eq!(close_code(&mut bogus).await, 4007);
 }
+
+/// A load generator's bulk push: every event arrives once, in order, as its
+/// own notification with the message id it was given back; a type the
+/// session has no subscription for sends nothing.
+#[tokio::test]
+async fn many_notifications_arrive_in_order_with_their_ids() {
+    const EVENTS: usize = 2_000;
+    let fake = FakeTwitch::start().await;
+    let (token, _) = fake.issue_user_token(&["bits:read"], 3600);
+    let (mut ws, sid) = connect_welcomed(&fake).await;
+    let body = ws_sub(
+        "channel.cheer",
+        "1",
+        json!({"broadcaster_user_id": "1337"}),
+        &sid,
+    );
+    assert_eq!(subscribe(&fake, &token, body).await.0, 202);
+
+    let err = fake
+        .send_notifications(&sid, "channel.follow", "2", [json!({})])
+        .unwrap_err();
+    assert!(
+        matches!(err, FakeError::NoMatchingSubscription { .. }),
+        "{err}"
+    );
+    let events = (0..EVENTS).map(|i| {
+        let mut event = cheer_event();
+        event["bits"] = json!(i);
+        event
+    });
+    let ids = fake
+        .send_notifications(&sid, "channel.cheer", "1", events)
+        .unwrap();
+    assert_eq!(ids.len(), EVENTS);
+    assert_eq!(
+        ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        EVENTS,
+        "message ids are unique"
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let note = next_of(&mut ws, "notification").await;
+        assert_eq!(note["metadata"]["message_id"], id.as_str());
+        assert_eq!(note["payload"]["event"]["bits"], i);
+        assert_eq!(note["metadata"]["subscription_type"], "channel.cheer");
+    }
+}

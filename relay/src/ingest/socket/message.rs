@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{value::RawValue, Value};
 
 use super::pipeline::Item;
 use crate::ingest::{IncomingNotification, SubscriptionInfo};
@@ -17,17 +17,27 @@ use crate::ingest::{IncomingNotification, SubscriptionInfo};
 /// overflow and panic the session task.
 pub const MAX_KEEPALIVE: Duration = Duration::from_secs(600);
 
+/// The envelope; `payload` stays raw until the message type says what it
+/// holds, so a notification is parsed once, straight into its typed form,
+/// and its `event` keeps Twitch's bytes (a `Value` detour would re-encode
+/// every event, with its keys re-sorted).
 #[derive(Deserialize)]
-struct Envelope {
+struct Envelope<'a> {
     metadata: Metadata,
-    #[serde(default)]
-    payload: Value,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
 struct Metadata {
     message_id: String,
     message_type: String,
+}
+
+/// A `revocation` payload.
+#[derive(Deserialize)]
+struct RevocationPayload {
+    subscription: SubscriptionInfo,
 }
 
 /// One EventSub message, as the session acts on it.
@@ -66,11 +76,17 @@ pub fn parse(text: &str) -> Result<Incoming, String> {
     Ok(interpret(envelope).unwrap_or_else(Incoming::Malformed))
 }
 
+/// The payload parsed as `T` (a missing payload reads as `null`).
+fn payload<'a, T: Deserialize<'a>>(envelope: &Envelope<'a>) -> serde_json::Result<T> {
+    serde_json::from_str(envelope.payload.map_or("null", RawValue::get))
+}
+
 fn interpret(envelope: Envelope) -> Result<Incoming, String> {
-    let message_id = envelope.metadata.message_id;
+    let message_id = envelope.metadata.message_id.as_str();
     match envelope.metadata.message_type.as_str() {
         "session_welcome" => {
-            let session = &envelope.payload["session"];
+            // Rare: read leniently through a `Value`, as before.
+            let session = &payload::<Value>(&envelope).unwrap_or_default()["session"];
             Ok(Incoming::Welcome {
                 session_id: session["id"].as_str().unwrap_or_default().to_string(),
                 keepalive: Duration::from_secs(
@@ -80,9 +96,9 @@ fn interpret(envelope: Envelope) -> Result<Incoming, String> {
             })
         }
         "notification" => {
-            let events = serde_json::from_value::<IncomingNotification>(envelope.payload)
+            let events = payload::<IncomingNotification>(&envelope)
                 .map_err(|e| e.to_string())
-                .and_then(|n| n.split(&message_id).map_err(str::to_string))
+                .and_then(|n| n.split(message_id).map_err(str::to_string))
                 .map_err(|e| format!("malformed notification {message_id}: {e}"))?;
             Ok(Incoming::Items(
                 events
@@ -92,15 +108,15 @@ fn interpret(envelope: Envelope) -> Result<Incoming, String> {
             ))
         }
         "revocation" => {
-            let subscription: SubscriptionInfo =
-                serde_json::from_value(envelope.payload["subscription"].clone())
-                    .map_err(|e| format!("malformed revocation {message_id}: {e}"))?;
+            let revoked = payload::<RevocationPayload>(&envelope)
+                .map_err(|e| format!("malformed revocation {message_id}: {e}"))?;
             Ok(Incoming::Revoked {
-                id: message_id,
-                subscription: Box::new(subscription),
+                id: message_id.to_string(),
+                subscription: Box::new(revoked.subscription),
             })
         }
-        "session_reconnect" => envelope.payload["session"]["reconnect_url"]
+        "session_reconnect" => payload::<Value>(&envelope).unwrap_or_default()["session"]
+            ["reconnect_url"]
             .as_str()
             .map(|url| Incoming::Reconnect(url.to_string()))
             .ok_or_else(|| "session_reconnect without a reconnect_url".to_string()),
@@ -149,9 +165,39 @@ mod tests {
             r#"{"metadata":{"message_id":"b","message_type":"notification"},"payload":{}}"#;
         assert!(matches!(parse(broken).unwrap(), Incoming::Malformed(_)));
         assert!(parse("not json").is_err());
+        assert!(matches!(
+            parse(r#"{"metadata":{"message_id":"w","message_type":"session_welcome"}}"#).unwrap(),
+            Incoming::Welcome { keepalive, .. } if keepalive.as_secs() == 10
+        ));
         assert!(
             parse(r#"{"hello":1}"#).is_err(),
             "no metadata: not EventSub"
         );
+    }
+
+    /// The event is stored as Twitch sent it: same bytes, same key order
+    /// (not re-encoded through a sorted map), escapes untouched.
+    #[test]
+    fn a_notification_event_keeps_twitchs_bytes() {
+        let event = r#"{"zeta":1,"alpha":"caf\u00e9","nested":{"b":[1,2.50],"a":null}}"#;
+        let text = format!(
+            r#"{{"metadata":{{"message_id":"m1","message_type":"notification"}},
+            "payload":{{"subscription":{{"id":"s","type":"channel.cheer","version":"1"}},"event":{event}}}}}"#
+        );
+        let Incoming::Items(items) = parse(&text).unwrap() else {
+            panic!("not a notification")
+        };
+        match &items[..] {
+            [Item::Event { id, body }] => {
+                assert_eq!(id, "m1");
+                assert_eq!(body.event.get(), event);
+                assert_eq!(body.subscription.kind, "channel.cheer");
+            }
+            other => panic!("{other:?}"),
+        }
+        let revocation = r#"{"metadata":{"message_id":"r1","message_type":"revocation"},
+            "payload":{"subscription":{"id":"s","type":"channel.cheer","version":"1","status":"authorization_revoked"}}}"#;
+        assert!(matches!(parse(revocation).unwrap(),
+            Incoming::Revoked { id, subscription } if id == "r1" && subscription.status == "authorization_revoked"));
     }
 }

@@ -5,11 +5,12 @@
 //! store (a stalled reader stops answering pings and Twitch drops the
 //! session), so it [`Pipeline::push`]es into a bounded queue and moves on.
 //! One writer task drains the queue:
-//! - in arrival order: up to [`IN_FLIGHT`] writes at a time, issued in
-//!   order (`FuturesOrdered`) so the batching `EventWriter` commits them
-//!   together and in sequence; after a failure only the oldest event is
-//!   retried until the store answers, so a recovering store sees them in
-//!   order;
+//! - in arrival order: up to [`IN_FLIGHT`] writes outstanding, issued in
+//!   order (`FuturesOrdered`) as a sliding window, so the batching
+//!   `EventWriter` commits a burst together and in sequence while the next
+//!   batch queues up behind the commit; after a failure nothing newer is
+//!   issued and only the oldest event is retried until the store answers,
+//!   so a recovering store sees them in order;
 //! - each failed write is retried with backoff (`store_retry_min`..`max`)
 //!   until the event has waited `socket_ingest_patience`;
 //! - the queue belongs to the transport, not to a session, so a session
@@ -36,9 +37,10 @@ use crate::{
 /// channel (a few per second at peaks) this covers minutes, and bounds
 /// memory at tens of MiB of raw event JSON.
 pub const BUFFER: usize = 10_000;
-/// Writes issued together: enough for the writer to batch a burst into
-/// one commit, few enough that one failure costs little to retry.
-pub const IN_FLIGHT: usize = 64;
+/// Writes outstanding at once: the batching writer's largest batch
+/// (`store::writer::MAX_BATCH`), so a burst shares commits as webhooks
+/// from many senders do, instead of at most 64 events per commit.
+pub const IN_FLIGHT: usize = 512;
 
 /// Something from the socket that must reach the store.
 #[derive(Debug, Clone)]
@@ -163,51 +165,29 @@ struct Writer {
 
 impl Writer {
     async fn run(self, mut rx: mpsc::Receiver<Queued>) {
-        let mut pending: VecDeque<Queued> = VecDeque::new();
-        let mut failing = false;
+        // Events whose write failed, oldest first: nothing newer is issued
+        // until they are written (or lost), so a recovering store sees
+        // them in order.
+        let mut held: VecDeque<Queued> = VecDeque::new();
         let mut wait = self.retry_min;
         loop {
-            if pending.is_empty() {
-                let mut fresh = Vec::new();
-                if rx.recv_many(&mut fresh, IN_FLIGHT).await == 0 {
+            if held.is_empty() {
+                let Some(kept) = self.stream(&mut rx).await else {
                     return;
-                }
-                pending.extend(fresh);
-            }
-            while !failing && pending.len() < IN_FLIGHT {
-                match rx.try_recv() {
-                    Ok(queued) => pending.push_back(queued),
-                    Err(_) => break,
-                }
-            }
-            // While the store fails, probe with the oldest event alone.
-            let round = if failing { 1 } else { pending.len() };
-            let failed = self.write_round(&mut pending, round).await;
-            if failed == 0 {
-                if failing {
-                    tracing::info!(
-                        waiting = pending.len() + rx.len(),
-                        "store is back; writing the held socket events"
-                    );
-                }
-                failing = false;
-                wait = self.retry_min;
-                continue;
-            }
-            if !failing {
+                };
                 tracing::warn!(
-                    waiting = pending.len() + rx.len(),
+                    waiting = kept.len() + rx.len(),
                     "store failed; holding socket events and retrying"
                 );
+                held = kept;
             }
-            failing = true;
             if self.shutdown.is_cancelled() {
                 // No time left to wait for the store: account for the rest.
                 rx.close();
                 while let Ok(queued) = rx.try_recv() {
-                    pending.push_back(queued);
+                    held.push_back(queued);
                 }
-                for queued in pending.drain(..) {
+                for queued in held.drain(..) {
                     let why = "shutting down with the store unavailable";
                     lost(&self.ingest.metrics, self.source, &queued.item, why);
                 }
@@ -218,49 +198,119 @@ impl Writer {
                 _ = tokio::time::sleep(wait) => {}
             }
             wait = (wait * 2).min(self.retry_max);
+            // While the store fails, probe with the oldest event alone.
+            if held.is_empty() || self.write_round(&mut held, 1).await > 0 {
+                continue;
+            }
+            tracing::info!(
+                waiting = held.len() + rx.len(),
+                "store is back; writing the held socket events"
+            );
+            wait = self.retry_min;
+            let rest = held.len();
+            self.write_round(&mut held, rest).await;
         }
     }
 
-    /// Writes the first `n` pending items concurrently, issued in order;
+    /// Writes queued events as they come, keeping up to [`IN_FLIGHT`]
+    /// writes outstanding (a sliding window, issued in order): the writer
+    /// batches whatever is queued while it commits, so commits overlap with
+    /// the next batch filling up instead of waiting for a whole round.
+    /// Returns `None` once the queue is closed and drained; after a failed
+    /// write, stops issuing, lets the outstanding writes finish and returns
+    /// the failed events still within their patience, in order.
+    async fn stream(&self, rx: &mut mpsc::Receiver<Queued>) -> Option<VecDeque<Queued>> {
+        let mut in_flight = FuturesOrdered::new();
+        let mut open = true;
+        let mut failed: Option<VecDeque<Queued>> = None;
+        loop {
+            while open && failed.is_none() && in_flight.len() < IN_FLIGHT {
+                match rx.try_recv() {
+                    Ok(queued) => in_flight.push_back(self.write_owned(queued)),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+                }
+            }
+            if in_flight.is_empty() {
+                if failed.is_some() || !open {
+                    return failed;
+                }
+                match rx.recv().await {
+                    Some(queued) => in_flight.push_back(self.write_owned(queued)),
+                    None => return None,
+                }
+                continue;
+            }
+            let room = open && failed.is_none() && in_flight.len() < IN_FLIGHT;
+            tokio::select! {
+                biased;
+                Some((queued, result)) = in_flight.next() => {
+                    if let Err(err) = result {
+                        self.keep_or_lose(queued, &err, failed.get_or_insert_with(VecDeque::new));
+                    }
+                }
+                queued = rx.recv(), if room => match queued {
+                    Some(queued) => in_flight.push_back(self.write_owned(queued)),
+                    None => open = false,
+                },
+            }
+        }
+    }
+
+    /// Writes the first `n` held items concurrently, issued in order;
     /// keeps the failed ones (in order) at the front unless their patience
     /// is spent. Returns how many failed.
-    async fn write_round(&self, pending: &mut VecDeque<Queued>, n: usize) -> usize {
-        let results: Vec<Result<(), StoreError>> = {
-            let mut round: FuturesOrdered<_> = pending
-                .iter()
-                .take(n)
-                .map(|q| self.write(&q.item))
-                .collect();
-            let mut results = Vec::with_capacity(n);
-            while let Some(result) = round.next().await {
-                results.push(result);
-            }
-            results
-        };
-        let mut kept = Vec::new();
+    async fn write_round(&self, held: &mut VecDeque<Queued>, n: usize) -> usize {
+        let round: FuturesOrdered<_> = held.drain(..n).map(|q| self.write_owned(q)).collect();
+        let results: Vec<_> = round.collect().await;
+        let mut kept = VecDeque::new();
         let mut failed = 0;
-        for (queued, result) in pending.drain(..n).zip(results) {
+        for (queued, result) in results {
             let Err(err) = result else { continue };
             failed += 1;
-            if self.shutdown.is_cancelled() {
-                lost(
-                    &self.ingest.metrics,
-                    self.source,
-                    &queued.item,
-                    &format!("shutting down with the store unavailable ({err})"),
-                );
-            } else if queued.arrived.elapsed() >= self.patience {
-                let why = format!("store unavailable for {:?} ({err})", self.patience);
-                lost(&self.ingest.metrics, self.source, &queued.item, &why);
-            } else {
-                tracing::debug!(message_id = queued.item.id(), error = %err, "socket event not stored yet");
-                kept.push(queued);
-            }
+            self.keep_or_lose(queued, &err, &mut kept);
         }
         for queued in kept.into_iter().rev() {
-            pending.push_front(queued);
+            held.push_front(queued);
         }
         failed
+    }
+
+    /// After a failed write: keeps the event for a retry, or, when its
+    /// patience is spent or the relay is shutting down, counts it lost.
+    fn keep_or_lose(&self, queued: Queued, err: &StoreError, kept: &mut VecDeque<Queued>) {
+        if self.shutdown.is_cancelled() {
+            lost(
+                &self.ingest.metrics,
+                self.source,
+                &queued.item,
+                &format!("shutting down with the store unavailable ({err})"),
+            );
+        } else if queued.arrived.elapsed() >= self.patience {
+            let why = format!("store unavailable for {:?} ({err})", self.patience);
+            lost(&self.ingest.metrics, self.source, &queued.item, &why);
+        } else {
+            tracing::debug!(message_id = queued.item.id(), error = %err, "socket event not stored yet");
+            kept.push_back(queued);
+        }
+    }
+
+    /// [`Writer::write`], handing the event back with the outcome.
+    ///
+    /// Unconstrained by Tokio's cooperative budget: with hundreds of writes
+    /// in flight the budget runs out mid-window, and a write that yields
+    /// for it is woken later than the writes issued after it (deferred
+    /// wake-ups run last-in first-out), reaching the writer's queue out of
+    /// arrival order. Unbudgeted, each write enters that queue on its
+    /// first poll, in issue order (a full queue waits in line, fairly).
+    fn write_owned(
+        &self,
+        queued: Queued,
+    ) -> impl std::future::Future<Output = (Queued, Result<(), StoreError>)> + '_ {
+        tokio::task::unconstrained(async move {
+            let result = self.write(&queued.item).await;
+            (queued, result)
+        })
     }
 
     async fn write(&self, item: &Item) -> Result<(), StoreError> {

@@ -198,3 +198,18 @@ async fn dropping_the_last_handle_drains_before_signalling() {
         .expect("drained");
     assert_eq!(rig.published().len(), 200, "everything written first");
 }
+
+/// A burst far larger than one window is stored and published in arrival
+/// order (writes must reach the batching writer in the order issued).
+#[tokio::test]
+async fn a_large_burst_keeps_arrival_order() {
+    let rig = Rig::new(Duration::from_secs(30)).await;
+    let ids: Vec<String> = (0..3_000).map(|i| format!("b{i:04}")).collect();
+    for id in &ids {
+        rig.push(id);
+    }
+    rig.wait("all stored", |r| r.published().len() == ids.len())
+        .await;
+    assert_eq!(rig.published(), ids, "published in arrival order");
+    assert_eq!(rig.lost(), 0);
+}
