@@ -185,6 +185,9 @@ impl Store {
         &self,
         batch: &[(&TauEvent, &EventIndex)],
     ) -> Result<Vec<Option<i64>>> {
+        if let Some(inserter) = &self.pg_insert {
+            return super::insert_postgres::insert_batch(inserter, batch).await;
+        }
         let mut tx = self.pool.begin().await?;
         if self.kind == crate::config::DatabaseKind::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")

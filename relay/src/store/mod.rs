@@ -9,6 +9,7 @@
 mod chat_bots;
 pub(crate) mod events;
 mod forwarding;
+mod insert_postgres;
 mod leases;
 mod revocations;
 mod settings;
@@ -66,6 +67,8 @@ pub struct Store {
     kind: DatabaseKind,
     /// Advisory lock serializing this instance's event inserts (Postgres).
     lock_key: i64,
+    /// Postgres only: the event inserter (array binds need the native driver).
+    pg_insert: Option<std::sync::Arc<insert_postgres::PgInserter>>,
 }
 
 /// Instance name when none is configured.
@@ -126,6 +129,13 @@ impl Store {
                 "?mode=rwc"
             });
         }
+        let pg_insert =
+            match kind {
+                DatabaseKind::Postgres => Some(std::sync::Arc::new(
+                    insert_postgres::PgInserter::new(&url, instance, lock_key(instance))?,
+                )),
+                DatabaseKind::Sqlite => None,
+            };
         let options = AnyConnectOptions::from_str(&url)?;
         let mut pool_options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
         pool_options = match (&kind, in_memory) {
@@ -172,6 +182,7 @@ impl Store {
             pool,
             kind,
             lock_key: lock_key(instance),
+            pg_insert,
         })
     }
 
@@ -195,6 +206,9 @@ impl Store {
 
     /// Closes the pool (waits for connections to be returned).
     pub async fn close(&self) {
+        if let Some(inserter) = &self.pg_insert {
+            inserter.close().await;
+        }
         self.pool.close().await;
     }
 }
