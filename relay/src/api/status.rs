@@ -151,11 +151,26 @@ pub async fn status(
     _: Authenticated,
     State(app): State<AppState>,
 ) -> Result<Json<StatusDocument>, ApiError> {
-    Ok(Json(document(&app).await?))
+    Ok(Json(document(&app, EventCount::Now).await?))
+}
+
+/// How fresh the document's `events_stored` must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventCount {
+    /// Counted for this request (REST: a caller that just stored an event
+    /// sees it).
+    Now,
+    /// The relay's shared count, a few seconds old at most (status sockets:
+    /// one `COUNT(*)` per relay, not one per socket per poll).
+    Shared,
 }
 
 /// The status document (shared by REST and `/ws/tau-status/`).
-pub async fn document(app: &AppState) -> Result<StatusDocument, ApiError> {
+pub async fn document(app: &AppState, count: EventCount) -> Result<StatusDocument, ApiError> {
+    let events_stored = match count {
+        EventCount::Now => app.status.events_stored_now(&app.store).await?,
+        EventCount::Shared => app.status.events_stored(&app.store).await?,
+    };
     let revocations = app.store.recent_revocations(RECENT_REVOCATIONS).await?;
     let twitch = &app.config.twitch;
     app.twitch.credentials.load().await;
@@ -179,7 +194,7 @@ pub async fn document(app: &AppState) -> Result<StatusDocument, ApiError> {
         started_at: format_created(app.status.started_at()),
         database: format!("{:?}", app.store.kind()).to_lowercase(),
         clients_connected: app.metrics.clients_connected.get(),
-        events_stored: app.store.count_events().await?,
+        events_stored,
         last_event_at: app.status.last_event_at().map(format_created),
         twitch: TwitchStatus {
             client_id_configured: credentials_source.is_some(),
@@ -277,7 +292,7 @@ async fn serve_status(socket: WebSocket, app: AppState, need: Role) {
     let mut changes = app.status.watch();
     let mut poll = tokio::time::interval(STATUS_POLL);
     loop {
-        match document(&app).await {
+        match document(&app, EventCount::Shared).await {
             Ok(doc) => {
                 let text = serde_json::to_string(&doc).expect("status serializes");
                 if text != last {

@@ -10,10 +10,11 @@
 //! over REST and `/ws/twitch-events/` with `since`.
 
 use std::{
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
+use axum::extract::ws::Utf8Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::broadcast;
@@ -25,6 +26,10 @@ use crate::{event::EncodedEvent, hub::Hub, twitch::Twitch};
 /// How long the broadcaster's id is trusted before it is read again
 /// (the broadcaster changes only by a new authorization).
 const BROADCASTER_TTL: Duration = Duration::from_secs(5);
+/// Account names whose rendered frame a [`ChatFrame`] keeps: sockets show
+/// the channel's login unless a bot names its account, so a few names
+/// cover every socket; a name beyond these is rendered for its socket.
+const RENDERED_NAMES: usize = 16;
 /// How long a chat socket treats a clear of the same chat (and user) as a
 /// copy: Twitch delivers each clear once per subscription, moments apart,
 /// and a clear carries no id to tell copies from a second clear. Merging
@@ -52,6 +57,9 @@ pub struct ChatFrame {
     /// `"data":…,"event_type":…,"event_data":…`: the frame after its
     /// first field, serialized once.
     rest: String,
+    /// The whole frame per account name, rendered by the first socket that
+    /// needs it and shared (not copied) by every other socket.
+    rendered: Mutex<Vec<(String, Utf8Bytes)>>,
 }
 
 /// How a chat socket recognizes copies of one chat event.
@@ -93,10 +101,19 @@ impl Dedup {
 
 impl ChatFrame {
     /// The frame `{"irc_username": …, "data": …, "event_type": …,
-    /// "event_data": …}` for the account `irc_username`.
-    pub fn render(&self, irc_username: &str) -> String {
+    /// "event_data": …}` for the account `irc_username`: rendered once per
+    /// name, its bytes shared by every socket that shows that name.
+    pub fn render(&self, irc_username: &str) -> Utf8Bytes {
+        let mut rendered = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, text)) = rendered.iter().find(|(name, _)| name == irc_username) {
+            return text.clone();
+        }
         let name = serde_json::to_string(irc_username).expect("a string serializes");
-        format!("{{\"irc_username\":{name},{}}}", self.rest)
+        let text = Utf8Bytes::from(format!("{{\"irc_username\":{name},{}}}", self.rest));
+        if rendered.len() < RENDERED_NAMES {
+            rendered.push((irc_username.to_string(), text.clone()));
+        }
+        text
     }
 
     /// Builds the frame from a hub event's client payload; `None` for
@@ -136,6 +153,7 @@ impl ChatFrame {
                 .to_string(),
             event_type: wire.event_type,
             rest,
+            rendered: Mutex::new(Vec::new()),
         })
     }
 }
@@ -226,6 +244,23 @@ mod tests {
             value["data"]["tags"]["tmi-sent-ts"], "1700000000000",
             "TAU's receive time"
         );
+        // Rendered once per name: every socket showing it shares the bytes.
+        let again = frame.render("cooler_user");
+        assert_eq!(
+            again.as_str().as_ptr(),
+            frame.render("cooler_user").as_str().as_ptr()
+        );
+        let bot = frame.render("a_bot");
+        assert_ne!(bot.as_str().as_ptr(), again.as_str().as_ptr());
+        let value: serde_json::Value = serde_json::from_str(&bot).unwrap();
+        assert_eq!(value["irc_username"], "a_bot");
+        assert_eq!(value["data"]["command"], "CLEARCHAT");
+        for i in 0..2 * RENDERED_NAMES {
+            let name = format!("bot{i}");
+            let value: serde_json::Value = serde_json::from_str(&frame.render(&name)).unwrap();
+            assert_eq!(value["irc_username"], name);
+        }
+        assert_eq!(frame.rendered.lock().unwrap().len(), RENDERED_NAMES);
         let elsewhere = ChatFrame::from_payload(payload, Some("42")).unwrap();
         assert!(!elsewhere.broadcaster_chat);
         let follow = payload.replace("channel-chat-clear", "channel-follow");

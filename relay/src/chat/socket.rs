@@ -283,7 +283,9 @@ impl Session {
         ping.tick().await;
         let mut heard_since_ping = true;
         loop {
-            let out: String = tokio::select! {
+            // Utf8Bytes: a chat frame's bytes are shared with every other
+            // socket showing it (see `ChatFrame::render`), not copied.
+            let out: Utf8Bytes = tokio::select! {
                 biased;
                 _ = app.shutdown.cancelled() => return Some((CLOSE_AWAY, "server shutting down".into())),
                 why = &mut lost => return Some((CLOSE_POLICY, why.into())),
@@ -315,14 +317,14 @@ impl Session {
                     Some(Ok(Message::Text(text))) => {
                         heard_since_ping = true;
                         match self.outgoing(&text) {
-                            Some(answer) => answer,
+                            Some(answer) => answer.into(),
                             None => continue,
                         }
                     }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
                     Some(Ok(_)) => { heard_since_ping = true; continue }
                 },
-                Some(answer) = self.pending.next(), if !self.pending.is_empty() => answer,
+                Some(answer) = self.pending.next(), if !self.pending.is_empty() => answer.into(),
                 frame = frames.recv() => match frame {
                     Ok(frame) => match self.render(&frame) {
                         Some(text) => text,
@@ -335,7 +337,7 @@ impl Session {
                     }
                     Err(broadcast::error::RecvError::Closed) => return Some((CLOSE_AWAY, "server shutting down".into())),
                 },
-                _ = keepalive.tick() => json!({"event": "keep_alive"}).to_string(),
+                _ = keepalive.tick() => json!({"event": "keep_alive"}).to_string().into(),
                 _ = ping.tick() => {
                     if !heard_since_ping {
                         return Some((CLOSE_AWAY, "no pong received: connection considered dead".into()));
@@ -347,7 +349,7 @@ impl Session {
                     }
                 }
             };
-            match tokio::time::timeout(timeout, sink.send(Message::Text(out.into()))).await {
+            match tokio::time::timeout(timeout, sink.send(Message::Text(out))).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return None,
                 Err(_) => {
@@ -361,7 +363,7 @@ impl Session {
     }
 
     /// The frame for this socket, if the event is for it (once).
-    fn render(&mut self, frame: &super::feed::ChatFrame) -> Option<String> {
+    fn render(&mut self, frame: &super::feed::ChatFrame) -> Option<Utf8Bytes> {
         let shown = match &self.bot {
             Some((_, rooms)) => frame.test || rooms.contains(&frame.room_id),
             None => frame.broadcaster_chat,

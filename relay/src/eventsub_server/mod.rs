@@ -12,6 +12,7 @@
 //! - [`frames`]: the messages, serialized with the event object verbatim.
 //! - [`ratelimit`]: Twitch's `Ratelimit-*` headers, which libraries pace
 //!   their Helix calls by.
+//! - [`parsed`]: each event parsed once for all sessions, not per session.
 //!
 //! Sessions live on the replica that accepted them (as on Twitch, where a
 //! session lives on one server): [`Sessions`] is this replica's registry.
@@ -19,6 +20,7 @@
 //! socket closes when that token is revoked or its grant changes.
 
 pub mod frames;
+pub mod parsed;
 pub mod ratelimit;
 pub mod session;
 pub mod subscriptions;
@@ -123,6 +125,8 @@ pub struct SessionState {
 #[derive(Clone, Default)]
 pub struct Sessions {
     inner: Arc<Mutex<HashMap<String, watch::Sender<SessionState>>>>,
+    /// Recent events, parsed once for every session.
+    parsed: Arc<parsed::ParsedEvents>,
 }
 
 /// Why a subscription was not added to a session.
@@ -153,6 +157,15 @@ impl Sessions {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<SessionState>>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `event` parsed for notifications, once for all sessions (`None`:
+    /// not a TAU frame).
+    pub fn parsed(
+        &self,
+        event: &Arc<crate::event::EncodedEvent>,
+    ) -> Option<Arc<parsed::ParsedEvent>> {
+        self.parsed.get(event)
     }
 
     /// True if `id` is a live session here.

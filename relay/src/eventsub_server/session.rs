@@ -301,14 +301,6 @@ async fn close(sink: &mut Sink, code: u16, reason: &str) -> Result<(), axum::Err
     sink.send(Message::Close(Some(frame))).await
 }
 
-/// The TAU frame's fields a notification needs.
-#[derive(Deserialize)]
-struct Wire<'a> {
-    event_id: String,
-    #[serde(borrow)]
-    event_data: &'a RawValue,
-}
-
 impl Session {
     async fn run(
         &mut self,
@@ -524,8 +516,14 @@ impl Session {
                 for row in rows {
                     self.last_seq = row.seq;
                     let kind = eventsub_type(&row.event.event_type);
-                    self.deliver(&kind, &row.event.event_id, &row.event.event_data)
-                        .await?;
+                    let fields = serde_json::from_str(row.event.event_data.get()).ok();
+                    self.deliver(
+                        &kind,
+                        &row.event.event_id,
+                        &row.event.event_data,
+                        fields.as_ref(),
+                    )
+                    .await?;
                 }
                 self.flush().await?;
                 if done {
@@ -544,39 +542,41 @@ impl Session {
     }
 
     /// One event from the hub: skipped if already handled (by position).
-    async fn deliver_encoded(&mut self, event: &EncodedEvent) -> Result<(), End> {
+    /// The event is parsed once for all sessions ([`super::parsed`]).
+    async fn deliver_encoded(&mut self, event: &Arc<EncodedEvent>) -> Result<(), End> {
         if let Some(seq) = event.seq {
             if seq <= self.last_seq {
                 return Ok(());
             }
             self.last_seq = seq;
         }
-        let kind = eventsub_type(&event.event_type);
-        if !self
-            .state
-            .borrow()
-            .subscriptions
-            .iter()
-            .any(|s| s.kind == kind)
-        {
-            return Ok(());
-        }
-        let Ok(wire) = serde_json::from_str::<Wire>(event.payload.as_str()) else {
-            tracing::warn!("an event frame did not parse; not delivered over EventSub");
+        let Some(parsed) = self.app.eventsub.parsed(event) else {
             return Ok(());
         };
-        self.deliver(&kind, &wire.event_id, wire.event_data).await
+        self.deliver(
+            &parsed.kind,
+            &parsed.event_id,
+            &parsed.event_data,
+            parsed.fields.as_ref(),
+        )
+        .await
     }
 
-    /// Sends `event` to every subscription of this session that wants it.
-    async fn deliver(&mut self, kind: &str, event_id: &str, event: &RawValue) -> Result<(), End> {
-        let fields: Option<Map<String, Value>> = serde_json::from_str(event.get()).ok();
+    /// Sends `event` (whose `fields` are given) to every subscription of
+    /// this session that wants it.
+    async fn deliver(
+        &mut self,
+        kind: &str,
+        event_id: &str,
+        event: &RawValue,
+        fields: Option<&Map<String, Value>>,
+    ) -> Result<(), End> {
         let matching: Vec<Subscription> = self
             .state
             .borrow()
             .subscriptions
             .iter()
-            .filter(|s| s.wants(kind, fields.as_ref()))
+            .filter(|s| s.wants(kind, fields))
             .cloned()
             .collect();
         for sub in &matching {

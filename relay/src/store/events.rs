@@ -10,7 +10,7 @@ use sqlx::{any::AnyRow, Row};
 use uuid::Uuid;
 
 use super::{Result, Store, StoreError};
-use crate::event::{EventIndex, Origin, TauEvent};
+use crate::event::{EventIndex, TauEvent};
 
 /// A stored event and its position.
 #[derive(Debug, Clone)]
@@ -90,62 +90,6 @@ pub struct EventPage {
     pub previous: Option<PageCursor>,
 }
 
-/// Columns bound per inserted row.
-const INSERT_COLUMNS: usize = 17;
-
-/// Rows per INSERT statement, largest first: a batch is cut greedily into
-/// chunks of these sizes, so only this many distinct SQL texts exist and
-/// each stays prepared in the connection's statement cache (a text per
-/// batch size would churn it).
-///
-/// SQLite: sqlx resolves every numbered parameter by name with a linear
-/// scan (`sqlite3_bind_parameter_name`), so one statement costs time
-/// quadratic in its parameters (the old 500-row chunks: 8,500 of them);
-/// but every statement is also a round trip to the connection's worker
-/// thread (a futex wake and two context switches), so one row per
-/// statement spends more on hand-offs than it saves (measured with
-/// `tau-bench` + perf; README "Performance"). 16 rows (272 parameters)
-/// keeps both small. Postgres: each statement is a network round trip,
-/// binds are positional, so chunks are big (256 × 17 binds stays under
-/// its 65,535 limit).
-fn insert_chunks(kind: &crate::config::DatabaseKind) -> &'static [usize] {
-    match kind {
-        crate::config::DatabaseKind::Sqlite => &[16, 4, 1],
-        crate::config::DatabaseKind::Postgres => &[256, 64, 8, 1],
-    }
-}
-
-/// The INSERT statement for `rows` rows (built once per size).
-fn insert_sql(rows: usize) -> &'static str {
-    static CACHE: std::sync::Mutex<Vec<(usize, &'static str)>> = std::sync::Mutex::new(Vec::new());
-    let mut cache = CACHE.lock().expect("insert SQL cache lock");
-    if let Some((_, sql)) = cache.iter().find(|(n, _)| *n == rows) {
-        return sql;
-    }
-    let mut sql = String::from(
-        "INSERT INTO events (id, event_id, event_type, version, event_source, broadcaster_id, \
-         event_data, created_us, origin, user_id, user_login, user_name, reward_id, \
-         raid_from_id, raid_from_login, raid_to_id, raid_to_login) VALUES ",
-    );
-    for row in 0..rows {
-        let first = row * INSERT_COLUMNS;
-        let placeholders: Vec<String> = (1..=INSERT_COLUMNS)
-            .map(|c| format!("${}", first + c))
-            .collect();
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        sql.push_str(&placeholders.join(", "));
-        sql.push(')');
-    }
-    sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id, seq");
-    // Leaked on purpose: at most one string per size in `insert_chunks`.
-    let sql: &'static str = Box::leak(sql.into_boxed_str());
-    cache.push((rows, sql));
-    sql
-}
-
 const COLUMNS: &str =
     "seq, id, event_id, event_type, version, event_source, event_data, created_us, origin";
 
@@ -174,72 +118,22 @@ fn decode_row(row: &AnyRow) -> Result<StoredRow> {
 }
 
 impl Store {
-    /// Inserts a batch in one transaction, as chunks of the fixed sizes
-    /// of [`insert_chunks`] (cached statements). For each
-    /// event: `Some(seq)` if it was new, `None` if its `event_id` was
-    /// already stored. On Postgres the transaction first takes an advisory
-    /// lock, so sequence numbers are handed out in commit order even when
-    /// several replicas insert at once (readers of `seq > n` never miss a
-    /// row that commits later with a smaller `seq`).
+    /// Inserts a batch in one transaction: for each event `Some(seq)` if it
+    /// was new, `None` if its `event_id` was already stored. Each backend
+    /// has its own inserter, past the `Any` pool: SQLite on a thread of its
+    /// own (`sqlite_events`), Postgres as one UNNEST statement under the
+    /// instance's advisory lock, so sequence numbers are handed out in
+    /// commit order even when several replicas insert at once
+    /// (`insert_postgres`).
     pub async fn insert_batch(
         &self,
         batch: &[(&TauEvent, &EventIndex)],
     ) -> Result<Vec<Option<i64>>> {
-        if let Some(sqlite) = &self.sqlite_events {
-            return sqlite.insert(batch).await;
+        match (&self.sqlite_events, &self.pg_insert) {
+            (Some(sqlite), _) => sqlite.insert(batch).await,
+            (None, Some(postgres)) => super::insert_postgres::insert_batch(postgres, batch).await,
+            (None, None) => unreachable!("every store has an event inserter"),
         }
-        let mut tx = self.pool.begin().await?;
-        if self.kind == crate::config::DatabaseKind::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(self.lock_key)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let mut seqs = std::collections::HashMap::with_capacity(batch.len());
-        let mut rest = batch;
-        for &size in insert_chunks(&self.kind) {
-            while rest.len() >= size {
-                let (chunk, tail) = rest.split_at(size);
-                rest = tail;
-                let mut query = sqlx::query(insert_sql(size));
-                for (event, index) in chunk {
-                    debug_assert_eq!(
-                        event.origin,
-                        Origin::Twitch,
-                        "only Twitch events are stored"
-                    );
-                    query = query
-                        .bind(event.id.expect("stored events have an id").to_string())
-                        .bind(&event.event_id)
-                        .bind(&event.event_type)
-                        .bind(&event.version)
-                        .bind(&event.event_source)
-                        .bind(index.broadcaster_id.as_deref())
-                        .bind(event.event_data.get())
-                        .bind(event.created.timestamp_micros())
-                        .bind("twitch")
-                        .bind(index.user_id.as_deref())
-                        .bind(index.user_login.as_deref())
-                        .bind(index.user_name.as_deref())
-                        .bind(index.reward_id.as_deref())
-                        .bind(index.raid_from.0.as_deref())
-                        .bind(index.raid_from.1.as_deref())
-                        .bind(index.raid_to.0.as_deref())
-                        .bind(index.raid_to.1.as_deref());
-                }
-                for row in query.fetch_all(&mut *tx).await? {
-                    seqs.insert(
-                        row.try_get::<String, _>("event_id")?,
-                        row.try_get::<i64, _>("seq")?,
-                    );
-                }
-            }
-        }
-        tx.commit().await?;
-        Ok(batch
-            .iter()
-            .map(|(event, _)| seqs.get(&event.event_id).copied())
-            .collect())
     }
 
     /// Highest stored position (0 when empty).

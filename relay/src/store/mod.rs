@@ -16,6 +16,7 @@
 mod chat_bots;
 pub(crate) mod events;
 mod forwarding;
+mod insert_postgres;
 mod leases;
 mod revocations;
 mod settings;
@@ -80,12 +81,12 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pool: AnyPool,
     kind: DatabaseKind,
-    /// Advisory lock serializing this instance's event inserts (Postgres).
-    lock_key: i64,
     /// Event inserts past the pool (SQLite only).
     sqlite_events: Option<Arc<sqlite_events::SqliteEventInserter>>,
     /// Deletes a throwaway database's files once the last handle is gone.
     _throwaway: Option<Arc<ThrowawayFile>>,
+    /// Postgres only: the event inserter (array binds need the native driver).
+    pg_insert: Option<std::sync::Arc<insert_postgres::PgInserter>>,
 }
 
 /// A `sqlite::memory:` database's file, removed on drop.
@@ -181,6 +182,13 @@ impl Store {
                 "?mode=rwc"
             });
         }
+        let pg_insert =
+            match kind {
+                DatabaseKind::Postgres => Some(std::sync::Arc::new(
+                    insert_postgres::PgInserter::new(&url, instance, lock_key(instance))?,
+                )),
+                DatabaseKind::Sqlite => None,
+            };
         let options = AnyConnectOptions::from_str(&url)?;
         let mut pool_options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
         pool_options = match &kind {
@@ -238,9 +246,9 @@ impl Store {
         Ok(Store {
             pool,
             kind,
-            lock_key: lock_key(instance),
             sqlite_events,
             _throwaway: throwaway.map(Arc::new),
+            pg_insert,
         })
     }
 
@@ -264,6 +272,9 @@ impl Store {
 
     /// Closes the pool (waits for connections to be returned).
     pub async fn close(&self) {
+        if let Some(inserter) = &self.pg_insert {
+            inserter.close().await;
+        }
         self.pool.close().await;
     }
 }

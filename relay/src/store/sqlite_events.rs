@@ -96,7 +96,9 @@ impl SqliteEventInserter {
                     let _ = job.reply.send(insert(&mut connection, &job.rows));
                 }
             })
-            .map_err(|err| StoreError::Malformed(format!("cannot start the SQLite writer: {err}")))?;
+            .map_err(|err| {
+                StoreError::Malformed(format!("cannot start the SQLite writer: {err}"))
+            })?;
         Ok(SqliteEventInserter { jobs })
     }
 
