@@ -26,10 +26,17 @@ use uuid::Uuid;
 use super::handshake::{self, Accepted, HANDSHAKE_TIMEOUT};
 use crate::{access::guard::SocketNeed, app::AppState, event::EncodedEvent};
 
-/// Socket read buffer: clients send almost nothing, so keep it small
-/// (tungstenite's default is 128 KiB per connection, eagerly allocated).
-const READ_BUFFER: usize = 4 * 1024;
-/// Bytes buffered before a write is pushed to the socket.
+/// Socket read buffer, allocated up front and kept for the connection's
+/// life (tungstenite's default is 128 KiB). Clients send one small JSON
+/// frame and then only pongs, so 512 bytes hold anything they normally
+/// send; a larger frame (up to [`MAX_CLIENT_MESSAGE`]) grows it as needed.
+/// This buffer was the largest part of an idle client's memory at 4 KiB.
+const READ_BUFFER: usize = 512;
+/// Bytes buffered before a write is pushed to the socket: a burst of
+/// events leaves in one write. Allocated only when something is sent; the
+/// capacity a burst grew stays with the connection (at most this plus one
+/// frame while the client keeps reading), so an idle client that never
+/// received anything holds none of it.
 const WRITE_BUFFER: usize = 16 * 1024;
 /// Unflushed bytes after which the session waits for the socket to drain
 /// (with the client write timeout) before feeding more.
@@ -95,7 +102,9 @@ struct Session {
 async fn serve(socket: WebSocket, app: AppState, need: crate::access::Role) {
     let (mut sink, mut stream) = socket.split();
     let accepted = match tokio::time::timeout(HANDSHAKE_TIMEOUT, first_text(&mut stream)).await {
-        Ok(Some(text)) => handshake::accept(&text, &app.store, app.catalog, need).await,
+        // Boxed: the store lookups' futures are large, and inline they would
+        // stay part of this task's allocation for the connection's life.
+        Ok(Some(text)) => Box::pin(handshake::accept(&text, &app.store, app.catalog, need)).await,
         Ok(None) => return,
         Err(_) => Err("no token received within 10 seconds".into()),
     };
@@ -121,16 +130,16 @@ async fn serve(socket: WebSocket, app: AppState, need: crate::access::Role) {
     let mut session = Session {
         lost,
         sink,
-        app: app.clone(),
+        write_timeout: app.config.timings.client_write_timeout,
+        app,
         types,
         last_seq: 0,
         // A client dropped before anything new reached it resumes where it asked to.
         last_id: since_id,
         unflushed: 0,
-        write_timeout: app.config.timings.client_write_timeout,
     };
     let end = session.run(live, since_seq, &mut stream).await;
-    app.metrics.clients_connected.dec();
+    session.app.metrics.clients_connected.dec();
     if let End::Close(code, reason) = end {
         // A stuck client gets the close frame if it reads again within the
         // write timeout; everything fed before it (up to the resume id) too.
@@ -192,7 +201,9 @@ impl Session {
     ) -> Result<(), End> {
         if let Some(seq) = since_seq {
             self.last_seq = seq;
-            self.resume(&mut live).await?;
+            // Boxed like the handshake: store queries are large futures
+            // that an idle session should not carry.
+            Box::pin(self.resume(&mut live)).await?;
         }
         let shutdown = self.app.shutdown.clone();
         let mut ping = tokio::time::interval(self.app.config.ws_ping_interval);
