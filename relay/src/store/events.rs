@@ -354,7 +354,7 @@ impl Store {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::event::SOURCE_EVENTSUB;
+    use crate::event::{Origin, SOURCE_EVENTSUB};
 
     /// A stored-style event for tests.
     pub(crate) fn twitch_event(event_id: &str, event_type: &str, data: &str) -> TauEvent {
