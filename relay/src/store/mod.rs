@@ -5,8 +5,9 @@
 //! (`$n` placeholders, `ON CONFLICT`, `RETURNING`, no JSON functions); only the
 //! migrations differ per backend. Events reach the database through the
 //! batching [`writer::EventWriter`], so ingest never pays one commit per event;
-//! on SQLite its batches are inserted on a thread of their own
-//! (`sqlite_events`), past the pool.
+//! its batches go past the pool: on SQLite to a thread of their own
+//! (`sqlite_events`), on Postgres as one UNNEST statement on a native
+//! connection (`insert_postgres`).
 //!
 //! `sqlite::memory:` names a throwaway database: a file in the temp
 //! directory, deleted when the last handle is dropped, written without
