@@ -126,6 +126,18 @@ impl State {
         self.sessions.iter().find(|s| s.id == id)
     }
 
+    /// A session that is still connected, or why frames cannot reach it.
+    pub(crate) fn connected_session(&self, id: &str) -> Result<&Session, crate::error::FakeError> {
+        use crate::error::FakeError;
+        let session = self
+            .session(id)
+            .ok_or_else(|| FakeError::UnknownSession(id.into()))?;
+        if !session.connected {
+            return Err(FakeError::SessionClosed(id.into()));
+        }
+        Ok(session)
+    }
+
     pub(crate) fn session_mut(&mut self, id: &str) -> Option<&mut Session> {
         self.sessions.iter_mut().find(|s| s.id == id)
     }

@@ -100,12 +100,7 @@ impl FakeTwitch {
     /// Queues a text frame on a connected session.
     fn push(&self, session_id: &str, cmd: WsCommand) -> Result<(), FakeError> {
         let st = self.state();
-        let s = st
-            .session(session_id)
-            .ok_or_else(|| FakeError::UnknownSession(session_id.into()))?;
-        if !s.connected {
-            return Err(FakeError::SessionClosed(session_id.into()));
-        }
+        let s = st.connected_session(session_id)?;
         s.tx.send(cmd)
             .map_err(|_| FakeError::SessionClosed(session_id.into()))
     }
@@ -199,12 +194,7 @@ impl FakeTwitch {
             })
             .collect();
         let st = self.state();
-        let s = st
-            .session(session_id)
-            .ok_or_else(|| FakeError::UnknownSession(session_id.into()))?;
-        if !s.connected {
-            return Err(FakeError::SessionClosed(session_id.into()));
-        }
+        let s = st.connected_session(session_id)?;
         let mut ids = Vec::with_capacity(frames.len());
         for (id, text) in frames {
             s.tx.send(WsCommand::Send(text))
