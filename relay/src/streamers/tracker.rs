@@ -262,8 +262,17 @@ impl Worker {
         if !self.watched(id).await? {
             return Ok(());
         }
-        self.store.set_streaming(id, true).await?;
         self.cancel_refetch(id);
+        // The stream first: whoever sees the streamer live finds its stream.
+        self.record_online(online).await?;
+        self.store.set_streaming(id, true).await?;
+        Ok(())
+    }
+
+    /// Records the broadcast `online` started, from Helix if it lists it
+    /// yet, else from the event (and asks Helix again later).
+    async fn record_online(self: &Arc<Self>, online: &Online) -> Result<(), StoreError> {
+        let id = &online.broadcaster_user_id;
         if let Some(stream) = self.listed(online).await {
             tracing::info!(twitch_id = %id, stream_id = %stream.stream_id, title = %stream.title, "watched streamer went live");
             return self.store.record_stream(&stream).await;
@@ -357,8 +366,9 @@ impl Worker {
         if !self.watched(twitch_id).await? {
             return Ok(());
         }
-        self.store.set_streaming(twitch_id, false).await?;
+        // Ended first, as `online` records first: not streaming means ended.
         self.store.end_streams(twitch_id, now_us()).await?;
+        self.store.set_streaming(twitch_id, false).await?;
         tracing::info!(%twitch_id, "watched streamer went offline");
         Ok(())
     }
