@@ -273,6 +273,9 @@ impl Store {
 
     /// Closes the pool (waits for connections to be returned).
     pub async fn close(&self) {
+        if let Some(inserter) = &self.sqlite_events {
+            inserter.close();
+        }
         if let Some(inserter) = &self.pg_insert {
             inserter.close().await;
         }

@@ -14,7 +14,12 @@
 //! stay on the pool. Writers of both kinds wait for SQLite's write lock
 //! through `busy_timeout`.
 
-use std::{path::Path, sync::mpsc, thread, time::Duration};
+use std::{
+    path::Path,
+    sync::{mpsc, Mutex},
+    thread,
+    time::Duration,
+};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -75,10 +80,11 @@ struct Job {
 }
 
 /// Handle to the insert thread. The thread ends (closing its connection)
-/// when the handle is dropped.
+/// when the handle is dropped or closed.
 #[derive(Debug)]
 pub(super) struct SqliteEventInserter {
-    jobs: mpsc::Sender<Job>,
+    /// `None` once closed: inserts then fail as on a closed pool.
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
 }
 
 impl SqliteEventInserter {
@@ -99,7 +105,14 @@ impl SqliteEventInserter {
             .map_err(|err| {
                 StoreError::Malformed(format!("cannot start the SQLite writer: {err}"))
             })?;
-        Ok(SqliteEventInserter { jobs })
+        Ok(SqliteEventInserter {
+            jobs: Mutex::new(Some(jobs)),
+        })
+    }
+
+    /// Stops the thread after the job in hand; later inserts fail.
+    pub(super) fn close(&self) {
+        self.jobs.lock().expect("inserter lock").take();
     }
 
     /// Inserts `batch` in one transaction: per event `Some(seq)` if it was
@@ -113,7 +126,8 @@ impl SqliteEventInserter {
             .map(|(event, index)| Row::new(event, index))
             .collect();
         let (reply, answer) = oneshot::channel();
-        self.jobs
+        let jobs = self.jobs.lock().expect("inserter lock").clone();
+        jobs.ok_or(StoreError::Database(sqlx::Error::PoolClosed))?
             .send(Job { rows, reply })
             .map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
