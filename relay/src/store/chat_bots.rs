@@ -407,12 +407,9 @@ mod tests {
     /// The same SQL on Postgres (skipped without a Postgres to start).
     #[tokio::test]
     async fn postgres_chat_bots() {
-        let Some(pg) = tau_test_services::postgres("postgres_chat_bots").await else {
+        let Some((_pg, store)) = Store::on_throwaway_postgres("postgres_chat_bots").await else {
             return;
         };
-        let store = Store::open(&pg.url(), crate::config::DatabaseKind::Postgres)
-            .await
-            .unwrap();
         bots_upsert_by_user_and_take_their_channels_along(&store).await;
     }
 }

@@ -486,12 +486,10 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn postgres_time_range_filters() {
-        let Some(pg) = tau_test_services::postgres("postgres_time_range_filters").await else {
+        let Some((_pg, store)) = Store::on_throwaway_postgres("postgres_time_range_filters").await
+        else {
             return;
         };
-        let store = Store::open(&pg.url(), crate::config::DatabaseKind::Postgres)
-            .await
-            .unwrap();
         time_range_filters(&store).await;
     }
 
@@ -534,13 +532,11 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn postgres_batch_insert_across_chunks() {
-        let Some(pg) = tau_test_services::postgres("postgres_batch_insert_across_chunks").await
+        let Some((_pg, store)) =
+            Store::on_throwaway_postgres("postgres_batch_insert_across_chunks").await
         else {
             return;
         };
-        let store = Store::open(&pg.url(), crate::config::DatabaseKind::Postgres)
-            .await
-            .unwrap();
         batch_insert_across_chunks(&store).await;
     }
 

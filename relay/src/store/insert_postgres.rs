@@ -257,7 +257,7 @@ mod tests {
     use sqlx::{Connection, PgConnection};
 
     use super::super::{lock_key, Store, DEFAULT_INSTANCE};
-    use crate::{config::DatabaseKind, event::EventIndex, store::events::tests::twitch_event};
+    use crate::{event::EventIndex, store::events::tests::twitch_event};
 
     /// The statement takes the instance's advisory lock before it hands out
     /// a single sequence number: while another session (a replica's insert)
@@ -265,12 +265,10 @@ mod tests {
     /// That is what keeps `seq` in commit order across replicas.
     #[tokio::test]
     async fn sequence_numbers_are_handed_out_only_under_the_lock() {
-        let Some(pg) = tau_test_services::postgres("insert_waits_for_the_lock").await else {
+        let Some((pg, store)) = Store::on_throwaway_postgres("insert_waits_for_the_lock").await
+        else {
             return;
         };
-        let store = Store::open(&pg.url(), DatabaseKind::Postgres)
-            .await
-            .unwrap();
         let index = EventIndex::default();
         let first = twitch_event("first", "channel-follow", "{}");
         let [Some(first_seq)] = store.insert_batch(&[(&first, &index)]).await.unwrap()[..] else {
@@ -345,12 +343,9 @@ mod tests {
     /// batch order.
     #[tokio::test]
     async fn a_large_batch_is_one_statement_in_batch_order() {
-        let Some(pg) = tau_test_services::postgres("insert_large_batch").await else {
+        let Some((_pg, store)) = Store::on_throwaway_postgres("insert_large_batch").await else {
             return;
         };
-        let store = Store::open(&pg.url(), DatabaseKind::Postgres)
-            .await
-            .unwrap();
         let index = EventIndex::default();
         let old = twitch_event("big7", "channel-follow", "{}");
         store.insert_batch(&[(&old, &index)]).await.unwrap();

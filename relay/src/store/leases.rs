@@ -167,7 +167,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::{config::DatabaseKind, store::Store};
+    use crate::store::Store;
 
     /// One holder at a time, fencing grows on takeover, and the fencing
     /// check refuses a stale holder.
@@ -228,12 +228,10 @@ mod tests {
 
     #[tokio::test]
     async fn postgres_leases_are_exclusive_and_fenced() {
-        let Some(pg) = tau_test_services::postgres("postgres_leases_fenced").await else {
+        let Some((_pg, store)) = Store::on_throwaway_postgres("postgres_leases_fenced").await
+        else {
             return;
         };
-        let store = Store::open(&pg.url(), DatabaseKind::Postgres)
-            .await
-            .unwrap();
         leases_are_exclusive_and_fenced(&store).await;
         // Expiry follows the database's clock: a lease for 60 s expires
         // about 60 s after the database's now.

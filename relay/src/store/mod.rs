@@ -260,6 +260,20 @@ impl Store {
             .expect("in-memory SQLite opens")
     }
 
+    /// A store on a throwaway Postgres of its own for `test_name`, with
+    /// the server (keep it alive as long as the store). `None` where no
+    /// Postgres is installed and `TAU_REQUIRE_SERVICES` is unset.
+    #[cfg(test)]
+    pub async fn on_throwaway_postgres(
+        test_name: &str,
+    ) -> Option<(tau_test_services::Postgres, Store)> {
+        let pg = tau_test_services::postgres(test_name).await?;
+        let store = Store::open(&pg.url(), DatabaseKind::Postgres)
+            .await
+            .expect("throwaway Postgres opens");
+        Some((pg, store))
+    }
+
     /// Which backend this is.
     pub fn kind(&self) -> &DatabaseKind {
         &self.kind

@@ -534,12 +534,9 @@ mod tests {
     /// The same SQL on Postgres (skipped without a Postgres to start).
     #[tokio::test]
     async fn postgres_streamers_and_streams() {
-        let Some(pg) = tau_test_services::postgres("postgres_streamers").await else {
+        let Some((_pg, store)) = Store::on_throwaway_postgres("postgres_streamers").await else {
             return;
         };
-        let store = Store::open(&pg.url(), crate::config::DatabaseKind::Postgres)
-            .await
-            .unwrap();
         streamers_are_unique_by_twitch_id_and_spec_upserts_are_idempotent(&store).await;
         streams_page_newest_first_end_once_and_go_with_their_streamer(&store).await;
     }

@@ -306,12 +306,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_renewal_failure_keeps_and_takeover_loses_the_lease() {
-        let Some(pg) = tau_test_services::postgres("postgres_lease_outage").await else {
+        let Some((pg, store)) = Store::on_throwaway_postgres("postgres_lease_outage").await else {
             return;
         };
-        let store = Store::open(&pg.url(), DatabaseKind::Postgres)
-            .await
-            .unwrap();
         let pg = tokio::sync::Mutex::new(pg);
         outage_then_takeover(&store, async { pg.lock().await.stop().await }, async {
             pg.lock().await.start().await
