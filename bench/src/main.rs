@@ -17,6 +17,7 @@
 //! ```
 
 mod clients;
+mod commits;
 mod load;
 mod relay;
 mod report;
@@ -413,11 +414,15 @@ async fn run_scenario(
     };
     let webhooks = Webhooks::new(&target.addrs, &target.secret, pool)?;
     let before = Usage::of(&target.pids);
+    let commits_before = commits::Snapshot::take(&target.addrs).await;
     let load_avg_before = relay::loadavg();
     let started_us = clock.now_us();
     load::run(&webhooks, s.load, clock, s.resend_every).await;
     clients.settle(events, Duration::from_secs(5)).await;
     let after = Usage::of(&target.pids);
+    let commits = commits::Snapshot::take(&target.addrs)
+        .await
+        .since(&commits_before);
     let failed = webhooks.failed.lock().expect("failed list lock").clone();
     let last_ack_us = webhooks
         .last_ack_us
@@ -438,6 +443,7 @@ async fn run_scenario(
         server_after: after,
         measured_pids: !target.pids.is_empty(),
         load_avg: format!("{load_avg_before} → {}", relay::loadavg()),
+        commits,
     }))
 }
 
@@ -462,6 +468,7 @@ async fn run_socket_scenario(cli: &Cli, run: usize, s: &Scenario) -> Result<Scen
     .await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = Usage::of(&pids);
+    let commits_before = commits::Snapshot::take(&addrs).await;
     let load_avg_before = relay::loadavg();
     let stored = socket::StoredWatch::start(&addrs[0], clock);
     let started_us = clock.now_us();
@@ -478,6 +485,7 @@ async fn run_socket_scenario(cli: &Cli, run: usize, s: &Scenario) -> Result<Scen
     clients.settle(sent, Duration::from_secs(5)).await;
     stored.settle(sent, Duration::from_secs(2)).await;
     let after = Usage::of(&pids);
+    let commits = commits::Snapshot::take(&addrs).await.since(&commits_before);
     let closed = clients.closed.load(std::sync::atomic::Ordering::Relaxed);
     let stored_count = stored.stored.load(std::sync::atomic::Ordering::Relaxed);
     if stored_count < sent {
@@ -506,6 +514,7 @@ async fn run_socket_scenario(cli: &Cli, run: usize, s: &Scenario) -> Result<Scen
         server_after: after,
         measured_pids: true,
         load_avg: format!("{load_avg_before} → {}", relay::loadavg()),
+        commits,
     }))
 }
 
@@ -556,6 +565,7 @@ async fn run_idle(cli: &Cli, clients_wanted: usize) -> Result<ScenarioResult> {
         server_after: after,
         measured_pids: !target.pids.is_empty(),
         load_avg: format!("{load_avg_before} → {}", relay::loadavg()),
+        commits: None,
     });
     if !target.pids.is_empty() {
         result.idle_bytes_per_client =

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::{
     clients::{ClientLog, MAX_LATENCY_US},
+    commits::Commits,
     load::Load,
     relay::Usage,
 };
@@ -25,6 +26,8 @@ pub struct Raw {
     pub server_after: Usage,
     pub measured_pids: bool,
     pub load_avg: String,
+    /// The relays' event commits during the load (their `/metrics`).
+    pub commits: Option<Commits>,
 }
 
 /// Latency percentiles, milliseconds.
@@ -79,6 +82,8 @@ pub struct ScenarioResult {
     pub idle_bytes_per_client: Option<f64>,
     /// `/proc/loadavg` before → after (other work on the machine).
     pub load_avg: String,
+    /// The relays' event commits during the load: a floor under latency.
+    pub commits: Option<Commits>,
 }
 
 /// Folds a scenario's logs into its figures.
@@ -137,6 +142,7 @@ pub fn summarize(raw: Raw) -> ScenarioResult {
             .then_some(raw.server_after.rss as f64 / (1024.0 * 1024.0)),
         idle_bytes_per_client: None,
         load_avg: raw.load_avg,
+        commits: raw.commits,
     }
 }
 
@@ -203,15 +209,21 @@ impl Report {
     }
 }
 
-const HEADER: &str = "scenario                                           | stored/s | delivered/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost | dup | refused | server cores | CPU µs/event | RSS MiB | B/idle client | loadavg";
+const HEADER: &str = "scenario                                           | stored/s | delivered/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost | dup | refused | server cores | CPU µs/event | RSS MiB | B/idle client | commit ms mean / p99 ≤ | events/commit | loadavg";
 
 /// One table row.
 pub fn row(s: &ScenarioResult) -> String {
     let opt =
         |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
     let l = &s.latency_ms;
+    let (commit_ms, per_commit) = s.commits.as_ref().map_or(("-".into(), "-".into()), |c| {
+        (
+            format!("{:.2} / {}", c.mean_ms, c.p99_ms_at_most),
+            format!("{:.1}", c.events_per_batch),
+        )
+    });
     format!(
-        "{:<50} | {:>8} | {:>11} | {:>12} | {:>6.2} | {:>6.2} | {:>6.2} | {:>8.2} | {:>6.1} | {:>4} | {:>3} | {:>7} | {:>12} | {:>12} | {:>7} | {:>13} | {}",
+        "{:<50} | {:>8} | {:>11} | {:>12} | {:>6.2} | {:>6.2} | {:>6.2} | {:>8.2} | {:>6.1} | {:>4} | {:>3} | {:>7} | {:>12} | {:>12} | {:>7} | {:>13} | {:>21} | {:>13} | {}",
         s.name,
         s.stored_per_s,
         s.delivered_per_s,
@@ -228,6 +240,8 @@ pub fn row(s: &ScenarioResult) -> String {
         opt(s.server_cpu_us_per_event, 0),
         opt(s.server_rss_mib, 1),
         opt(s.idle_bytes_per_client, 0),
+        commit_ms,
+        per_commit,
         s.load_avg,
     )
 }

@@ -163,7 +163,8 @@ fn assemble(
     bus: Arc<dyn Bus>,
     shutdown: CancellationToken,
 ) -> AppState {
-    let writer = EventWriter::spawn(store.clone(), bus.clone());
+    let metrics = Arc::new(Metrics::default());
+    let writer = EventWriter::spawn(store.clone(), bus.clone(), metrics.commits.clone());
     let twitch = Arc::new(Twitch::new(&config, store.clone(), secret_key.clone()));
     crate::replicas::spawn_presence(
         store.clone(),
@@ -199,7 +200,6 @@ fn assemble(
     twitch.spawn_follow_credentials(shutdown.clone());
     // A change of the watched streamers is a fleet-wide resubscribe.
     let streamers = Streamers::new(&config, store.clone(), twitch.clone());
-    let metrics = Arc::new(Metrics::default());
     let forwarder = crate::forwarding::Forwarder::new(
         store.clone(),
         secret_key.clone(),

@@ -2,7 +2,12 @@
 
 use prometheus_client::{
     encoding::{text::encode, EncodeLabelSet},
-    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{exponential_buckets, Histogram},
+    },
     registry::Registry,
 };
 
@@ -64,6 +69,34 @@ pub struct Metrics {
     pub forward_backlog: Family<TargetLabel, Gauge>,
     /// Webhook targets paused (by hand or for failing too long).
     pub forward_paused_targets: Gauge,
+    /// Event batch commits: how long each took and how many events it held.
+    pub commits: CommitMetrics,
+}
+
+/// Event batch commits, observed by the batching writer.
+///
+/// Why: an event is published only after the batch holding it commits, so
+/// the commit time (SQLite's fsync of the WAL, or a Postgres round trip)
+/// is a floor under every event's latency, and the batch size shows how
+/// far commits are shared under load. Cheap to clone: clones observe into
+/// the same histograms.
+#[derive(Debug, Clone)]
+pub struct CommitMetrics {
+    /// Seconds from handing a batch to the store to its answer.
+    pub seconds: Histogram,
+    /// Events in the batch (after in-batch duplicates are dropped).
+    pub events: Histogram,
+}
+
+impl Default for CommitMetrics {
+    fn default() -> CommitMetrics {
+        CommitMetrics {
+            // 125 µs .. ~2 s, doubling.
+            seconds: Histogram::new(exponential_buckets(0.000_125, 2.0, 15)),
+            // 1 .. 1,024 events (the writer's largest batch is 512).
+            events: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
+        }
+    }
 }
 
 impl Metrics {
@@ -124,6 +157,16 @@ impl Metrics {
             "forward_paused_targets",
             "Webhook targets paused",
             self.forward_paused_targets.clone(),
+        );
+        registry.register(
+            "event_commit_seconds",
+            "Time to commit one batch of events",
+            self.commits.seconds.clone(),
+        );
+        registry.register(
+            "event_commit_events",
+            "Events in one committed batch",
+            self.commits.events.clone(),
         );
         let mut out = String::new();
         encode(&mut out, &registry).expect("writing to a String cannot fail");

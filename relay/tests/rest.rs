@@ -338,6 +338,8 @@ async fn ops_endpoints_answer() {
         "tau_events_delivered_total",
         "tau_clients_connected",
         "tau_events_dropped_total",
+        "tau_event_commit_seconds_bucket",
+        "tau_event_commit_events_sum",
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }

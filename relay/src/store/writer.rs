@@ -7,7 +7,7 @@
 //! in store order, then answers each waiter: the webhook acknowledges Twitch
 //! only after its event is durable.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -15,6 +15,7 @@ use super::{Result, Store, StoreError};
 use crate::{
     bus::Bus,
     event::{EventIndex, TauEvent},
+    metrics::CommitMetrics,
 };
 
 /// Most events committed together.
@@ -44,10 +45,11 @@ pub struct EventWriter {
 }
 
 impl EventWriter {
-    /// Starts the writer task. It ends when every handle is dropped.
-    pub fn spawn(store: Store, publisher: Arc<dyn Bus>) -> EventWriter {
+    /// Starts the writer task, which times its commits into `commits`.
+    /// It ends when every handle is dropped.
+    pub fn spawn(store: Store, publisher: Arc<dyn Bus>, commits: CommitMetrics) -> EventWriter {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, publisher, rx));
+        tokio::spawn(run(store, publisher, commits, rx));
         EventWriter { tx }
     }
 
@@ -66,21 +68,36 @@ impl EventWriter {
     }
 }
 
-async fn run(store: Store, publisher: Arc<dyn Bus>, mut rx: mpsc::Receiver<Request>) {
+async fn run(
+    store: Store,
+    publisher: Arc<dyn Bus>,
+    commits: CommitMetrics,
+    mut rx: mpsc::Receiver<Request>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit(&store, publisher.as_ref(), std::mem::take(&mut batch)).await;
+        commit(
+            &store,
+            publisher.as_ref(),
+            &commits,
+            std::mem::take(&mut batch),
+        )
+        .await;
     }
 }
 
-async fn commit(store: &Store, publisher: &dyn Bus, batch: Vec<Request>) {
+async fn commit(store: &Store, publisher: &dyn Bus, commits: &CommitMetrics, batch: Vec<Request>) {
     // A Twitch resend can arrive twice in one batch: keep the first.
     let mut seen = std::collections::HashSet::new();
     let (unique, dupes): (Vec<_>, Vec<_>) = batch
         .into_iter()
         .partition(|r| seen.insert(r.event.event_id.clone()));
     let rows: Vec<_> = unique.iter().map(|r| (&r.event, &r.index)).collect();
-    match store.insert_batch(&rows).await {
+    let started = Instant::now();
+    let inserted = store.insert_batch(&rows).await;
+    commits.seconds.observe(started.elapsed().as_secs_f64());
+    commits.events.observe(rows.len() as f64);
+    match inserted {
         Ok(seqs) => {
             for (request, seq) in unique.into_iter().zip(seqs) {
                 let outcome = match seq {
@@ -127,7 +144,8 @@ mod tests {
     async fn concurrent_writes_share_batches_and_publish_in_order() {
         let store = Store::in_memory().await;
         let recorder = Arc::new(Recorder::default());
-        let writer = EventWriter::spawn(store.clone(), recorder.clone());
+        let metrics = crate::metrics::Metrics::default();
+        let writer = EventWriter::spawn(store.clone(), recorder.clone(), metrics.commits.clone());
         let mut tasks = Vec::new();
         for i in 0..200 {
             let writer = writer.clone();
@@ -153,5 +171,20 @@ mod tests {
             published.windows(2).all(|w| w[0] < w[1]),
             "published in store order"
         );
+        // Every batch was timed, and every event handed to the store
+        // counted: at least the 100 stored, at most all 200 (a resend in
+        // a later batch reaches the store; one in the same batch doesn't).
+        let text = metrics.render();
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("{name} missing from\n{text}"))
+        };
+        let batches = value("tau_event_commit_seconds_count");
+        assert!(batches >= 1.0);
+        assert_eq!(value("tau_event_commit_events_count"), batches);
+        let events = value("tau_event_commit_events_sum");
+        assert!((100.0..=200.0).contains(&events), "{events} events");
+        assert!(value("tau_event_commit_seconds_sum") > 0.0);
     }
 }

@@ -41,7 +41,7 @@ impl Rig {
         let published = Arc::new(Published::default());
         let metrics = Arc::new(Metrics::default());
         let ingest = Ingest {
-            writer: EventWriter::spawn(store.clone(), published.clone()),
+            writer: EventWriter::spawn(store.clone(), published.clone(), metrics.commits.clone()),
             store: store.clone(),
             metrics: metrics.clone(),
             status: Arc::new(StatusBoard::default()),
