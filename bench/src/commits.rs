@@ -34,6 +34,8 @@ pub struct Commits {
     pub p50_ms_at_most: f64,
     /// The same for the 99th percentile.
     pub p99_ms_at_most: f64,
+    /// The same for the slowest commit.
+    pub max_ms_at_most: f64,
     /// Mean events per batch.
     pub events_per_batch: f64,
 }
@@ -122,6 +124,7 @@ impl Snapshot {
             mean_ms: (self.seconds_sum - before.seconds_sum) / batches * 1e3,
             p50_ms_at_most: at_most_ms(0.5),
             p99_ms_at_most: at_most_ms(0.99),
+            max_ms_at_most: at_most_ms(1.0),
             events_per_batch: (self.events - before.events) / batches,
         })
     }
@@ -157,6 +160,7 @@ mod tests {
         assert!((commits.mean_ms - 1.0).abs() < 1e-9, "{commits:?}");
         assert_eq!(commits.p50_ms_at_most, 1.0);
         assert_eq!(commits.p99_ms_at_most, 2.0);
+        assert_eq!(commits.max_ms_at_most, 4.0);
         assert!((commits.events_per_batch - 4.0).abs() < 1e-9);
         assert!(after.since(&after).is_none());
     }

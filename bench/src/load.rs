@@ -17,7 +17,10 @@ use std::{
 };
 
 use anyhow::Result;
+use hdrhistogram::Histogram;
 use tau_relay::ingest::signature::sign;
+
+use crate::clients::MAX_LATENCY_US;
 
 /// Microseconds since the run began: the clock both sender and clients use.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +41,30 @@ impl Clock {
     pub fn at(&self, us: u64) -> Instant {
         self.0 + Duration::from_micros(us)
     }
+
+    /// Waits until `due` µs to within microseconds, and returns how late
+    /// it woke (µs).
+    ///
+    /// Why not `tokio::time::sleep_until` alone: Tokio's timer counts whole
+    /// milliseconds, so a sleep ends up to ~1 ms late, and open loop stamps
+    /// the *scheduled* time: that lateness was counted as the relay's
+    /// latency (about half the 2 ms p50 once seen at 50 ev/s). So: sleep to
+    /// within [`SPIN`] of `due`, then yield until it; other tasks (the
+    /// clients reading among them) run between the yields. This costs the
+    /// load generator's core, never the relay's.
+    pub async fn wait_until(&self, due: u64) -> u64 {
+        if let Some(early) = due.checked_sub(SPIN.as_micros() as u64) {
+            tokio::time::sleep_until(self.at(early).into()).await;
+        }
+        while self.now_us() < due {
+            tokio::task::yield_now().await;
+        }
+        self.now_us() - due
+    }
 }
+
+/// How close to a due time [`Clock::wait_until`] stops sleeping and spins.
+const SPIN: Duration = Duration::from_millis(2);
 
 /// Marker before the stamp in `user_name`.
 const STAMP: &str = "\"user_name\":\"tb.";
@@ -80,6 +106,9 @@ pub struct Webhooks {
     pub failed: Arc<std::sync::Mutex<Vec<u64>>>,
     /// Clock µs of the latest acknowledgement.
     pub last_ack_us: Arc<AtomicU64>,
+    /// Open loop: how late each send started after its scheduled time, µs
+    /// (the generator's own delay, inside every latency it stamps).
+    pub send_lag: Arc<std::sync::Mutex<Histogram<u64>>>,
 }
 
 impl Webhooks {
@@ -109,6 +138,9 @@ impl Webhooks {
             acked: Arc::default(),
             failed: Arc::default(),
             last_ack_us: Arc::default(),
+            send_lag: Arc::new(std::sync::Mutex::new(
+                Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid bounds"),
+            )),
         })
     }
 
@@ -179,7 +211,12 @@ pub async fn run(webhooks: &Webhooks, load: Load, clock: Clock, resend_every: u6
             let mut tasks = tokio::task::JoinSet::new();
             for seq in 0..events {
                 let due = start + (seq as f64 * period_us) as u64;
-                tokio::time::sleep_until(clock.at(due).into()).await;
+                let late = clock.wait_until(due).await;
+                webhooks
+                    .send_lag
+                    .lock()
+                    .expect("send lag lock")
+                    .saturating_record(late.max(1));
                 let webhooks = webhooks.clone();
                 tasks.spawn(async move {
                     webhooks.send(seq, due, clock).await;
@@ -219,6 +256,22 @@ pub async fn run(webhooks: &Webhooks, load: Load, clock: Clock, resend_every: u6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Never early (a send before its stamped time would hide latency),
+    /// and the lateness it reports is the clock's.
+    #[tokio::test]
+    async fn waiting_never_ends_before_the_due_time() {
+        let clock = Clock::start();
+        for due in [0, 500, 2_500, 4_000] {
+            let late = clock.wait_until(due).await;
+            let now = clock.now_us();
+            assert!(now >= due, "woke at {now} µs for {due} µs");
+            assert!(
+                late <= now - due,
+                "reported {late} µs late at {now} for {due}"
+            );
+        }
+    }
 
     #[test]
     fn the_stamp_survives_the_body_and_reads_back() {

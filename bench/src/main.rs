@@ -424,6 +424,7 @@ async fn run_scenario(
         .await
         .since(&commits_before);
     let failed = webhooks.failed.lock().expect("failed list lock").clone();
+    let send_lag = webhooks.send_lag.lock().expect("send lag lock").clone();
     let last_ack_us = webhooks
         .last_ack_us
         .load(std::sync::atomic::Ordering::Relaxed);
@@ -444,6 +445,7 @@ async fn run_scenario(
         measured_pids: !target.pids.is_empty(),
         load_avg: format!("{load_avg_before} → {}", relay::loadavg()),
         commits,
+        send_lag: Some(send_lag),
     }))
 }
 
@@ -515,6 +517,7 @@ async fn run_socket_scenario(cli: &Cli, run: usize, s: &Scenario) -> Result<Scen
         measured_pids: true,
         load_avg: format!("{load_avg_before} → {}", relay::loadavg()),
         commits,
+        send_lag: None,
     }))
 }
 
@@ -566,6 +569,7 @@ async fn run_idle(cli: &Cli, clients_wanted: usize) -> Result<ScenarioResult> {
         measured_pids: !target.pids.is_empty(),
         load_avg: format!("{load_avg_before} → {}", relay::loadavg()),
         commits: None,
+        send_lag: None,
     });
     if !target.pids.is_empty() {
         result.idle_bytes_per_client =

@@ -28,6 +28,8 @@ pub struct Raw {
     pub load_avg: String,
     /// The relays' event commits during the load (their `/metrics`).
     pub commits: Option<Commits>,
+    /// Open loop: how late sends started (µs), if recorded.
+    pub send_lag: Option<Histogram<u64>>,
 }
 
 /// Latency percentiles, milliseconds.
@@ -39,6 +41,21 @@ pub struct Latency {
     pub p99_9: f64,
     pub max: f64,
     pub samples: u64,
+}
+
+impl Latency {
+    /// Percentiles of a histogram of microseconds.
+    fn of(h: &Histogram<u64>) -> Latency {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Latency {
+            p50: ms(h.value_at_quantile(0.5)),
+            p90: ms(h.value_at_quantile(0.9)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p99_9: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+            samples: h.len(),
+        }
+    }
 }
 
 /// One scenario's figures.
@@ -84,6 +101,9 @@ pub struct ScenarioResult {
     pub load_avg: String,
     /// The relays' event commits during the load: a floor under latency.
     pub commits: Option<Commits>,
+    /// Open loop: how late the generator started sends after their
+    /// scheduled (stamped) time; included in `latency_ms`.
+    pub send_lag_ms: Option<Latency>,
 }
 
 /// Folds a scenario's logs into its figures.
@@ -105,7 +125,6 @@ pub fn summarize(raw: Raw) -> ScenarioResult {
         last = last.max(log.last_us);
     }
     let secs = |end_us: u64| end_us.saturating_sub(raw.started_us).max(1) as f64 / 1e6;
-    let ms = |us: u64| us as f64 / 1000.0;
     let wall = secs(last.max(raw.last_ack_us));
     let cpu = raw.server_after.cpu_s - raw.server_before.cpu_s;
     ScenarioResult {
@@ -118,14 +137,7 @@ pub fn summarize(raw: Raw) -> ScenarioResult {
         delivered_per_s: (expected.len() as f64 / secs(last)).round(),
         deliveries_per_s: (deliveries as f64 / secs(last)).round(),
         deliveries,
-        latency_ms: Latency {
-            p50: ms(merged.value_at_quantile(0.5)),
-            p90: ms(merged.value_at_quantile(0.9)),
-            p99: ms(merged.value_at_quantile(0.99)),
-            p99_9: ms(merged.value_at_quantile(0.999)),
-            max: ms(merged.max()),
-            samples: merged.len(),
-        },
+        latency_ms: Latency::of(&merged),
         lost,
         clients_with_loss: with_loss,
         duplicates,
@@ -143,6 +155,10 @@ pub fn summarize(raw: Raw) -> ScenarioResult {
         idle_bytes_per_client: None,
         load_avg: raw.load_avg,
         commits: raw.commits,
+        send_lag_ms: raw
+            .send_lag
+            .filter(|h| !h.is_empty())
+            .map(|h| Latency::of(&h)),
     }
 }
 
@@ -209,7 +225,7 @@ impl Report {
     }
 }
 
-const HEADER: &str = "scenario                                           | stored/s | delivered/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost | dup | refused | server cores | CPU µs/event | RSS MiB | B/idle client | commit ms mean / p99 ≤ | events/commit | loadavg";
+const HEADER: &str = "scenario                                           | stored/s | delivered/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost | dup | refused | server cores | CPU µs/event | RSS MiB | B/idle client | commit ms mean / p99 ≤ / max ≤ | events/commit | send lag p99 ms | loadavg";
 
 /// One table row.
 pub fn row(s: &ScenarioResult) -> String {
@@ -218,12 +234,15 @@ pub fn row(s: &ScenarioResult) -> String {
     let l = &s.latency_ms;
     let (commit_ms, per_commit) = s.commits.as_ref().map_or(("-".into(), "-".into()), |c| {
         (
-            format!("{:.2} / {}", c.mean_ms, c.p99_ms_at_most),
+            format!(
+                "{:.2} / {} / {}",
+                c.mean_ms, c.p99_ms_at_most, c.max_ms_at_most
+            ),
             format!("{:.1}", c.events_per_batch),
         )
     });
     format!(
-        "{:<50} | {:>8} | {:>11} | {:>12} | {:>6.2} | {:>6.2} | {:>6.2} | {:>8.2} | {:>6.1} | {:>4} | {:>3} | {:>7} | {:>12} | {:>12} | {:>7} | {:>13} | {:>21} | {:>13} | {}",
+        "{:<50} | {:>8} | {:>11} | {:>12} | {:>6.2} | {:>6.2} | {:>6.2} | {:>8.2} | {:>6.1} | {:>4} | {:>3} | {:>7} | {:>12} | {:>12} | {:>7} | {:>13} | {:>29} | {:>13} | {:>15} | {}",
         s.name,
         s.stored_per_s,
         s.delivered_per_s,
@@ -242,6 +261,7 @@ pub fn row(s: &ScenarioResult) -> String {
         opt(s.idle_bytes_per_client, 0),
         commit_ms,
         per_commit,
+        opt(s.send_lag_ms.as_ref().map(|l| l.p99), 3),
         s.load_avg,
     )
 }

@@ -260,7 +260,7 @@ pub async fn push(
             let due = |seq: u64| start + (seq as f64 * period_us) as u64;
             let mut seq = 0;
             while seq < events {
-                tokio::time::sleep_until(clock.at(due(seq)).into()).await;
+                clock.wait_until(due(seq)).await;
                 let now = clock.now_us();
                 let stamps: Vec<u64> = (seq..events).map(due).take_while(|&d| d <= now).collect();
                 let count = stamps.len() as u64;
