@@ -4,7 +4,7 @@
 //! [`serve`] runs on a bound listener until the shutdown token fires, then
 //! lets client sockets close cleanly. Tests call these directly.
 
-use std::{sync::Arc, time::Duration};
+use std::{ops::Deref, sync::Arc, time::Duration};
 
 use axum::{
     extract::DefaultBodyLimit,
@@ -32,9 +32,26 @@ use crate::{
     twitch::{self, Twitch},
 };
 
-/// Everything a request handler or background task may need; cheap to clone.
+/// Everything a request handler or background task may need.
+///
+/// One pointer: axum clones the state into every request, and a session
+/// task keeps its copy for the connection's life, so a clone is one
+/// reference count instead of one per part. Fields are reached through
+/// [`Deref`] as if they were its own.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What an [`AppState`] holds; each part is a handle of its own, cheap to
+/// clone out for a task that needs only it.
+pub struct AppParts {
     /// Validated configuration.
     pub config: Arc<Config>,
     /// The database.
@@ -71,7 +88,7 @@ pub struct AppState {
     pub forwarder: crate::forwarding::Forwarder,
 }
 
-impl AppState {
+impl AppParts {
     /// The narrow handle Twitch transports ingest through.
     pub fn ingest(&self) -> crate::ingest::Ingest {
         crate::ingest::Ingest {
@@ -209,7 +226,7 @@ fn assemble(
         hub.clone(),
     );
     forwarder.spawn(shutdown.clone());
-    AppState {
+    AppState(Arc::new(AppParts {
         forwarder,
         eventsub: crate::eventsub_server::Sessions::default(),
         chat,
@@ -227,7 +244,7 @@ fn assemble(
         catalog: Catalog::get(),
         secret_key,
         shutdown,
-    }
+    }))
 }
 
 /// Every route of the relay, each with its access rule (see [`access`]).
