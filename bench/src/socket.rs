@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use tau_fake_twitch::{FakeTwitch, Transport as FakeTransport};
 
 use crate::{
-    load::{Clock, Load},
+    load::{schedule, Clock, Load},
     relay::{self, Launch, Relay},
 };
 
@@ -255,17 +255,13 @@ pub async fn push(
     };
     match load {
         Load::Open { rate, events } => {
-            let period_us = 1_000_000.0 / f64::from(rate.max(1));
-            let start = clock.now_us();
-            let due = |seq: u64| start + (seq as f64 * period_us) as u64;
-            let mut seq = 0;
-            while seq < events {
-                clock.wait_until(due(seq)).await;
-                let now = clock.now_us();
-                let stamps: Vec<u64> = (seq..events).map(due).take_while(|&d| d <= now).collect();
-                let count = stamps.len() as u64;
+            let mut due_times = schedule(clock, rate, events);
+            while let Some((seq, due)) = due_times.recv().await {
+                let mut stamps = vec![due];
+                while let Ok((_, due)) = due_times.try_recv() {
+                    stamps.push(due);
+                }
                 send(seq, stamps);
-                seq += count;
             }
         }
         Load::Closed { senders, events } => {
