@@ -5,6 +5,10 @@
 
 use std::process::ExitCode;
 
+/// mimalloc, not the C library's allocator: see the README's "Performance".
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tau_relay::{
