@@ -377,7 +377,7 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
     let config = state.config.clone();
     let app = crate::http_stack::wrap(router(state), &config);
     axum::serve(
-        listener,
+        crate::http_stack::accepting(listener),
         axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -18,14 +18,23 @@
 //! - **CORS**: closed unless `TAU_CORS_ORIGINS` lists origins (an overlay
 //!   page served from another origin that calls the REST API). Tokens
 //!   travel in `Authorization`, never cookies, so no credentials mode.
+//!
+//! Below all of it, every accepted connection gets `TCP_NODELAY`
+//! ([`accepting`]): a websocket pushes small frames unprompted, and with
+//! Nagle's algorithm on, a frame written while an earlier one (an event, a
+//! ping) still waited for the client's delayed ACK was held back until
+//! that ACK came: 20-30 ms added to the event after every ping, measured
+//! with `tau-bench`.
 
 use std::time::Duration;
 
 use axum::{
     extract::Request,
     http::{header, HeaderValue, Method, StatusCode},
+    serve::{ListenerExt, TapIo},
     Router,
 };
+use tokio::net::{TcpListener, TcpStream};
 use tower::Layer;
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -66,6 +75,18 @@ pub fn wrap(routes: Router, config: &Config) -> Service {
     NormalizePathLayer::trim_trailing_slash().layer(layered)
 }
 
+/// `listener`, handing out connections with Nagle's algorithm off (see
+/// the module docs).
+pub fn accepting(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
+    listener.tap_io(no_delay)
+}
+
+fn no_delay(stream: &mut TcpStream) {
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::warn!(error = %err, "cannot set TCP_NODELAY on an accepted connection");
+    }
+}
+
 /// CORS for exactly `origins`: the REST API's methods, and the headers a
 /// token-carrying JSON call needs.
 fn cors(origins: &[String]) -> CorsLayer {
@@ -100,7 +121,7 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
 
 #[cfg(test)]
 mod tests {
-    use axum::{body::Body, routing::get};
+    use axum::{body::Body, routing::get, serve::Listener};
     use tower::ServiceExt;
 
     use super::*;
@@ -134,6 +155,16 @@ mod tests {
 
     fn get_req(path: &str) -> Request {
         Request::get(path).body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn accepted_connections_do_not_wait_for_acks_before_sending() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut accepting = accepting(listener);
+        let _client = TcpStream::connect(address).await.unwrap();
+        let (accepted, _) = accepting.accept().await;
+        assert!(accepted.nodelay().unwrap(), "TCP_NODELAY is set");
     }
 
     #[tokio::test]
