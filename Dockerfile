@@ -21,8 +21,9 @@
 # final image holds nothing but them, CA certificates, /etc/passwd and tzdata:
 # no libc, no shell, no package manager. The same binaries run on any Linux
 # host, which is what lets Tilt build them on the developer's machine and copy
-# them in. The cost is musl's slower allocator under heavy multi-threaded
-# allocation; the relay is I/O-bound, so we accept it.
+# them in. musl's allocator is slower than glibc's under heavy multi-threaded
+# allocation, so the relay brings its own (mimalloc); the operator allocates
+# little and keeps musl's.
 
 # Where the binaries come from: `build` (compile here) or `prebuilt` (copy
 # target/$MUSL_TARGET/release/ from the build context; aarch64-unknown-linux-musl
