@@ -19,7 +19,8 @@
 //!   page served from another origin that calls the REST API). Tokens
 //!   travel in `Authorization`, never cookies, so no credentials mode.
 //!
-//! Below all of it, every accepted connection gets `TCP_NODELAY`
+//! Below all of it, every connection the relay accepts (here, and while
+//! it waits for its database: `startup`) gets `TCP_NODELAY`
 //! ([`accepting`]): a websocket pushes small frames unprompted, and with
 //! Nagle's algorithm on, a frame written while an earlier one (an event, a
 //! ping) still waited for the client's delayed ACK was held back until
@@ -83,7 +84,7 @@ pub fn accepting(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)
 
 fn no_delay(stream: &mut TcpStream) {
     if let Err(err) = stream.set_nodelay(true) {
-        tracing::warn!(error = %err, "cannot set TCP_NODELAY on an accepted connection");
+        tracing::debug!(error = %err, "cannot set TCP_NODELAY on an accepted connection");
     }
 }
 

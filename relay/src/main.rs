@@ -5,10 +5,6 @@
 
 use std::process::ExitCode;
 
-/// mimalloc, not the C library's allocator: see the README's "Performance".
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tau_relay::{
@@ -19,6 +15,11 @@ use tau_relay::{
     startup,
     store::Store,
 };
+
+/// Rust allocations go to mimalloc, not the C library's malloc (the
+/// bundled SQLite still uses the latter): see the README's "Performance".
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(

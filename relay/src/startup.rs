@@ -89,7 +89,7 @@ pub async fn build_when_reachable(
     let waiting = {
         let done = done.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, waiting_router())
+            let _ = axum::serve(crate::http_stack::accepting(listener), waiting_router())
                 .with_graceful_shutdown(done.cancelled_owned())
                 .await;
         })

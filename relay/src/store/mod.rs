@@ -351,8 +351,11 @@ mod tests {
     #[tokio::test]
     async fn an_existing_sqlite_database_keeps_its_page_size() {
         let file = ThrowawayFile::new();
+        // As an older relay left it: WAL mode, and (so the test can tell
+        // "kept" from "never set") a size that is no one's default.
         let legacy = rusqlite::Connection::open(&file.0).unwrap();
-        legacy.pragma_update(None, "page_size", 4096).unwrap();
+        legacy.pragma_update(None, "page_size", 8192).unwrap();
+        legacy.pragma_update(None, "journal_mode", "WAL").unwrap();
         legacy
             .execute_batch("CREATE TABLE made_by_an_older_relay (x INTEGER)")
             .unwrap();
@@ -360,7 +363,7 @@ mod tests {
         let store = Store::open(&file.url(), DatabaseKind::Sqlite)
             .await
             .unwrap();
-        assert_eq!(page_size(&store).await, 4096);
+        assert_eq!(page_size(&store).await, 8192);
         stores_an_event(&store).await;
         store.close().await;
     }
