@@ -17,14 +17,14 @@
 #
 # Why static musl + distroless/static (not glibc + distroless/cc): the
 # workspace has no OpenSSL (rustls everywhere) and its only C code (ring,
-# bundled SQLite, mimalloc) builds with musl, so the binaries link statically and the
-# final image holds nothing but them, CA certificates, /etc/passwd and tzdata:
-# no libc, no shell, no package manager. The same binaries run on any Linux
-# host, which is what lets Tilt build them on the developer's machine and copy
-# them in. musl's allocator is slower than glibc's under heavy multi-threaded
-# allocation, so the relay's Rust code allocates with mimalloc instead (the
-# bundled SQLite and ring still call the C library's malloc); the operator
-# allocates little and keeps musl's.
+# bundled SQLite, mimalloc) builds with musl, so the binaries link statically
+# and the final image holds nothing but them, CA certificates, /etc/passwd and
+# tzdata: no libc, no shell, no package manager. The same binaries run on any
+# Linux host, which is what lets Tilt build them on the developer's machine
+# and copy them in. musl's allocator is slower than glibc's under heavy
+# multi-threaded allocation, so the relay's Rust code allocates with mimalloc
+# instead (the bundled SQLite and ring still call the C library's malloc); the
+# operator allocates little and keeps musl's.
 
 # Where the binaries come from: `build` (compile here) or `prebuilt` (copy
 # target/$MUSL_TARGET/release/ from the build context; aarch64-unknown-linux-musl

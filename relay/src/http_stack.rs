@@ -162,9 +162,9 @@ mod tests {
     async fn accepted_connections_do_not_wait_for_acks_before_sending() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let mut accepting = accepting(listener);
+        let mut listener = accepting(listener);
         let _client = TcpStream::connect(address).await.unwrap();
-        let (accepted, _) = accepting.accept().await;
+        let (accepted, _) = listener.accept().await;
         assert!(accepted.nodelay().unwrap(), "TCP_NODELAY is set");
     }
 

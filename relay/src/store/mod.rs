@@ -221,13 +221,11 @@ impl Store {
         if kind == DatabaseKind::Sqlite {
             // The page size first: it only takes effect while the file is
             // still empty (a new database); see `SQLITE_PAGE_SIZE`.
-            let synchronous = match durability {
-                sqlite_events::Durability::Full => "FULL",
-                sqlite_events::Durability::Ephemeral => "OFF",
-            };
             let pragmas: Arc<str> = format!(
                 "PRAGMA page_size = {SQLITE_PAGE_SIZE}; PRAGMA journal_mode = WAL; \
-                 PRAGMA synchronous = {synchronous}; PRAGMA busy_timeout = 5000;"
+                 PRAGMA synchronous = {}; PRAGMA busy_timeout = {};",
+                durability.synchronous(),
+                sqlite_events::BUSY_TIMEOUT.as_millis(),
             )
             .into();
             pool_options = pool_options.after_connect(move |conn, _| {

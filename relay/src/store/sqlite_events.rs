@@ -28,7 +28,7 @@ use super::{Result, StoreError};
 use crate::event::{EventIndex, TauEvent};
 
 /// How long a write waits for SQLite's lock (held by a pool connection).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The statement every event is inserted with (prepared once).
 const INSERT_EVENT: &str = "INSERT INTO events (id, event_id, event_type, version, event_source, \
@@ -45,6 +45,16 @@ pub(super) enum Durability {
     Full,
     /// `synchronous = OFF`, for throwaway databases (tests, `:memory:`).
     Ephemeral,
+}
+
+impl Durability {
+    /// The `PRAGMA synchronous` value that gives it.
+    pub(super) fn synchronous(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Ephemeral => "OFF",
+        }
+    }
 }
 
 /// One event's column values, owned so they can cross to the thread.
@@ -138,11 +148,7 @@ fn open(path: &Path, durability: Durability) -> Result<Connection> {
     let connection = Connection::open(path)?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
-    let synchronous = match durability {
-        Durability::Full => "FULL",
-        Durability::Ephemeral => "OFF",
-    };
-    connection.pragma_update(None, "synchronous", synchronous)?;
+    connection.pragma_update(None, "synchronous", durability.synchronous())?;
     Ok(connection)
 }
 
