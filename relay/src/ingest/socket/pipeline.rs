@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     ingest::{Ingest, NotificationBody, SubscriptionInfo},
     metrics::{Metrics, SourceLabel},
-    store::StoreError,
+    store::{writer::MAX_BATCH, StoreError},
     timings::Timings,
 };
 
@@ -37,10 +37,12 @@ use crate::{
 /// channel (a few per second at peaks) this covers minutes, and bounds
 /// memory at tens of MiB of raw event JSON.
 pub const BUFFER: usize = 10_000;
-/// Writes outstanding at once: the batching writer's largest batch
-/// (`store::writer::MAX_BATCH`), so a burst shares commits as webhooks
-/// from many senders do, instead of at most 64 events per commit.
-pub const IN_FLIGHT: usize = 512;
+/// Writes outstanding at once: two of the batching writer's largest
+/// batches, so a full batch ([`MAX_BATCH`]) queues up while the one before
+/// it commits. With one batch's worth, the commit in progress held about
+/// half the window and the next could fill only the other half: commits
+/// of ~254 events, each waited for in turn.
+pub const IN_FLIGHT: usize = 2 * MAX_BATCH;
 
 /// Something from the socket that must reach the store.
 #[derive(Debug, Clone)]
