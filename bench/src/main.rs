@@ -16,6 +16,7 @@
 //! target/release/tau-bench socket --json socket.json
 //! ```
 
+mod calibrate;
 mod clients;
 mod commits;
 mod load;
@@ -597,6 +598,8 @@ fn raise_fd_limit(clients: usize) -> u64 {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     let fd_limit = raise_fd_limit(cli.clients.unwrap_or(50_000));
+    let calibration = calibrate::run().context("calibration (temp dir)")?;
+    eprintln!("{calibration}");
     let mut results = Vec::new();
     match cli.profile {
         Profile::Socket => {
@@ -638,7 +641,11 @@ async fn main() -> Result<()> {
             }
         }
     }
-    let report = Report::new(format!("{:?}", cli.profile).to_lowercase(), results);
+    let report = Report::new(
+        format!("{:?}", cli.profile).to_lowercase(),
+        calibration,
+        results,
+    );
     println!("{}", report.table());
     if let Some(path) = &cli.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)

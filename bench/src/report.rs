@@ -5,6 +5,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::{
+    calibrate::Calibration,
     clients::{ClientLog, MAX_LATENCY_US},
     commits::Commits,
     load::Load,
@@ -176,10 +177,16 @@ pub struct Machine {
     pub cpus: usize,
     pub cpu_model: String,
     pub kernel: String,
+    /// Its speed on the day, timed before the load.
+    pub calibration: Calibration,
 }
 
 impl Report {
-    pub fn new(profile: String, scenarios: Vec<ScenarioResult>) -> Report {
+    pub fn new(
+        profile: String,
+        calibration: Calibration,
+        scenarios: Vec<ScenarioResult>,
+    ) -> Report {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         Report {
             profile,
@@ -194,6 +201,7 @@ impl Report {
                     .unwrap_or_default()
                     .trim()
                     .to_string(),
+                calibration,
             },
             scenarios,
         }
@@ -214,8 +222,8 @@ impl Report {
     pub fn table(&self) -> String {
         let m = &self.machine;
         let mut out = format!(
-            "tau-bench {} on {} CPUs ({}), Linux {}\n{}\n",
-            self.profile, m.cpus, m.cpu_model, m.kernel, HEADER
+            "tau-bench {} on {} CPUs ({}), Linux {}\n{}\n{}\n",
+            self.profile, m.cpus, m.cpu_model, m.kernel, m.calibration, HEADER
         );
         for s in &self.scenarios {
             out.push_str(&row(s));
