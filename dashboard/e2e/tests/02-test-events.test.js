@@ -90,6 +90,9 @@ const FAMILIES = [
 async function chooseType(page, { tau, twitch }) {
   const main = page.getByRole("main");
   const picker = main.getByRole("combobox", { name: /event type/i });
+  // The view renders after openView returns: on a busy machine, checking
+  // at once found no picker yet and fell through to the search path.
+  await picker.first().waitFor({ timeout: 10_000 }).catch(() => {});
   if (await picker.count()) {
     // The catalog loads after the view opens: wait for it to fill the picker.
     const options = await waitFor("the event types in the picker", async () => {

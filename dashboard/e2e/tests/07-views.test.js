@@ -44,9 +44,22 @@ async function open(page, view) {
   await openView(page, view);
   if (view.nav === "Live") {
     await waitFor("the relay light to say connected", async () => saysConnected(await relayLight(page).innerText()), 10_000);
-    await api(ctx.relay, "POST", "/api/v1/twitch-events/channel-subscription-gift/test", ctx.relay.adminToken);
-    await api(ctx.relay, "POST", "/api/v1/twitch-events/channel-chat-message/test", ctx.relay.adminToken);
-    await feedItem(page, "channel-chat-message").waitFor({ state: "visible", timeout: 10_000 });
+    // The light goes on when the socket opens; the relay subscribes the
+    // page only once it has read the token (TAU's protocol sends nothing
+    // back to wait for), and a test event, which is not stored, sent in
+    // between never shows. On a busy machine that gap is long enough to
+    // hit: send again until one shows.
+    let sent = 0;
+    await waitFor("a test chat message in the Live feed", async () => {
+      if (await feedItem(page, "channel-chat-message").isVisible()) return true;
+      if (sent++ % 10 === 0) {
+        for (const type of ["channel-subscription-gift", "channel-chat-message"]) {
+          const made = await api(ctx.relay, "POST", `/api/v1/twitch-events/${type}/test`, ctx.relay.adminToken);
+          assert.ok(made.status < 300, `test event ${type}: ${made.status}`);
+        }
+      }
+      return false;
+    }, 15_000, 200);
   }
   if (view.nav === "Chat") {
     await waitFor("the relay light to say connected", async () => saysConnected(await relayLight(page).innerText()), 10_000);
