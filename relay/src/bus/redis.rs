@@ -1,5 +1,6 @@
-//! The Redis bus: one PUBLISH per event, one subscriber connection per
-//! replica, fan-out to clients stays local.
+//! The Redis bus: one PUBLISH per event, whatever is queued sent as one
+//! pipeline (one write, one read of the replies), one subscriber
+//! connection per replica, fan-out to clients stays local.
 //!
 //! A replica hands its own events to its sequencer directly (so its clients
 //! keep receiving during a Redis outage) and publishes them for the others;
@@ -23,6 +24,8 @@ pub fn channel(instance: &str) -> String {
 }
 /// Events waiting to be published; overflow is recovered from the store.
 const PUBLISH_QUEUE: usize = 8192;
+/// Most PUBLISH commands sent as one pipeline.
+const PUBLISH_BATCH: usize = 256;
 /// Wait between reconnect attempts.
 const RETRY: Duration = Duration::from_millis(500);
 
@@ -136,27 +139,39 @@ async fn publish_loop(
     shutdown: CancellationToken,
 ) {
     let mut connection: Option<redis::aio::MultiplexedConnection> = None;
+    let mut events = Vec::with_capacity(PUBLISH_BATCH);
     loop {
-        let event = tokio::select! {
+        // Everything queued goes out together: under load one round trip
+        // (and one wake-up of each subscriber) carries many events.
+        let received = tokio::select! {
             _ = shutdown.cancelled() => return,
-            event = rx.recv() => match event { Some(e) => e, None => return },
+            n = rx.recv_many(&mut events, PUBLISH_BATCH) => n,
         };
+        if received == 0 {
+            return;
+        }
         if connection.is_none() {
             let connected =
                 tokio::time::timeout(patience, client.get_multiplexed_async_connection()).await;
             match connected.unwrap_or_else(|_| Err(timed_out("connect"))) {
                 Ok(c) => connection = Some(c),
                 Err(err) => {
-                    tracing::warn!(error = %err, "Redis unavailable; event not published (stored events are caught up from the database)");
+                    tracing::warn!(error = %err, events = events.len(), "Redis unavailable; events not published (stored events are caught up from the database)");
+                    events.clear();
                     continue;
                 }
             }
         }
-        let frame = encode(&replica, &event);
+        let mut pipeline = redis::pipe();
+        for event in events.drain(..) {
+            pipeline
+                .cmd("PUBLISH")
+                .arg(&channel)
+                .arg(encode(&replica, &event))
+                .ignore();
+        }
         let conn = connection.as_mut().expect("connected above");
-        let mut publish = redis::cmd("PUBLISH");
-        publish.arg(&channel).arg(frame);
-        let sent = tokio::time::timeout(patience, publish.query_async::<()>(conn))
+        let sent = tokio::time::timeout(patience, pipeline.query_async::<()>(conn))
             .await
             .unwrap_or_else(|_| Err(timed_out("PUBLISH")));
         if let Err(err) = sent {
