@@ -32,6 +32,10 @@ pub struct Timings {
     pub socket_ingest_patience: Duration,
     /// How often the sequencer checks the store for events no bus delivered.
     pub catch_up_interval: Duration,
+    /// How long the sequencer waits for events missing below one it has
+    /// (another replica's, usually still on their way through Redis)
+    /// before reading them from the store.
+    pub sequencer_gap_grace: Duration,
     /// First wait after a failed store read or write that will be retried.
     pub store_retry_min: Duration,
     /// Longest wait between store retries.
@@ -77,6 +81,7 @@ impl Default for Timings {
             session_backoff_max: s(120),
             socket_ingest_patience: s(120),
             catch_up_interval: s(1),
+            sequencer_gap_grace: ms(5),
             store_retry_min: ms(100),
             store_retry_max: s(2),
             client_write_timeout: s(10),
@@ -111,6 +116,7 @@ impl Timings {
                 "session_backoff_max" => &mut self.session_backoff_max,
                 "socket_ingest_patience" => &mut self.socket_ingest_patience,
                 "catch_up_interval" => &mut self.catch_up_interval,
+                "sequencer_gap_grace" => &mut self.sequencer_gap_grace,
                 "store_retry_min" => &mut self.store_retry_min,
                 "store_retry_max" => &mut self.store_retry_max,
                 "client_write_timeout" => &mut self.client_write_timeout,

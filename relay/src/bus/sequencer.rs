@@ -14,6 +14,12 @@
 //! are held (bounded) and the read is retried with backoff. A periodic
 //! catch-up read finds whatever Redis never delivered.
 //!
+//! Most gaps close by themselves: under load, another replica's events
+//! reach Redis a little after this replica's later ones, and arrive within
+//! a millisecond or two. So a gap is read only once it has stayed open for
+//! `sequencer_gap_grace` (a few milliseconds); reading at once put a store
+//! round trip on nearly every commit of a busy fleet.
+//!
 //! The starting position is one the sequencer actually read (the newest
 //! stored event, retried until the store answers), never a guess.
 
@@ -54,6 +60,7 @@ impl Sequencer {
             last: 0,
             held: BTreeMap::new(),
             backoff: Backoff::new(timings.store_retry_min, timings.store_retry_max),
+            gap_grace: timings.sequencer_gap_grace,
         };
         tokio::spawn(state.run(rx, timings.catch_up_interval, shutdown));
         Sequencer { tx }
@@ -139,6 +146,8 @@ struct State<S> {
     /// Stored events above an unresolved gap, by position.
     held: BTreeMap<i64, Arc<EncodedEvent>>,
     backoff: Backoff,
+    /// How long a gap may stay open before it is read from the store.
+    gap_grace: Duration,
 }
 
 impl<S: EventSource> State<S> {
@@ -170,12 +179,20 @@ impl<S: EventSource> State<S> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // While set, the store failed: no read before this instant.
         let mut retry_at: Option<Instant> = None;
+        // While set, a gap is open: read it from the store at this instant
+        // unless the bus has filled it by then.
+        let mut gap_read_at: Option<Instant> = None;
         loop {
             self.release_contiguous();
-            let gap = !self.held.is_empty();
-            if gap && retry_at.is_none() {
-                retry_at = self.read().await;
-                continue;
+            if self.held.is_empty() {
+                gap_read_at = None;
+            } else if retry_at.is_none() {
+                let read_at = *gap_read_at.get_or_insert_with(|| Instant::now() + self.gap_grace);
+                if read_at <= Instant::now() {
+                    gap_read_at = None;
+                    retry_at = self.read().await;
+                    continue;
+                }
             }
             let far = Instant::now() + Duration::from_secs(3600);
             tokio::select! {
@@ -187,6 +204,8 @@ impl<S: EventSource> State<S> {
                 _ = tokio::time::sleep_until(retry_at.unwrap_or(far)), if retry_at.is_some() => {
                     retry_at = self.read().await;
                 }
+                // The loop's top reads the gap once its grace is over.
+                _ = tokio::time::sleep_until(gap_read_at.unwrap_or(far)), if gap_read_at.is_some() && retry_at.is_none() => {}
                 _ = tick.tick(), if retry_at.is_none() => {
                     retry_at = self.read().await;
                 }
@@ -349,7 +368,10 @@ mod tests {
     }
 
     fn start(source: Scripted, hub: &Hub) -> mpsc::Sender<Arc<EncodedEvent>> {
-        let t = timings();
+        start_with(source, hub, timings())
+    }
+
+    fn start_with(source: Scripted, hub: &Hub, t: Timings) -> mpsc::Sender<Arc<EncodedEvent>> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let state = State {
             source,
@@ -357,6 +379,7 @@ mod tests {
             last: 0,
             held: BTreeMap::new(),
             backoff: Backoff::new(t.store_retry_min, t.store_retry_max),
+            gap_grace: t.sequencer_gap_grace,
         };
         tokio::spawn(state.run(rx, t.catch_up_interval, CancellationToken::new()));
         tx
@@ -407,6 +430,39 @@ mod tests {
         let e1 = source.rows.lock().unwrap()[&1].clone();
         tx.send(e1).await.unwrap();
         tx.send(e3).await.unwrap();
+        nothing_more(&mut rx).await;
+    }
+
+    #[tokio::test]
+    async fn a_gap_the_bus_fills_within_the_grace_is_not_read_and_one_it_does_not_is() {
+        let source = Scripted::default();
+        let hub = Hub::new(64);
+        let mut rx = hub.subscribe();
+        let t = Timings {
+            // No periodic catch-up during the test: every read is a gap's.
+            catch_up_interval: Duration::from_secs(600),
+            sequencer_gap_grace: Duration::from_millis(300),
+            ..timings()
+        };
+        let tx = start_with(source.clone(), &hub, t);
+        settle().await;
+        let (e1, e2) = (source.put(1), source.put(2));
+        let reads_before = source.reads.load(Ordering::SeqCst);
+        // Another replica's event 1 arrives after this one's event 2.
+        tx.send(e2).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tx.send(e1).await.unwrap();
+        assert_eq!(receive(&mut rx, 2).await, [1, 2]);
+        assert_eq!(
+            source.reads.load(Ordering::SeqCst),
+            reads_before,
+            "the store was read for a gap the bus filled"
+        );
+        // Event 3 never comes over the bus: read once the grace is over.
+        let (_, e4) = (source.put(3), source.put(4));
+        tx.send(e4).await.unwrap();
+        assert_eq!(receive(&mut rx, 2).await, [3, 4]);
+        assert_eq!(source.reads.load(Ordering::SeqCst), reads_before + 1);
         nothing_more(&mut rx).await;
     }
 
