@@ -34,7 +34,8 @@ pub struct Timings {
     pub catch_up_interval: Duration,
     /// How long the sequencer waits for events missing below one it has
     /// (another replica's, usually still on their way through Redis)
-    /// before reading them from the store.
+    /// before reading them from the store. The catch-up read fills gaps
+    /// too, so a grace beyond `catch_up_interval` changes nothing.
     pub sequencer_gap_grace: Duration,
     /// First wait after a failed store read or write that will be retried.
     pub store_retry_min: Duration,

@@ -162,6 +162,7 @@ async fn publish_loop(
                 }
             }
         }
+        let published = events.len();
         let mut pipeline = redis::pipe();
         for event in events.drain(..) {
             pipeline
@@ -175,7 +176,7 @@ async fn publish_loop(
             .await
             .unwrap_or_else(|_| Err(timed_out("PUBLISH")));
         if let Err(err) = sent {
-            tracing::warn!(error = %err, "Redis publish failed; reconnecting");
+            tracing::warn!(error = %err, events = published, "Redis publish failed; reconnecting (stored events are caught up from the database)");
             connection = None;
         }
     }

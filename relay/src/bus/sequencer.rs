@@ -144,10 +144,17 @@ struct State<S> {
     /// Highest position delivered, or proven to hold no event.
     last: i64,
     /// Stored events above an unresolved gap, by position.
-    held: BTreeMap<i64, Arc<EncodedEvent>>,
+    held: BTreeMap<i64, Held>,
     backoff: Backoff,
     /// How long a gap may stay open before it is read from the store.
     gap_grace: Duration,
+}
+
+/// An event waiting for the ones below it, and since when: the gap below
+/// the lowest held event has been open that long.
+struct Held {
+    event: Arc<EncodedEvent>,
+    arrived: Instant,
 }
 
 impl<S: EventSource> State<S> {
@@ -179,20 +186,20 @@ impl<S: EventSource> State<S> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // While set, the store failed: no read before this instant.
         let mut retry_at: Option<Instant> = None;
-        // While set, a gap is open: read it from the store at this instant
-        // unless the bus has filled it by then.
-        let mut gap_read_at: Option<Instant> = None;
         loop {
             self.release_contiguous();
-            if self.held.is_empty() {
-                gap_read_at = None;
-            } else if retry_at.is_none() {
-                let read_at = *gap_read_at.get_or_insert_with(|| Instant::now() + self.gap_grace);
-                if read_at <= Instant::now() {
-                    gap_read_at = None;
-                    retry_at = self.read().await;
-                    continue;
-                }
+            // While set, a gap is open: read it from the store at this
+            // instant unless the bus has filled it by then. Each gap has its
+            // own grace, counted from the arrival of the event above it, so
+            // after one gap is read the next, already waiting as long, is
+            // read at once rather than after a grace of its own.
+            let gap_read_at = self
+                .held
+                .first_key_value()
+                .map(|(_, held)| held.arrived + self.gap_grace);
+            if retry_at.is_none() && gap_read_at.is_some_and(|at| at <= Instant::now()) {
+                retry_at = self.read().await;
+                continue;
             }
             let far = Instant::now() + Duration::from_secs(3600);
             tokio::select! {
@@ -224,7 +231,8 @@ impl<S: EventSource> State<S> {
         if seq <= self.last {
             return;
         }
-        self.held.insert(seq, event);
+        let arrived = Instant::now();
+        self.held.insert(seq, Held { event, arrived });
         if self.held.len() > MAX_HELD {
             // The newest held event is in the store: it will be read back.
             self.held.pop_last();
@@ -238,7 +246,7 @@ impl<S: EventSource> State<S> {
                 break;
             }
             self.last = *entry.key();
-            self.hub.dispatch(entry.remove());
+            self.hub.dispatch(entry.remove().event);
         }
     }
 
@@ -463,6 +471,38 @@ mod tests {
         tx.send(e4).await.unwrap();
         assert_eq!(receive(&mut rx, 2).await, [3, 4]);
         assert_eq!(source.reads.load(Ordering::SeqCst), reads_before + 1);
+        nothing_more(&mut rx).await;
+    }
+
+    /// Under a Redis outage every other replica's event is a gap: each is
+    /// read once its own grace is over, not one grace after the gap below
+    /// it was read (which capped the fleet at ~1/grace gaps a second).
+    #[tokio::test(start_paused = true)]
+    async fn gaps_that_opened_together_are_read_after_one_grace_not_one_each() {
+        let source = Scripted::default();
+        let hub = Hub::new(64);
+        let mut rx = hub.subscribe();
+        let grace = Duration::from_millis(300);
+        let t = Timings {
+            catch_up_interval: Duration::from_secs(600),
+            sequencer_gap_grace: grace,
+            ..timings()
+        };
+        let tx = start_with(source.clone(), &hub, t);
+        settle().await;
+        let events: Vec<_> = (1..=6).map(|seq| source.put(seq)).collect();
+        let start = Instant::now();
+        // Only this replica's events (2, 4, 6) come over the bus.
+        for event in events.iter().skip(1).step_by(2) {
+            tx.send(event.clone()).await.unwrap();
+        }
+        assert_eq!(receive(&mut rx, 6).await, [1, 2, 3, 4, 5, 6]);
+        // Paused clock: the elapsed time is the sequencer's own waiting.
+        let waited = start.elapsed();
+        assert!(
+            waited >= grace && waited < 2 * grace,
+            "three gaps took {waited:?} with a grace of {grace:?}"
+        );
         nothing_more(&mut rx).await;
     }
 
